@@ -1,0 +1,158 @@
+#include <utility>  // see server.cpp
+
+#include "archiver/controller.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "archiver/ingest.hpp"
+#include "archiver/server.hpp"
+#include "common/core/config.hpp"
+#include "common/core/logging.hpp"
+#include "common/core/repository.hpp"
+#include "restorer/fetch.hpp"
+
+namespace walvault {
+
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failure = 1;
+constexpr int k_exit_usage = 2;
+
+const char* real_getenv(const char* name) { return std::getenv(name); }
+
+unsigned worker_count(const DaemonConfig& config) {
+  if (config.workers > 0) return config.workers;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ServerPolicy policy_of(const DaemonConfig& config) { return ServerPolicy{config.allow_uids, config.request_timeout}; }
+
+class Daemon {
+ public:
+  Daemon(DaemonCommandLine command_line, DaemonConfig config, std::unique_ptr<Repository> repository)
+      : m_command_line(std::move(command_line)), m_config(std::move(config)), m_repository(std::move(repository)),
+        m_ingest(*m_repository, m_config.compress), m_fetch(*m_repository),
+        m_server(m_io, m_handlers,
+                 ServerSettings{m_config.socket, m_config.socket_mode, worker_count(m_config), m_config.max_connections},
+                 policy_of(m_config)),
+        m_signals(m_io, SIGTERM, SIGINT, SIGHUP) {
+    m_handlers.register_handler("PUSH", [this](Request& r) { return m_ingest.handle(r); });
+    m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
+    m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
+  }
+
+  int run() {
+    if (auto r = m_server.listen(); !r) {
+      spdlog::critical("{}", r.error().message);
+      return k_exit_failure;
+    }
+    m_server.start();
+    wait_for_signal();
+    spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
+                 m_repository->describe(), m_config.socket, worker_count(m_config), to_string(m_config.compress));
+    m_io.run();
+    const auto& c = m_ingest.counters();
+    spdlog::info("walvaultd stopped: {} stored, {} duplicates, {} refused, {} conflicts, {} failed, {} served", c.stored.load(),
+                 c.duplicates.load(), c.refused.load(), c.conflicts.load(), c.failed.load(), m_fetch.served());
+    return k_exit_ok;
+  }
+
+ private:
+  void wait_for_signal() {
+    m_signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        reload();
+        wait_for_signal();
+        return;
+      }
+      spdlog::info("received {}, finishing {} open connection(s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                   m_server.active_connections());
+      m_server.drain([this] {
+        m_signals.cancel();
+        m_io.stop();
+      });
+    });
+  }
+
+  void reload() {
+    auto config = resolve_config(m_command_line, real_getenv);
+    if (!config) {
+      spdlog::error("SIGHUP: configuration not reloaded: {}", config.error().message);
+      return;
+    }
+    if (auto r = logging::configure(config->log_level, config->log_format); !r) {
+      spdlog::error("SIGHUP: {}", r.error().message);
+      return;
+    }
+    m_ingest.set_compress(config->compress);
+    m_server.set_policy(policy_of(*config));
+    if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
+        config->workers != m_config.workers || config->max_connections != m_config.max_connections)
+      spdlog::warn("SIGHUP: repo, socket, socket-mode, workers and max-connections take effect only after a restart");
+    spdlog::info("SIGHUP: configuration reloaded (compress {}, {} allowed uid(s), log-level {})", to_string(config->compress),
+                 config->allow_uids.size(), config->log_level);
+  }
+
+  DaemonCommandLine m_command_line;
+  DaemonConfig m_config;
+  std::unique_ptr<Repository> m_repository;
+  boost::asio::io_context m_io;
+  HandlerRegistry m_handlers;
+  Ingest m_ingest;
+  Fetch m_fetch;
+  Server m_server;
+  boost::asio::signal_set m_signals;
+};
+
+}  // namespace
+
+int run_walvaultd(int argc, const char* const* argv) {
+  auto command_line = parse_daemon_command_line(argc, argv);
+  if (!command_line) {
+    std::cerr << "walvaultd: " << command_line.error().message << "\n";
+    return k_exit_usage;
+  }
+  if (command_line->help) {
+    std::cout << daemon_help();
+    return k_exit_ok;
+  }
+  if (command_line->version) {
+    std::cout << "walvaultd " << WALVAULT_VERSION << "\n";
+    return k_exit_ok;
+  }
+  auto config = resolve_config(*command_line, real_getenv);
+  if (!config) {
+    std::cerr << "walvaultd: " << config.error().message << "\n";
+    return k_exit_usage;
+  }
+  if (auto r = logging::configure(config->log_level, config->log_format); !r) {
+    std::cerr << "walvaultd: " << r.error().message << "\n";
+    return k_exit_usage;
+  }
+  auto repository = Repository::open(config->repo);
+  if (!repository) {
+    std::cerr << "walvaultd: " << repository.error().message << "\n";
+    return command_line->check_config ? k_exit_usage : k_exit_failure;
+  }
+  if (command_line->check_config) {
+    std::cout << "walvaultd: configuration OK (repository '" << (*repository)->describe() << "', socket '" << config->socket
+              << "', compress " << to_string(config->compress) << ")\n";
+    return k_exit_ok;
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the daemon
+  Daemon daemon(std::move(*command_line), std::move(*config), std::move(*repository));
+  return daemon.run();
+}
+
+}  // namespace walvault

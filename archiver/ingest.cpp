@@ -1,0 +1,119 @@
+#include "archiver/ingest.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/core/object_format.hpp"
+#include "common/core/sha256.hpp"
+#include "common/core/wal_checks.hpp"
+
+namespace walvault {
+
+namespace {
+
+// Text files (.history, .backup) are tiny; anything larger is not PostgreSQL's.
+constexpr std::uint64_t k_max_text_file = 1 << 20;
+
+bool same_content(const ObjectHeader& stored, std::uint64_t size, const Sha256Digest& digest) {
+  return stored.plain_size == size && stored.plain_sha256 == digest;
+}
+
+}  // namespace
+
+Ingest::Ingest(Repository& repository, CompressSpec compress) : m_repository(repository), m_compress(compress) {}
+
+void Ingest::set_compress(CompressSpec compress) {
+  std::lock_guard lock(m_compress_mutex);
+  m_compress = compress;
+}
+
+CompressSpec Ingest::compress() const {
+  std::lock_guard lock(m_compress_mutex);
+  return m_compress;
+}
+
+Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
+  auto name = parse_wal_name(file_name);
+  if (!name)
+    return fail(ErrorKind::invalid, "'" + std::string(file_name).substr(0, 80) +
+                                        "' is not a WAL file name (segment, .history, .partial or .backup)");
+  struct stat st {};
+  if (fd < 0) return fail(ErrorKind::invalid, "no file descriptor was passed with the request for '" + std::string(file_name) + "'");
+  if (::fstat(fd, &st) != 0) return fail_os("stat WAL file", file_name, errno);
+  if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid, "WAL file '" + std::string(file_name) + "' is not a regular file");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const bool is_text = name->kind == WalFileKind::history || name->kind == WalFileKind::backup;
+  if (size > (is_text ? k_max_text_file : k_max_segment_size))
+    return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + std::to_string(size) +
+                                        " bytes is larger than any " + std::string(to_string(name->kind)) + " file");
+
+  std::vector<std::byte> content(size);
+  if (auto r = pread_exact(fd, content, 0, file_name); !r) return std::unexpected(r.error());
+  if (auto r = check_wal_content(m_repository, content, *name, file_name); !r) return std::unexpected(r.error());
+  if (name->kind == WalFileKind::segment || name->kind == WalFileKind::partial) {
+    auto header = read_long_page_header(content, file_name);
+    if (auto r = m_repository.adopt_system_identifier(header->system_identifier,
+                                                      postgres_version_for_wal_magic(header->magic).value_or(0), file_name);
+        !r)
+      return std::unexpected(r.error());
+  }
+  const Sha256Digest digest = sha256(content);
+  const std::string key = object_key(*name);
+
+  NameLocks::Guard guard(m_locks, key);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto existing = m_repository.storage().get(key, k_object_header_size);
+    if (existing) {
+      auto header = decode_object_header(*existing, key);
+      if (!header)
+        return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived but the stored object is unreadable (" +
+                                             header.error().message + "); it was left untouched");
+      if (same_content(*header, size, digest)) return PushOutcome::duplicate;
+      return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) +
+                                           "' is already archived with different content; the stored object was left untouched");
+    }
+    if (existing.error().kind != ErrorKind::not_found) return std::unexpected(existing.error());
+
+    auto object = build_object(compress(), content, digest);
+    if (!object) return std::unexpected(object.error());
+    auto stored = m_repository.storage().put(key, *object, PutMode::create_only);
+    if (stored) return PushOutcome::stored;
+    if (stored.error().kind != ErrorKind::conflict) return std::unexpected(stored.error());
+    // Another writer created it between our check and our link: compare with theirs.
+  }
+  return fail(ErrorKind::internal, "WAL file '" + std::string(file_name) + "': repeated conflicting writes");
+}
+
+protocol::Message Ingest::handle(Request& request) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string name(request.message.argument());
+  auto outcome = push(name, request.fd.get());
+  request.fd.reset();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (!outcome) {
+    const Failure& failure = outcome.error();
+    switch (failure.kind) {
+      case ErrorKind::refused: ++m_counters.refused; break;
+      case ErrorKind::conflict: ++m_counters.conflicts; break;
+      default: ++m_counters.failed; break;
+    }
+    spdlog::error("push of '{}' from uid {} failed: {}", name.substr(0, 80), request.peer_uid, failure.message);
+    return protocol::error(failure);
+  }
+  protocol::Message response = protocol::ok();
+  if (*outcome == PushOutcome::duplicate) {
+    ++m_counters.duplicates;
+    spdlog::warn("{} was already archived with identical content; acknowledged again", name);
+    response.set("detail", "duplicate");
+  } else {
+    ++m_counters.stored;
+    spdlog::info("archived {} ({} ms)", name, ms);
+    response.set("detail", "stored");
+  }
+  return response;
+}
+
+}  // namespace walvault

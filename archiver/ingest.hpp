@@ -1,0 +1,51 @@
+#pragma once
+// The push path: validate -> checksum -> compress -> durable store -> acknowledge.
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+
+#include "archiver/name_locks.hpp"
+#include "common/base/error.hpp"
+#include "common/core/codec.hpp"
+#include "common/core/repository.hpp"
+#include "common/core/request.hpp"
+
+namespace walvault {
+
+enum class PushOutcome { stored, duplicate };
+
+struct IngestCounters {
+  std::atomic<std::uint64_t> stored{0};
+  std::atomic<std::uint64_t> duplicates{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> conflicts{0};
+  std::atomic<std::uint64_t> failed{0};
+};
+
+class Ingest {
+ public:
+  Ingest(Repository& repository, CompressSpec compress);
+
+  // Archives the file open at `fd` under `name`. Never overwrites a stored object: the same
+  // content again is PushOutcome::duplicate; different content is ErrorKind::conflict.
+  Result<PushOutcome> push(std::string_view name, int fd);
+
+  // PUSH request handler (docs/protocol.md).
+  protocol::Message handle(Request& request);
+
+  void set_compress(CompressSpec compress);
+  const IngestCounters& counters() const { return m_counters; }
+
+ private:
+  Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
+  CompressSpec compress() const;
+
+  Repository& m_repository;
+  mutable std::mutex m_compress_mutex;
+  CompressSpec m_compress;
+  NameLocks m_locks;
+  IngestCounters m_counters;
+};
+
+}  // namespace walvault

@@ -1,0 +1,70 @@
+#pragma once
+// walvaultd's socket server: one coroutine per connection, a deadline on every wait, the
+// blocking work (read, check, compress, fsync) on a fixed worker pool.
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/base/error.hpp"
+#include "common/base/fd.hpp"
+#include "common/base/protocol.hpp"
+#include "common/core/request.hpp"
+
+namespace walvault {
+
+// Settings a SIGHUP may change while connections are open.
+struct ServerPolicy {
+  std::vector<uid_t> allow_uids;
+  std::chrono::seconds request_timeout{10};
+};
+
+struct ServerSettings {
+  std::string socket_path;
+  unsigned socket_mode = 0660;
+  unsigned workers = 1;
+  unsigned max_connections = 64;
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, ServerPolicy policy);
+  ~Server();
+
+  // Takes the lock file (<socket>.lock), removes a stale socket, binds with the configured mode.
+  Result<void> listen();
+  void start();
+  // Stops accepting; `done` runs on the io thread once no connection is left.
+  void drain(std::function<void()> done);
+  void set_policy(ServerPolicy policy);
+
+  unsigned active_connections() const { return m_active.load(); }
+
+ private:
+  class Session;
+  ServerPolicy policy() const;
+  void session_finished();
+
+  boost::asio::io_context& m_io;
+  const HandlerRegistry& m_handlers;
+  ServerSettings m_settings;
+  mutable std::mutex m_policy_mutex;
+  ServerPolicy m_policy;
+  boost::asio::thread_pool m_pool;
+  std::unique_ptr<boost::asio::local::stream_protocol::acceptor> m_acceptor;
+  UniqueFd m_lock_fd;
+  std::atomic<unsigned> m_active{0};
+  bool m_draining = false;
+  std::function<void()> m_drained;
+};
+
+}  // namespace walvault

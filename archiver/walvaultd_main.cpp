@@ -1,0 +1,3 @@
+#include "archiver/controller.hpp"
+
+int main(int argc, char** argv) { return walvault::run_walvaultd(argc, argv); }

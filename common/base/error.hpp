@@ -1,0 +1,45 @@
+#pragma once
+// Failures as values: every fallible function below the edge returns Result<T>.
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace walvault {
+
+enum class ErrorKind {
+  invalid,    // bad name, bad request, bad option
+  forbidden,  // peer not allowed
+  refused,    // not WAL of this cluster
+  conflict,   // same name, different content
+  not_found,  // the object does not exist
+  corrupt,    // stored object fails verification
+  io,         // operating-system or storage failure
+  no_space,   // ENOSPC / EDQUOT: reported apart so operators see it
+  timeout,
+  busy,
+  internal,
+};
+
+std::string_view to_string(ErrorKind kind);
+// Inverse of to_string for the wire protocol; unknown words map to internal.
+ErrorKind error_kind_from_string(std::string_view word);
+
+struct Failure {
+  ErrorKind kind;
+  std::string message;  // lowercase, names the operation, the quoted object and the cause
+};
+
+template <typename T>
+using Result = std::expected<T, Failure>;
+
+inline std::unexpected<Failure> fail(ErrorKind kind, std::string message) {
+  return std::unexpected<Failure>(Failure{kind, std::move(message)});
+}
+
+// "unable to <operation> '<path>': [<errno>] <strerror>", the one template for OS errors.
+std::string os_error_text(std::string_view operation, std::string_view path, int err);
+// A Failure from errno after a failed system call; ENOSPC/EDQUOT become no_space,
+// ENOENT becomes not_found.
+std::unexpected<Failure> fail_os(std::string_view operation, std::string_view path, int err);
+
+}  // namespace walvault

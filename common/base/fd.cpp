@@ -1,0 +1,137 @@
+#include "common/base/fd.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+namespace walvault {
+
+void UniqueFd::reset(int fd) {
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = fd;
+}
+
+Result<void> pread_exact(int fd, std::span<std::byte> out, off_t offset, std::string_view what) {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, offset + static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_os("read file", what, errno);
+    }
+    if (n == 0)
+      return fail(ErrorKind::io, "unable to read file '" + std::string(what) + "': expected " +
+                                     std::to_string(out.size()) + " bytes, file ended after " +
+                                     std::to_string(done));
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result<void> write_all(int fd, std::span<const std::byte> data, std::string_view what) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_os("write file", what, errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result<void> pwrite_all(int fd, std::span<const std::byte> data, off_t offset, std::string_view what) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_os("write file", what, errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result<std::vector<std::byte>> read_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_os("open file", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", path, errno);
+  if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid, "unable to read '" + path + "': not a regular file");
+  std::vector<std::byte> data(static_cast<std::size_t>(st.st_size));
+  if (auto r = pread_exact(fd.get(), data, 0, path); !r) return std::unexpected(r.error());
+  return data;
+}
+
+Result<void> fsync_directory(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return fail_os("open directory", dir, errno);
+  if (::fsync(fd.get()) != 0) return fail_os("sync directory", dir, errno);
+  return {};
+}
+
+std::string parent_directory(std::string_view path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string_view base_name(std::string_view path) {
+  auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+Result<void> make_directories(const std::string& dir, unsigned mode) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return {};
+    return fail(ErrorKind::io, "unable to create directory '" + dir + "': a file of that name exists");
+  }
+  std::string parent = parent_directory(dir);
+  if (parent != dir && parent != "." && parent != "/")
+    if (auto r = make_directories(parent, mode); !r) return r;
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) return fail_os("create directory", dir, errno);
+  // The new entry lives in the parent: make it durable before anything is stored below it.
+  return fsync_directory(parent);
+}
+
+Result<void> write_file_durable(const std::string& path, std::span<const std::byte> data,
+                                bool replace, unsigned mode) {
+  static std::atomic<unsigned> counter{0};
+  const std::string dir = parent_directory(path);
+  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return fail_os("create file", temp, errno);
+  auto cleanup_on_error = [&](std::unexpected<Failure> failure) {
+    fd.reset();
+    ::unlink(temp.c_str());
+    return failure;
+  };
+  if (auto r = write_all(fd.get(), data, temp); !r) return cleanup_on_error(std::unexpected(r.error()));
+  if (::fsync(fd.get()) != 0) return cleanup_on_error(fail_os("sync file", temp, errno));
+  if (::close(fd.release()) != 0) return cleanup_on_error(fail_os("close file", temp, errno));
+
+  if (replace) {
+    if (::rename(temp.c_str(), path.c_str()) != 0) return cleanup_on_error(fail_os("rename file", temp, errno));
+  } else {
+    // link() refuses an existing target atomically, so a concurrent writer can never be
+    // overwritten; rename() would silently replace it.
+    if (::link(temp.c_str(), path.c_str()) != 0) {
+      int err = errno;
+      ::unlink(temp.c_str());
+      if (err == EEXIST) return fail(ErrorKind::conflict, "unable to create file '" + path + "': it already exists");
+      return fail_os("link file", path, err);
+    }
+    ::unlink(temp.c_str());
+  }
+  return fsync_directory(dir);
+}
+
+}  // namespace walvault

@@ -1,0 +1,158 @@
+#include "common/core/codec.hpp"
+
+#include <zstd.h>
+
+#include <charconv>
+
+namespace walvault {
+
+namespace {
+
+class NoneEncoder final : public Encoder {
+ public:
+  Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out) override {
+    out.insert(out.end(), input.begin(), input.end());
+    return {};
+  }
+  Result<void> finish(std::vector<std::byte>&) override { return {}; }
+};
+
+class NoneDecoder final : public Decoder {
+ public:
+  Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out, std::size_t limit) override {
+    if (out.size() + input.size() > limit) return fail(ErrorKind::corrupt, "object body is larger than its header says");
+    out.insert(out.end(), input.begin(), input.end());
+    return {};
+  }
+  Result<void> finish() override { return {}; }
+};
+
+class ZstdEncoder final : public Encoder {
+ public:
+  explicit ZstdEncoder(int level) : m_ctx(ZSTD_createCCtx()) {
+    ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_compressionLevel, level);
+  }
+  ~ZstdEncoder() override { ZSTD_freeCCtx(m_ctx); }
+  ZstdEncoder(const ZstdEncoder&) = delete;
+  ZstdEncoder& operator=(const ZstdEncoder&) = delete;
+
+  Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out) override {
+    return run(input, out, ZSTD_e_continue);
+  }
+  Result<void> finish(std::vector<std::byte>& out) override { return run({}, out, ZSTD_e_end); }
+
+ private:
+  Result<void> run(std::span<const std::byte> input, std::vector<std::byte>& out, ZSTD_EndDirective mode) {
+    if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd compression context");
+    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    // Reserve for the worst case once, so a 16 MiB segment is compressed without regrowth.
+    const std::size_t reserve = ZSTD_compressBound(input.size()) + ZSTD_CStreamOutSize();
+    for (;;) {
+      const std::size_t old_size = out.size();
+      out.resize(old_size + reserve);
+      ZSTD_outBuffer outbuf{out.data() + old_size, reserve, 0};
+      const std::size_t remaining = ZSTD_compressStream2(m_ctx, &outbuf, &in, mode);
+      out.resize(old_size + outbuf.pos);
+      if (ZSTD_isError(remaining))
+        return fail(ErrorKind::internal, std::string("zstd compression failed: ") + ZSTD_getErrorName(remaining));
+      const bool done = mode == ZSTD_e_end ? remaining == 0 : in.pos == in.size;
+      if (done) return {};
+    }
+  }
+  ZSTD_CCtx* m_ctx;
+};
+
+class ZstdDecoder final : public Decoder {
+ public:
+  ZstdDecoder() : m_ctx(ZSTD_createDCtx()) {}
+  ~ZstdDecoder() override { ZSTD_freeDCtx(m_ctx); }
+  ZstdDecoder(const ZstdDecoder&) = delete;
+  ZstdDecoder& operator=(const ZstdDecoder&) = delete;
+
+  Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out, std::size_t limit) override {
+    if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd decompression context");
+    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    for (;;) {
+      // At most 4 MiB per step keeps large streams bounded; one spare byte past the limit
+      // detects an over-long body without growing further.
+      const std::size_t chunk = std::min<std::size_t>(limit - out.size() + 1, std::size_t{4} << 20);
+      const std::size_t old_size = out.size();
+      out.resize(old_size + chunk);
+      ZSTD_outBuffer outbuf{out.data() + old_size, chunk, 0};
+      const std::size_t input_before = in.pos;
+      const std::size_t ret = ZSTD_decompressStream(m_ctx, &outbuf, &in);
+      out.resize(old_size + outbuf.pos);
+      if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("zstd data is corrupt: ") + ZSTD_getErrorName(ret));
+      if (out.size() > limit) return fail(ErrorKind::corrupt, "object body decodes to more bytes than its header says");
+      m_frame_done = ret == 0;
+      // zstd may hold decoded data internally; stop only when the frame is done or a call
+      // made no progress with all input consumed (it needs more input).
+      const bool progressed = outbuf.pos > 0 || in.pos > input_before;
+      if (in.pos == in.size && (m_frame_done || !progressed)) break;
+    }
+    return {};
+  }
+  Result<void> finish() override {
+    if (!m_frame_done) return fail(ErrorKind::corrupt, "zstd data ends in the middle of a frame (truncated object)");
+    return {};
+  }
+
+ private:
+  ZSTD_DCtx* m_ctx;
+  bool m_frame_done = false;
+};
+
+}  // namespace
+
+Result<CompressSpec> parse_compress_spec(std::string_view text) {
+  if (text == "none") return CompressSpec{Codec::none, 0};
+  if (text == "zstd") return CompressSpec{Codec::zstd, 3};
+  if (text.starts_with("zstd:")) {
+    int level = 0;
+    auto digits = text.substr(5);
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), level);
+    if (ec == std::errc() && ptr == digits.data() + digits.size() && level >= 1 && level <= 19)
+      return CompressSpec{Codec::zstd, level};
+  }
+  return fail(ErrorKind::invalid, "invalid compression '" + std::string(text) + "' (expected zstd, zstd:1 .. zstd:19, or none)");
+}
+
+std::string to_string(const CompressSpec& spec) {
+  if (spec.codec == Codec::none) return "none";
+  return "zstd:" + std::to_string(spec.level);
+}
+
+std::string_view codec_name(Codec codec) { return codec == Codec::zstd ? "zstd" : "none"; }
+
+std::unique_ptr<Encoder> make_encoder(const CompressSpec& spec) {
+  if (spec.codec == Codec::zstd) return std::make_unique<ZstdEncoder>(spec.level);
+  return std::make_unique<NoneEncoder>();
+}
+
+Result<std::unique_ptr<Decoder>> make_decoder(Codec codec) {
+  switch (codec) {
+    case Codec::zstd: return std::unique_ptr<Decoder>(std::make_unique<ZstdDecoder>());
+    case Codec::none: return std::unique_ptr<Decoder>(std::make_unique<NoneDecoder>());
+  }
+  return fail(ErrorKind::corrupt, "unknown codec " + std::to_string(static_cast<int>(codec)));
+}
+
+Result<std::vector<std::byte>> encode_all(const CompressSpec& spec, std::span<const std::byte> plain) {
+  auto encoder = make_encoder(spec);
+  std::vector<std::byte> out;
+  if (auto r = encoder->update(plain, out); !r) return std::unexpected(r.error());
+  if (auto r = encoder->finish(out); !r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::vector<std::byte>> decode_all(Codec codec, std::span<const std::byte> encoded, std::size_t expected_size) {
+  auto decoder = make_decoder(codec);
+  if (!decoder) return std::unexpected(decoder.error());
+  std::vector<std::byte> out;
+  out.reserve(expected_size);
+  if (auto r = (*decoder)->update(encoded, out, expected_size); !r) return std::unexpected(r.error());
+  if (auto r = (*decoder)->finish(); !r) return std::unexpected(r.error());
+  return out;
+}
+
+}  // namespace walvault

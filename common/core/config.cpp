@@ -1,0 +1,232 @@
+#include "common/core/config.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace walvault {
+
+namespace {
+
+constexpr OptionSpec k_options[] = {
+    {"repo", "", "PATH", "repository: an absolute directory path (S3 comes later)", false},
+    {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
+    {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
+    {"allow-uid", "", "LIST", "comma-separated user names or uids allowed to connect (empty: only walvaultd's own uid)", true},
+    {"compress", "zstd:3", "CODEC", "compression of stored objects: zstd, zstd:1 .. zstd:19, or none", true},
+    {"workers", "0", "N", "worker threads for checking, compressing and storing (0: one per CPU)", false},
+    {"max-connections", "64", "N", "connections served at once; more get BUSY and the client retries", false},
+    {"request-timeout", "10", "SECONDS", "time a client has to send its request after connecting", true},
+    {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
+    {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
+};
+
+std::string trim(std::string_view text) {
+  std::size_t start = 0, end = text.size();
+  while (start < end && (text[start] == ' ' || text[start] == '\t' || text[start] == '\r')) ++start;
+  while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\r')) --end;
+  return std::string(text.substr(start, end - start));
+}
+
+Result<unsigned long> parse_unsigned(std::string_view text, unsigned long min, unsigned long max, int base = 10) {
+  unsigned long value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max)
+    return fail(ErrorKind::invalid, "expected a number from " + std::to_string(min) + " to " + std::to_string(max));
+  return value;
+}
+
+Result<std::vector<uid_t>> parse_uid_list(std::string_view text) {
+  std::vector<uid_t> uids;
+  if (trim(text).empty()) {
+    uids.push_back(::getuid());
+    return uids;
+  }
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    std::string item = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (item.empty()) return fail(ErrorKind::invalid, "empty entry in the list");
+    if (item.find_first_not_of("0123456789") == std::string::npos) {
+      auto uid = parse_unsigned(item, 0, 4294967294UL);
+      if (!uid) return std::unexpected(uid.error());
+      uids.push_back(static_cast<uid_t>(*uid));
+    } else {
+      const passwd* pw = ::getpwnam(item.c_str());
+      if (!pw) return fail(ErrorKind::invalid, "unknown user '" + item + "'");
+      uids.push_back(pw->pw_uid);
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return uids;
+}
+
+struct Setting {
+  std::string value;
+  std::string origin;  // "default", "--name", "WALVAULT_NAME", "file:line"
+};
+
+Result<void> read_config_file(const std::string& path, std::map<std::string, Setting>& settings) {
+  std::ifstream in(path);
+  if (!in) return fail(ErrorKind::invalid, os_error_text("open config file", path, errno));
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string where = path + ":" + std::to_string(number);
+    std::string text = trim(line);
+    if (text.empty() || text[0] == '#') continue;
+    auto eq = text.find('=');
+    if (eq == std::string::npos) return fail(ErrorKind::invalid, where + ": expected 'name = value'");
+    std::string name = trim(std::string_view(text).substr(0, eq));
+    std::string value = trim(std::string_view(text).substr(eq + 1));
+    if (value.size() >= 2 && ((value.front() == '"' && value.back() == '"') || (value.front() == '\'' && value.back() == '\'')))
+      value = value.substr(1, value.size() - 2);
+    if (!find_option(name)) return fail(ErrorKind::invalid, where + ": unknown option '" + name + "'");
+    settings[name] = Setting{value, where};
+  }
+  if (in.bad()) return fail(ErrorKind::invalid, os_error_text("read config file", path, errno));
+  return {};
+}
+
+Result<void> apply(DaemonConfig& config, const std::string& name, const std::string& value) {
+  if (name == "repo") {
+    config.repo = value;
+  } else if (name == "socket") {
+    if (value.empty() || value.size() > 107) return fail(ErrorKind::invalid, "expected a path of 1 to 107 bytes");
+    config.socket = value;
+  } else if (name == "socket-mode") {
+    auto mode = parse_unsigned(value, 0, 0777, 8);
+    if (!mode) return fail(ErrorKind::invalid, "expected octal permission bits such as 0660");
+    config.socket_mode = static_cast<unsigned>(*mode);
+  } else if (name == "allow-uid") {
+    auto uids = parse_uid_list(value);
+    if (!uids) return std::unexpected(uids.error());
+    config.allow_uids = *uids;
+  } else if (name == "compress") {
+    auto spec = parse_compress_spec(value);
+    if (!spec) return std::unexpected(spec.error());
+    config.compress = *spec;
+  } else if (name == "workers") {
+    auto n = parse_unsigned(value, 0, 256);
+    if (!n) return std::unexpected(n.error());
+    config.workers = static_cast<unsigned>(*n);
+  } else if (name == "max-connections") {
+    auto n = parse_unsigned(value, 1, 10000);
+    if (!n) return std::unexpected(n.error());
+    config.max_connections = static_cast<unsigned>(*n);
+  } else if (name == "request-timeout") {
+    auto n = parse_unsigned(value, 1, 3600);
+    if (!n) return std::unexpected(n.error());
+    config.request_timeout = std::chrono::seconds(*n);
+  } else if (name == "log-level") {
+    if (value != "debug" && value != "info" && value != "warn" && value != "error")
+      return fail(ErrorKind::invalid, "expected debug, info, warn or error");
+    config.log_level = value;
+  } else if (name == "log-format") {
+    if (value != "text" && value != "json") return fail(ErrorKind::invalid, "expected text or json");
+    config.log_format = value;
+  } else {
+    return fail(ErrorKind::internal, "option '" + name + "' has no handler");
+  }
+  return {};
+}
+
+}  // namespace
+
+std::span<const OptionSpec> daemon_options() { return k_options; }
+
+const OptionSpec* find_option(std::string_view name) {
+  for (const auto& option : k_options)
+    if (option.name == name) return &option;
+  return nullptr;
+}
+
+std::string env_name_for(std::string_view option) {
+  std::string env = "WALVAULT_";
+  for (char c : option) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return env;
+}
+
+Result<DaemonCommandLine> parse_daemon_command_line(int argc, const char* const* argv) {
+  DaemonCommandLine result;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") { result.help = true; continue; }
+    if (arg == "--version") { result.version = true; continue; }
+    if (arg == "--check-config") { result.check_config = true; continue; }
+    if (!arg.starts_with("--")) return fail(ErrorKind::invalid, "unexpected argument '" + std::string(arg) + "'");
+    std::string name(arg.substr(2)), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    if (name != "config" && !find_option(name))
+      return fail(ErrorKind::invalid, "unknown option '--" + name + "' (see --help)");
+    if (!has_value) {
+      if (i + 1 >= argc) return fail(ErrorKind::invalid, "option '--" + name + "' needs a value");
+      value = argv[++i];
+    }
+    if (name == "config") result.config_file = value;
+    else result.flags[name] = value;
+  }
+  return result;
+}
+
+Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const GetEnv& getenv) {
+  std::map<std::string, Setting> settings;
+  for (const auto& option : k_options) settings[std::string(option.name)] = Setting{std::string(option.default_value), "default"};
+
+  std::string config_file = command_line.config_file;
+  if (config_file.empty())
+    if (const char* env = getenv("WALVAULT_CONFIG"); env && *env) config_file = env;
+  if (!config_file.empty())
+    if (auto r = read_config_file(config_file, settings); !r) return std::unexpected(r.error());
+
+  for (const auto& option : k_options) {
+    const std::string env = env_name_for(option.name);
+    if (const char* value = getenv(env.c_str()); value != nullptr)
+      settings[std::string(option.name)] = Setting{value, env};
+  }
+  for (const auto& [name, value] : command_line.flags) settings[name] = Setting{value, "--" + name};
+
+  DaemonConfig config;
+  config.config_file = config_file;
+  for (const auto& [name, setting] : settings) {
+    if (auto r = apply(config, name, setting.value); !r)
+      return fail(ErrorKind::invalid, "invalid value '" + setting.value + "' for option '" + name + "' (from " +
+                                          setting.origin + "): " + r.error().message);
+  }
+  if (config.repo.empty())
+    return fail(ErrorKind::invalid, "option 'repo' is required (--repo, WALVAULT_REPO or 'repo = ...' in the config file)");
+  return config;
+}
+
+std::string daemon_help() {
+  std::ostringstream out;
+  out << "Usage: walvaultd [--config FILE] [--OPTION VALUE ...] [--check-config]\n\n"
+         "walvaultd receives WAL from archive-push, stores it durably (compressed) in the\n"
+         "repository, and serves it back to archive-get. It runs until SIGTERM or SIGINT\n"
+         "(in-flight requests finish first); SIGHUP re-reads the config file.\n\n"
+         "  --config FILE    config file of 'name = value' lines (also WALVAULT_CONFIG)\n"
+         "  --check-config   validate the configuration and the repository, then exit\n"
+         "  --help, --version\n\n"
+         "Options (flag --name, config key name, environment WALVAULT_NAME; flag wins over\n"
+         "environment, environment over the file):\n";
+  for (const auto& option : k_options) {
+    std::string left = "  --" + std::string(option.name) + " " + std::string(option.value_name);
+    out << left << std::string(left.size() < 32 ? 32 - left.size() : 1, ' ') << option.help;
+    out << " [default: " << (option.default_value.empty() ? "none" : std::string(option.default_value)) << "]";
+    if (option.reloadable) out << " (SIGHUP reloads)";
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace walvault

@@ -1,0 +1,64 @@
+#pragma once
+// walvaultd's options: one table drives command-line flags (--name), config-file keys
+// (name = value), environment variables (WALVAULT_NAME), defaults, --help and docs.
+// Precedence: flag > environment > config file > default.
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/error.hpp"
+#include "common/core/codec.hpp"
+
+namespace walvault {
+
+struct OptionSpec {
+  std::string_view name;
+  std::string_view default_value;
+  std::string_view value_name;
+  std::string_view help;
+  bool reloadable;  // takes effect on SIGHUP without a restart
+};
+
+std::span<const OptionSpec> daemon_options();
+const OptionSpec* find_option(std::string_view name);
+std::string env_name_for(std::string_view option);  // socket-mode -> WALVAULT_SOCKET_MODE
+
+struct DaemonConfig {
+  std::string repo;
+  std::string socket;
+  unsigned socket_mode = 0660;
+  std::vector<uid_t> allow_uids;
+  CompressSpec compress;
+  unsigned workers = 0;
+  unsigned max_connections = 64;
+  std::chrono::seconds request_timeout{10};
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string config_file;  // empty when none
+};
+
+struct DaemonCommandLine {
+  std::map<std::string, std::string> flags;  // option name -> value
+  std::string config_file;
+  bool help = false;
+  bool version = false;
+  bool check_config = false;
+};
+
+Result<DaemonCommandLine> parse_daemon_command_line(int argc, const char* const* argv);
+
+using GetEnv = std::function<const char*(const char*)>;
+// Merges defaults, the config file (from --config or WALVAULT_CONFIG), the environment and the
+// flags, then validates every value. Errors name where the bad value came from (file:line,
+// variable or flag).
+Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const GetEnv& getenv);
+
+std::string daemon_help();
+
+}  // namespace walvault

@@ -1,0 +1,56 @@
+#pragma once
+// The self-describing repository object: a fixed 72-byte header, then the encoded body.
+// Layout (all integers little-endian), documented in docs/repository-format.md:
+//   0  8  magic "WVOBJ\r\n\x1a"
+//   8  2  format version (1)
+//  10  1  codec (0 none, 1 zstd)
+//  11  1  cipher (0 none)
+//  12  4  key id (0 when cipher is none)
+//  16  8  plain size
+//  24 32  SHA-256 of the plain content
+//  56  8  body size (bytes after the header)
+//  64  8  first 8 bytes of SHA-256 over bytes 0..63 (header check)
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/base/error.hpp"
+#include "common/core/codec.hpp"
+#include "common/core/sha256.hpp"
+
+namespace walvault {
+
+inline constexpr std::size_t k_object_header_size = 72;
+inline constexpr std::uint16_t k_object_format_version = 1;
+
+struct ObjectHeader {
+  std::uint16_t version = k_object_format_version;
+  Codec codec = Codec::none;
+  std::uint8_t cipher = 0;
+  std::uint32_t key_id = 0;
+  std::uint64_t plain_size = 0;
+  Sha256Digest plain_sha256{};
+  std::uint64_t body_size = 0;
+};
+
+std::array<std::byte, k_object_header_size> encode_object_header(const ObjectHeader& header);
+// Checks magic, header checksum, version, codec and cipher. `what` names the object in errors.
+Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std::string_view what);
+
+// Header + encoded body for `plain`. `digest` is the plain content's SHA-256 when the caller
+// already has it.
+Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<const std::byte> plain,
+                                            const Sha256Digest& digest);
+
+// Decodes a whole stored object and proves it: body size, decoded size and SHA-256 must match
+// the header. Any mismatch is ErrorKind::corrupt naming `what`.
+struct OpenedObject {
+  ObjectHeader header;
+  std::vector<std::byte> plain;
+};
+Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_view what);
+
+}  // namespace walvault

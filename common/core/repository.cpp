@@ -1,0 +1,83 @@
+#include "common/core/repository.hpp"
+
+#include <charconv>
+
+#include "common/base/fd.hpp"
+
+namespace walvault {
+
+std::string object_key(const WalName& name) {
+  const std::string file = format_wal_name(name);
+  if (name.kind == WalFileKind::history) return "wal/history/" + file;
+  return "wal/" + file.substr(0, 16) + "/" + file;
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(std::string_view location) {
+  auto storage = open_storage(location);
+  if (!storage) return std::unexpected(storage.error());
+  std::unique_ptr<Repository> repo(new Repository(std::move(*storage)));
+  if (auto r = repo->load_identity(); !r) return std::unexpected(r.error());
+  return repo;
+}
+
+Result<void> Repository::load_identity() {
+  const std::string key(k_identity_key);
+  auto data = m_storage->get(key);
+  if (!data) {
+    if (data.error().kind != ErrorKind::not_found) return std::unexpected(data.error());
+    const std::string fresh = "format=" + std::to_string(k_repository_format) + "\n";
+    auto created = m_storage->put(key, as_bytes(fresh), PutMode::create_only);
+    if (!created && created.error().kind != ErrorKind::conflict) return created;
+    data = m_storage->get(key);
+    if (!data) return std::unexpected(data.error());
+  }
+  const std::string_view text = as_text(*data);
+  bool format_seen = false;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key_part = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key_part == "format") {
+      if (value != std::to_string(k_repository_format))
+        return fail(ErrorKind::invalid, "repository '" + describe() + "' has format " + std::string(value) +
+                                            ", this walvault reads format " + std::to_string(k_repository_format));
+      format_seen = true;
+    } else if (key_part == "system-identifier") {
+      std::uint64_t id = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+      if (ec != std::errc() || p != value.data() + value.size())
+        return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad system-identifier");
+      m_system_identifier = id;
+    }
+  }
+  if (!format_seen)
+    return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' names no format");
+  return {};
+}
+
+std::optional<std::uint64_t> Repository::system_identifier() const {
+  std::lock_guard lock(m_mutex);
+  return m_system_identifier;
+}
+
+Result<void> Repository::adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name) {
+  std::lock_guard lock(m_mutex);
+  if (m_system_identifier) {
+    if (*m_system_identifier == system_identifier) return {};
+    return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: system identifier " +
+                                        std::to_string(system_identifier) + " is not the repository's " +
+                                        std::to_string(*m_system_identifier) + " (WAL of another cluster)");
+  }
+  const std::string identity = "format=" + std::to_string(k_repository_format) +
+                               "\nsystem-identifier=" + std::to_string(system_identifier) +
+                               "\npg-version=" + std::to_string(pg_version) + "\n";
+  if (auto r = m_storage->put(std::string(k_identity_key), as_bytes(identity), PutMode::replace); !r) return r;
+  m_system_identifier = system_identifier;
+  return {};
+}
+
+}  // namespace walvault

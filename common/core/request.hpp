@@ -1,0 +1,38 @@
+#pragma once
+// A request as the daemon's handlers see it, and the registry they register in by verb, so
+// walvaultd is composition (archiver registers PUSH, restorer registers GET), not a switch.
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/base/fd.hpp"
+#include "common/base/protocol.hpp"
+
+namespace walvault {
+
+struct Request {
+  protocol::Message message;
+  UniqueFd fd;  // the descriptor passed with the request, if any
+  uid_t peer_uid = 0;
+  pid_t peer_pid = 0;
+};
+
+// Runs on a worker thread; returns the response.
+using Handler = std::function<protocol::Message(Request&)>;
+
+class HandlerRegistry {
+ public:
+  void register_handler(std::string verb, Handler handler) { m_handlers[std::move(verb)] = std::move(handler); }
+  const Handler* find(std::string_view verb) const {
+    auto it = m_handlers.find(verb);
+    return it == m_handlers.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::map<std::string, Handler, std::less<>> m_handlers;
+};
+
+}  // namespace walvault

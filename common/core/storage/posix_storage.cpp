@@ -1,0 +1,121 @@
+// Local-directory backend: every put is temp + fsync + rename/link + fsync of the directory.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/base/fd.hpp"
+#include "common/core/storage/storage.hpp"
+
+namespace walvault {
+
+namespace {
+
+class PosixStorage final : public Storage {
+ public:
+  explicit PosixStorage(std::string root) : m_root(std::move(root)) {}
+
+  std::string describe() const override { return m_root; }
+
+  Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    if (auto r = make_directories(parent_directory(*path)); !r) return r;
+    return write_file_durable(*path, data, mode == PutMode::replace);
+  }
+
+  Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_os("open file", *path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", *path, errno);
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + *path + "' is not a regular file");
+    std::size_t size = static_cast<std::size_t>(st.st_size);
+    if (max_bytes) size = std::min(size, *max_bytes);
+    std::vector<std::byte> data(size);
+    if (auto r = pread_exact(fd.get(), data, 0, *path); !r) return std::unexpected(r.error());
+    return data;
+  }
+
+  Result<bool> exists(const std::string& key) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    struct stat st {};
+    if (::stat(path->c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return fail_os("stat file", *path, errno);
+  }
+
+  Result<void> remove(const std::string& key) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    if (::unlink(path->c_str()) != 0) {
+      if (errno == ENOENT) return {};
+      return fail_os("remove file", *path, errno);
+    }
+    return fsync_directory(parent_directory(*path));
+  }
+
+  Result<std::vector<std::string>> list(const std::string& prefix) override {
+    std::vector<std::string> keys;
+    std::string dir = prefix.empty() ? m_root : m_root + "/" + prefix;
+    if (auto r = walk(dir, prefix, keys); !r) return std::unexpected(r.error());
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+ private:
+  Result<std::string> path_for(const std::string& key) const {
+    if (!is_valid_storage_key(key)) return fail(ErrorKind::invalid, "invalid storage key '" + key + "'");
+    return m_root + "/" + key;
+  }
+
+  Result<void> walk(const std::string& dir, const std::string& key_prefix, std::vector<std::string>& keys) {
+    DIR* handle = ::opendir(dir.c_str());
+    if (!handle) {
+      if (errno == ENOENT) return {};
+      return fail_os("list directory", dir, errno);
+    }
+    Result<void> result;
+    while (dirent* entry = ::readdir(handle)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      if (name.find(".tmp.") != std::string::npos) continue;  // in-flight or crashed writes
+      const std::string key = key_prefix.empty() ? name : key_prefix + "/" + name;
+      const std::string path = dir + "/" + name;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        result = walk(path, key, keys);
+        if (!result) break;
+      } else if (S_ISREG(st.st_mode)) {
+        keys.push_back(key);
+      }
+    }
+    ::closedir(handle);
+    return result;
+  }
+
+  std::string m_root;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> open_posix_storage(const std::string& root) {
+  if (auto r = make_directories(root); !r) return std::unexpected(r.error());
+  // Prove up front that objects can be created here, so a read-only or foreign directory is
+  // reported at start-up, not on the first push.
+  const std::string probe = root + "/.walvault-write-test";
+  UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return fail_os("create file in repository", root, errno);
+  fd.reset();
+  ::unlink(probe.c_str());
+  return std::unique_ptr<Storage>(std::make_unique<PosixStorage>(root));
+}
+
+}  // namespace walvault

@@ -1,0 +1,34 @@
+#include "common/core/storage/storage.hpp"
+
+namespace walvault {
+
+bool is_valid_storage_key(std::string_view key) {
+  if (key.empty() || key.size() > 1024) return false;
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    auto slash = key.find('/', start);
+    std::string_view part = key.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    for (char c : part)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+        return false;
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+Result<std::unique_ptr<Storage>> open_storage(std::string_view location) {
+  if (location.empty()) return fail(ErrorKind::invalid, "no repository given (option 'repo')");
+  if (location.starts_with("s3://"))
+    return fail(ErrorKind::invalid, "repository '" + std::string(location) +
+                                        "': S3 storage is not available in this version of walvault yet");
+  if (location.starts_with("file://")) location.remove_prefix(7);
+  if (location.find("://") != std::string_view::npos)
+    return fail(ErrorKind::invalid, "repository '" + std::string(location) + "': unknown scheme (use a path or s3://)");
+  if (!location.starts_with("/"))
+    return fail(ErrorKind::invalid, "repository '" + std::string(location) + "' must be an absolute path");
+  return open_posix_storage(std::string(location));
+}
+
+}  // namespace walvault

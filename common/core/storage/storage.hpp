@@ -1,0 +1,47 @@
+#pragma once
+// The repository's storage: a flat key space of durable objects. Backends (posix now, S3
+// next) hide in their .cpp; callers see only this interface and open_storage().
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/error.hpp"
+
+namespace walvault {
+
+enum class PutMode {
+  replace,      // atomically replace any existing object
+  create_only,  // fail with ErrorKind::conflict when the key exists (never overwrites)
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Where the objects live, safe to log (no credentials).
+  virtual std::string describe() const = 0;
+  // Durable before it returns: on success a crash cannot lose or tear the object.
+  virtual Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) = 0;
+  // The object, or its first `max_bytes` bytes. A missing key is ErrorKind::not_found.
+  virtual Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes = std::nullopt) = 0;
+  virtual Result<bool> exists(const std::string& key) = 0;
+  // Removing a missing key succeeds.
+  virtual Result<void> remove(const std::string& key) = 0;
+  // Keys below `prefix` (recursive), sorted.
+  virtual Result<std::vector<std::string>> list(const std::string& prefix) = 0;
+};
+
+// Keys are relative, '/'-separated; each component is [A-Za-z0-9._-]+ and not "." or "..".
+bool is_valid_storage_key(std::string_view key);
+
+// The scheme registry: a plain path or file:///path selects the posix backend.
+Result<std::unique_ptr<Storage>> open_storage(std::string_view location);
+
+// Backend factories, for the registry and for tests.
+Result<std::unique_ptr<Storage>> open_posix_storage(const std::string& root);
+
+}  // namespace walvault

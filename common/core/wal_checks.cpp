@@ -1,0 +1,64 @@
+#include "common/core/wal_checks.hpp"
+
+#include "common/base/fd.hpp"
+#include "common/core/object_format.hpp"
+
+namespace walvault {
+
+Result<std::vector<TimelineHistoryEntry>> load_timeline_history(Repository& repository, std::uint32_t timeline) {
+  WalName history{WalFileKind::history, timeline, 0, 0, 0};
+  const std::string key = object_key(history);
+  auto stored = repository.storage().get(key);
+  if (!stored) return std::unexpected(stored.error());
+  auto opened = open_object(*stored, key);
+  if (!opened) return std::unexpected(opened.error());
+  return parse_timeline_history(as_text(opened->plain), timeline, format_wal_name(history));
+}
+
+Result<WalPageHeader> check_segment_against(Repository& repository, std::span<const std::byte> content,
+                                            const WalName& name, std::string_view file_name) {
+  SegmentExpectations expect;
+  expect.system_identifier = repository.system_identifier();
+  std::vector<TimelineHistoryEntry> history;
+  auto header = read_long_page_header(content, file_name);
+  if (!header) return header;
+  if (header->timeline != name.timeline && header->timeline < name.timeline) {
+    auto loaded = load_timeline_history(repository, name.timeline);
+    if (loaded) {
+      history = std::move(*loaded);
+      expect.history = &history;
+    } else if (loaded.error().kind != ErrorKind::not_found) {
+      return std::unexpected(loaded.error());
+    }
+  }
+  return check_segment(content, name, file_name, expect);
+}
+
+Result<void> check_wal_content(Repository& repository, std::span<const std::byte> content, const WalName& name,
+                               std::string_view file_name) {
+  switch (name.kind) {
+    case WalFileKind::segment:
+    case WalFileKind::partial: {
+      auto header = check_segment_against(repository, content, name, file_name);
+      if (!header) return std::unexpected(header.error());
+      return {};
+    }
+    case WalFileKind::history: {
+      auto entries = parse_timeline_history(as_text(content), name.timeline, file_name);
+      if (!entries) return std::unexpected(entries.error());
+      if (entries->empty())
+        return fail(ErrorKind::refused, "timeline history file '" + std::string(file_name) + "' refused: it names no parent timeline");
+      return {};
+    }
+    case WalFileKind::backup: {
+      const std::string_view text = as_text(content);
+      if (!text.starts_with("START WAL LOCATION: ") || text.find('\0') != std::string_view::npos)
+        return fail(ErrorKind::refused, "backup history file '" + std::string(file_name) +
+                                            "' refused: it does not start with 'START WAL LOCATION: '");
+      return {};
+    }
+  }
+  return fail(ErrorKind::internal, "unknown WAL file kind");
+}
+
+}  // namespace walvault

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of walvault from Debian 12 packages.
+# Idempotent: packages already present are skipped by apt-get.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libzstd-dev zstd libssl-dev libboost-dev libboost-system-dev
+  libspdlog-dev libfmt-dev libgtest-dev googletest
+  libarchive-dev libsqlite3-dev
+  postgresql-15 postgresql-client-15 postgresql-contrib
+  pgbackrest util-linux procps psmisc
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's postgresql package starts a default cluster; walvault's tests and demo run their own
+# throwaway clusters on free loopback ports and never touch it.
+echo "install-deps: all dependencies present"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Timelines: a restore of base backup B stops at a restore point in the middle of a segment,
+# promotes to timeline 2 and keeps archiving into the same repository (its first timeline-2
+# segment starts as a copy of the timeline-1 one, whose first page still says timeline 1); a
+# second restore of B with recovery_target_timeline = 'latest' follows the archived
+# 00000002.history onto timeline 2: it has the rows written there and not the timeline-1 rows
+# written after the branch point.
+# shellcheck disable=SC2119  # helpers with optional arguments called without any
+source "$(dirname "$0")/lib.sh"
+wv_setup
+
+daemon_start
+PG="$T/pg"
+pg_init "$PG"
+pg_start "$PG"
+
+psql_q "$PG" "create table t (id int primary key, tl text)" >/dev/null
+psql_q "$PG" "insert into t select g, 'tl1 before backup' from generate_series(1, 100) g" >/dev/null
+pg_basebackup_to "$PG" "$T/backup"
+psql_q "$PG" "insert into t select g, 'tl1 after backup' from generate_series(101, 200) g" >/dev/null
+psql_q "$PG" "select pg_create_restore_point('wv_branch')" >/dev/null
+branch_seg=$(psql_q "$PG" "select pg_walfile_name(pg_current_wal_lsn())")
+psql_q "$PG" "insert into t select g, 'tl1 after branch point' from generate_series(201, 300) g" >/dev/null
+last=$(pg_switch "$PG")
+wait_archived "$PG" "$last" 90
+pg_stop "$PG"
+
+# First restore: replays timeline 1 up to the restore point, promotes to timeline 2 and archives
+# into the same repository (its archive_command came with the backup).
+C1="$T/restore1"
+pg_restore_setup "$T/backup" "$C1" "recovery_target_name = 'wv_branch'" "recovery_target_action = 'promote'"
+pg_start "$C1"
+wait_recovery_done "$C1" 120
+tl=$(psql_q "$C1" "select timeline_id from pg_control_checkpoint()")
+assert_eq "$tl" 2 "first restore promoted to timeline 2"
+n=$(psql_q "$C1" "select count(*) from t")
+assert_eq "$n" 200 "first restore has the timeline-1 rows up to the restore point"
+
+# PostgreSQL archives 00000002.history first (history files go to the front of the queue).
+wait_for 60 "00000002.history in the archive" bash -c \
+  "cd '$T/work' && runuser -u postgres -- '$T/bin/archive-get' --socket '$SOCK' 00000002.history '$T/work/h2' 2>/dev/null"
+grep -qE '^1[[:space:]]+[0-9A-F]+/[0-9A-F]+' "$T/work/h2" ||
+  fail "00000002.history from the archive does not name parent timeline 1: $(tr '\n' '|' <"$T/work/h2")"
+ok "00000002.history archived and names timeline 1 as its parent"
+
+psql_q "$C1" "insert into t select g, 'tl2' from generate_series(1001, 1050) g" >/dev/null
+last2=$(pg_switch "$C1")
+assert_eq "$last2" "00000002${branch_seg:8}" "first timeline-2 segment is the branch segment on timeline 2"
+psql_q "$C1" "insert into t select g, 'tl2 second segment' from generate_series(1051, 1060) g" >/dev/null
+last2=$(pg_switch "$C1")
+wait_archived "$C1" "$last2" 90
+pg_stop "$C1"
+
+# Second restore of the same backup, following the latest timeline.
+C2="$T/restore2"
+pg_restore_setup "$T/backup" "$C2" "recovery_target_timeline = 'latest'"
+pg_start "$C2"
+wait_recovery_done "$C2" 120
+n=$(psql_q "$C2" "select count(*) from t where tl like 'tl2%'")
+assert_eq "$n" 60 "second restore has the 60 rows written on timeline 2"
+n=$(psql_q "$C2" "select count(*) from t")
+assert_eq "$n" 260 "second restore has all 260 rows"
+n=$(psql_q "$C2" "select count(*) from t where tl = 'tl1 after branch point'")
+assert_eq "$n" 0 "second restore does not have the timeline-1 rows written after the branch point"
+tl=$(psql_q "$C2" "select timeline_id from pg_control_checkpoint()")
+if [ "$tl" -ge 2 ]; then ok "second restore is on timeline $tl (>= 2)"; else fail "second restore is on timeline $tl, expected >= 2"; fi
+grep -q 'restored log file "00000002.history" from archive' "$(pg_logfile "$C2")" ||
+  fail "second restore did not fetch 00000002.history from the archive"
+ok "second restore fetched 00000002.history from the archive"
+grep -q "restored log file \"00000002${branch_seg:8}\" from archive" "$(pg_logfile "$C2")" ||
+  fail "second restore did not replay the timeline-2 branch segment 00000002${branch_seg:8} (first page says timeline 1) from the archive"
+ok "second restore replayed the timeline-2 branch segment 00000002${branch_seg:8} from the archive"
+grep -q "restored log file \"$last2\" from archive" "$(pg_logfile "$C2")" ||
+  fail "second restore did not replay timeline-2 segment $last2 from the archive"
+ok "second restore replayed timeline-2 segment $last2 from the archive"
+
+pg_stop "$C2"
+daemon_stop
+finish
