@@ -14,7 +14,11 @@ pg_start "$PG"
 
 log "pgbench -i -s 3, pgbench -t 300, 6 WAL switches"
 pgbench_run "$PG" -i -s 3 -q
+# A config reload (SIGHUP) while PostgreSQL archives must not disturb anything.
+kill -HUP "$WV_DAEMON_PID"
 pgbench_run "$PG" -c 2 -t 300 -n
+check_daemons_alive
+ok "walvaultd survived SIGHUP under load"
 last=""
 for i in 1 2 3 4 5 6; do
   psql_q "$PG" "insert into pgbench_history (tid, bid, aid, delta, mtime) values ($i, 1, 1, $i, now())" >/dev/null

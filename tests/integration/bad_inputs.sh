@@ -9,6 +9,7 @@ wv_setup
 # check_push_refused NAME CAUSE-REGEX WHAT: checks the last wv_push was refused properly.
 check_push_refused() {
   local name=$1 cause=$2 what=$3 lines
+  log "$what -> exit $RUN_RC, stderr: $(_wv_oneline "$RUN_ERR")"
   check_rc 1 "$what: archive-push exits 1"
   check_contains "$name" "$RUN_ERR" "$what: stderr names $name"
   check_match "$cause" "$RUN_ERR" "$what: stderr gives the cause"
@@ -66,7 +67,7 @@ flip_byte "$d/$s1" $((8 * 1024 * 1024 + 12345))
 give_to_postgres "$d/$s1"
 cmp -s "$d/$s1" "$A/pg_wal/$s1" && fail "test bug: the modified copy is identical"
 wv_push "$d/$s1"
-check_push_refused "$s1" 'differ|conflict|already|exist|mismatch' "same name, different content"
+check_push_refused "$s1" 'different content|conflict' "same name, different content"
 if wv_get_cmp "$s1" "$A/pg_wal/$s1"; then ok "stored $s1 untouched after the conflicting push"; else soft_fail "stored $s1 changed by a conflicting push"; fi
 
 # --- .history: stored once, never overwritten with different content ------------------------
@@ -82,7 +83,7 @@ check_rc 0 "a new 00000002.history is stored"
 wv_push "$h1/00000002.history"
 check_rc 0 "the same 00000002.history pushed again"
 wv_push "$h2/00000002.history"
-check_push_refused 00000002.history 'differ|conflict|already|exist|overwrit|mismatch' "00000002.history with different content"
+check_push_refused 00000002.history 'different content|conflict|overwrit' "00000002.history with different content"
 if wv_get_cmp 00000002.history "$h1/00000002.history"; then ok "stored 00000002.history untouched"; else soft_fail "stored 00000002.history changed"; fi
 
 # --- a segment from another cluster (second initdb) ------------------------------------------
@@ -100,7 +101,7 @@ sysA=$("$PGBIN/pg_controldata" "$A" | awk -F: '/system identifier/ { gsub(/ /, "
 sysB=$("$PGBIN/pg_controldata" "$B" | awk -F: '/system identifier/ { gsub(/ /, "", $2); print $2 }')
 [ "$sysA" != "$sysB" ] || fail "test bug: both clusters have system identifier $sysA"
 wv_push "$d/$fb"
-check_push_refused "$fb" 'system.identifier|sysid|identifier|foreign|another cluster|different cluster|belongs' "segment of another cluster ($sysB, not $sysA)"
+check_push_refused "$fb" 'system identifier' "segment of another cluster ($sysB, not $sysA)"
 not_in_archive "$fb" "foreign segment refused"
 
 # --- torn / short files ---------------------------------------------------------------------
@@ -108,26 +109,26 @@ d=$(mk torn)
 head -c $((8 * 1024 * 1024)) "$A/pg_wal/$cur" >"$d/$cur"
 give_to_postgres "$d/$cur"
 wv_push "$d/$cur"
-check_push_refused "$cur" 'size|short|torn|truncat|incomplete|length|bytes' "torn segment (8 MiB of 16)"
+check_push_refused "$cur" 'torn|truncat|short' "torn segment (8 MiB of 16)"
 d=$(mk empty)
 : >"$d/$cur"
 give_to_postgres "$d/$cur"
 wv_push "$d/$cur"
-check_push_refused "$cur" 'size|short|torn|truncat|incomplete|length|bytes|empty' "empty segment file"
+check_push_refused "$cur" 'short|empty' "empty segment file"
 
 # --- garbage (bad magic) ----------------------------------------------------------------------
 d=$(mk garbage)
 head -c "$WV_SEG_SIZE" /dev/urandom >"$d/$cur"
 give_to_postgres "$d/$cur"
 wv_push "$d/$cur"
-check_push_refused "$cur" 'magic|header|not a WAL|not WAL|invalid|unrecogni[sz]ed|unknown|bad' "16 MiB of random bytes"
+check_push_refused "$cur" 'magic' "16 MiB of random bytes"
 
 # --- a valid segment under another segment's name (page address mismatch) --------------------
 d=$(mk renamed)
 cp "$A/pg_wal/$s1" "$d/$cur"
 give_to_postgres "$d/$cur"
 wv_push "$d/$cur"
-check_push_refused "$cur" 'address|lsn|location|position|does not match|expected' "$s1 copied under the name $cur"
+check_push_refused "$cur" 'page address|address' "$s1 copied under the name $cur"
 not_in_archive "$cur" "after the torn, garbage and renamed pushes"
 
 # --- names that are not PostgreSQL's --------------------------------------------------------
@@ -137,9 +138,21 @@ lower=00000001000000000000000a
 cp "$A/pg_wal/$s1" "$d/$lower"
 give_to_postgres "$d/notwal.txt" "$d/$lower"
 wv_push "$d/notwal.txt"
-check_push_refused notwal.txt 'invalid|name|not a WAL|not WAL' "file name notwal.txt"
+check_push_refused notwal.txt 'not a WAL file name|invalid' "file name notwal.txt"
 wv_push "$d/$lower"
-check_push_refused "$lower" 'invalid|name|not a WAL|not WAL' "lower-case segment name $lower"
+check_push_refused "$lower" 'not a WAL file name|invalid' "lower-case segment name $lower"
+
+# --- files that cannot be opened ------------------------------------------------------------
+missing=$(seg_next "$(seg_next "$cur")")
+wv_push "$BAD/nonexistent/$missing"
+check_push_refused "$missing" 'no such file|not found|does not exist' "a path that does not exist"
+d=$(mk unreadable)
+cp "$A/pg_wal/$s1" "$d/$missing"
+chown root: "$d/$missing"
+chmod 600 "$d/$missing"
+wv_push "$d/$missing"
+check_push_refused "$missing" 'permission denied' "a file postgres cannot read"
+not_in_archive "$missing" "after the unopenable files"
 
 # --- a peer uid that is not allowed -----------------------------------------------------------
 # A client as `nobody` on the default socket (0660, group postgres) cannot even connect.
@@ -161,14 +174,14 @@ D2=$WV_DAEMON_PID
 mode=$(stat -c %a "$SOCK2")
 check_eq "$mode" 666 "--socket-mode 0666 honoured"
 wv_push -u nobody --socket "$SOCK2" "$pub/$s1"
-check_push_refused "$s1" 'not allowed|forbidden|not permitted|denied' "uid nobody not in allow-uid"
+check_push_refused "$s1" 'not allowed|forbidden' "uid nobody not in allow-uid"
 wv_get --socket "$SOCK2" "$s1" "$T/work/nobody-check"
 check_rc 1 "nothing stored by the refused peer"
 rm -f "$T/work/nobody-check"
 install -d -o nobody -g nogroup "$T/nobody"
 wv_get -u nobody -C "$T/nobody" --socket "$SOCK2" "$s1" "$T/nobody/out"
 check_rc 126 "archive-get as nobody (not allowed, no standby.signal)"
-check_match 'not allowed|forbidden|not permitted|denied' "$RUN_ERR" "archive-get as nobody: stderr says not allowed"
+check_match 'not allowed|forbidden' "$RUN_ERR" "archive-get as nobody: stderr says not allowed"
 left=$(ls -A "$T/nobody")
 check_eq "$left" "" "archive-get as nobody wrote nothing"
 # Positive control: the same file, as postgres, through the same socket.

@@ -35,6 +35,7 @@ WV_BG_PIDS=()           # background jobs (load generators, loops) to stop on ex
 WV_CLUSTERS=()          # data directories of clusters this script started
 WV_USED_PORTS=()
 declare -A WV_PG_PORT=()
+declare -A WV_DAEMON_LOG=()   # pid -> log file
 WV_CHECKS=0
 WV_FAILURES=0
 WV_SUMMARY_DONE=0
@@ -149,7 +150,7 @@ _wv_on_exit() {
     printf 'FAIL: %s: %d of %d checks failed in %ds (stopped early)\n' \
       "$WV_TEST_NAME" "$WV_FAILURES" "$((WV_CHECKS > WV_FAILURES ? WV_CHECKS : WV_FAILURES))" $((SECONDS - WV_T0))
   fi
-  if [ "$rc" -ne 0 ] && [ "$WV_VERBOSE" != 0 ]; then _wv_dump_logs; fi
+  if [ "$rc" -ne 0 ]; then _wv_dump_logs; fi
   wv_cleanup
   exit "$rc"
 }
@@ -287,6 +288,7 @@ wait_for() {
   shift 2
   deadline=$((SECONDS + secs))
   while ! "$@"; do
+    check_daemons_alive
     [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
     sleep 0.2
   done
@@ -338,6 +340,7 @@ daemon_start() {
     >>"$logf" 2>&1 </dev/null &
   WV_DAEMON_PID=$!
   WV_DAEMON_PIDS+=("$WV_DAEMON_PID")
+  WV_DAEMON_LOG[$WV_DAEMON_PID]=$logf
   local deadline=$((SECONDS + 30))
   while :; do
     if ! kill -0 "$WV_DAEMON_PID" 2>/dev/null; then
@@ -367,6 +370,21 @@ _wv_wait_gone() { # PID SECONDS
     sleep 0.1
   done
   return 1
+}
+
+# Fails the test when a daemon this script started (and did not stop or kill) has died.
+check_daemons_alive() {
+  local p rc logs
+  for p in "${WV_DAEMON_PIDS[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null || [ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ]; then
+      rc=0
+      wait "$p" 2>/dev/null || rc=$?
+      _wv_forget_daemon "$p"
+      logs=${WV_DAEMON_LOG[$p]:-/dev/null}
+      fail "walvaultd (pid $p) died unexpectedly (exit status $rc$([ "$rc" -gt 128 ] && echo ", signal $((rc - 128))")); log: $(tail -n 4 "$logs" | tr '\n' '|')"
+    fi
+  done
+  return 0
 }
 
 _wv_forget_daemon() {
@@ -586,6 +604,7 @@ wait_archived() {
   nudge=$((SECONDS + 5))
   while :; do
     last=$(psql_q "$dir" "select coalesce(last_archived_wal, '') from pg_stat_archiver")
+    check_daemons_alive
     if _wv_archived_covers "$last" "$seg"; then
       log "archived up to $seg (last_archived_wal $last)"
       return 0
@@ -618,6 +637,7 @@ wait_recovery_done() {
   local dir=$1 secs=${2:-120} deadline r
   deadline=$((SECONDS + secs))
   while :; do
+    check_daemons_alive
     r=$(psql_try "$dir" "select pg_is_in_recovery()" || true)
     [ "$r" = f ] && { log "recovery finished: $dir"; return 0; }
     if ! pg_is_running "$dir"; then

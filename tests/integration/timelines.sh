@@ -19,7 +19,7 @@ psql_q "$PG" "insert into t select g, 'tl1 before backup' from generate_series(1
 pg_basebackup_to "$PG" "$T/backup"
 psql_q "$PG" "insert into t select g, 'tl1 after backup' from generate_series(101, 200) g" >/dev/null
 psql_q "$PG" "select pg_create_restore_point('wv_branch')" >/dev/null
-branch_seg=$(psql_q "$PG" "select pg_walfile_name(pg_current_wal_lsn())")
+branch_seg=$(psql_q "$PG" "select pg_walfile_name(pg_current_wal_insert_lsn())")
 psql_q "$PG" "insert into t select g, 'tl1 after branch point' from generate_series(201, 300) g" >/dev/null
 last=$(pg_switch "$PG")
 wait_archived "$PG" "$last" 90
