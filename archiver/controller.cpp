@@ -16,6 +16,10 @@
 #include "archiver/ingest.hpp"
 #include "archiver/server.hpp"
 #include "common/core/config.hpp"
+#include "common/core/index.hpp"
+#include "common/core/indexer.hpp"
+#include "common/core/time_format.hpp"
+#include "restorer/admin.hpp"
 #include "common/core/logging.hpp"
 #include "common/core/repository.hpp"
 #include "restorer/fetch.hpp"
@@ -37,18 +41,34 @@ unsigned worker_count(const DaemonConfig& config) {
 
 ServerPolicy policy_of(const DaemonConfig& config) { return ServerPolicy{config.allow_uids, config.request_timeout}; }
 
+CheckThresholds thresholds_of(const DaemonConfig& config) {
+  return CheckThresholds{config.check_max_wal_age_us, config.check_max_backup_age_us, config.check_max_disk_usage};
+}
+
+std::string spool_directory(const DaemonConfig& config) {
+  if (!config.spool.empty()) return config.spool;
+  std::string repo = config.repo;
+  if (repo.starts_with("file://")) repo = repo.substr(7);
+  return repo;
+}
+
 class Daemon {
  public:
-  Daemon(DaemonCommandLine command_line, DaemonConfig config, std::unique_ptr<Repository> repository)
+  Daemon(DaemonCommandLine command_line, DaemonConfig config, std::unique_ptr<Repository> repository,
+         std::unique_ptr<Index> index)
       : m_command_line(std::move(command_line)), m_config(std::move(config)), m_repository(std::move(repository)),
-        m_ingest(*m_repository, m_config.compress), m_fetch(*m_repository),
+        m_index(std::move(index)), m_indexer(*m_repository, *m_index),
+        m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, m_index.get()),
+        m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); }),
         m_server(m_io, m_handlers,
                  ServerSettings{m_config.socket, m_config.socket_mode, worker_count(m_config), m_config.max_connections},
                  policy_of(m_config)),
-        m_signals(m_io, SIGTERM, SIGINT, SIGHUP) {
+        m_signals(m_io, SIGTERM, SIGINT, SIGHUP), m_started_us(now_unix_us()) {
     m_handlers.register_handler("PUSH", [this](Request& r) { return m_ingest.handle(r); });
     m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
+    m_admin.register_handlers(m_handlers);
+    m_admin.set_thresholds(thresholds_of(m_config));
   }
 
   int run() {
@@ -56,6 +76,16 @@ class Daemon {
       spdlog::critical("{}", r.error().message);
       return k_exit_failure;
     }
+    // The lock is ours: bring the index up to the repository (a crash between storing an
+    // object and indexing it leaves the index behind) before answering "not there".
+    auto repaired = m_indexer.repair();
+    if (!repaired) {
+      spdlog::critical("unable to bring the index '{}' up to the repository: {}", m_index->path(), repaired.error().message);
+      return k_exit_failure;
+    }
+    if (repaired->added || repaired->removed || repaired->unreadable)
+      spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable", repaired->added, repaired->removed,
+                   repaired->unreadable);
     m_server.start();
     wait_for_signal();
     spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
@@ -96,6 +126,7 @@ class Daemon {
       return;
     }
     m_ingest.set_compress(config->compress);
+    m_admin.set_thresholds(thresholds_of(*config));
     m_server.set_policy(policy_of(*config));
     if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
         config->workers != m_config.workers || config->max_connections != m_config.max_connections)
@@ -104,15 +135,30 @@ class Daemon {
                  config->allow_uids.size(), config->log_level);
   }
 
+  nlohmann::ordered_json daemon_state() {
+    const auto& c = m_ingest.counters();
+    return nlohmann::ordered_json{
+        {"uptime_seconds", (now_unix_us() - m_started_us) / 1000000},
+        {"connections_in_flight", m_server.active_connections() > 0 ? m_server.active_connections() - 1 : 0},
+        {"index_trusted", m_index->trusted()},
+        {"since_start",
+         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"refused", c.refused.load()},
+          {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
+  }
+
   DaemonCommandLine m_command_line;
   DaemonConfig m_config;
   std::unique_ptr<Repository> m_repository;
+  std::unique_ptr<Index> m_index;
+  Indexer m_indexer;
   boost::asio::io_context m_io;
   HandlerRegistry m_handlers;
   Ingest m_ingest;
   Fetch m_fetch;
+  Admin m_admin;
   Server m_server;
   boost::asio::signal_set m_signals;
+  std::int64_t m_started_us;
 };
 
 }  // namespace
@@ -150,8 +196,18 @@ int run_walvaultd(int argc, const char* const* argv) {
               << "', compress " << to_string(config->compress) << ")\n";
     return k_exit_ok;
   }
+  const std::string spool = spool_directory(*config);
+  if (auto r = make_directories(spool); !r) {
+    std::cerr << "walvaultd: " << r.error().message << "\n";
+    return k_exit_failure;
+  }
+  auto index = Index::open(spool + "/index.db");
+  if (!index) {
+    std::cerr << "walvaultd: " << index.error().message << "\n";
+    return k_exit_failure;
+  }
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the daemon
-  Daemon daemon(std::move(*command_line), std::move(*config), std::move(*repository));
+  Daemon daemon(std::move(*command_line), std::move(*config), std::move(*repository), std::move(*index));
   return daemon.run();
 }
 

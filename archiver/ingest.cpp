@@ -23,7 +23,23 @@ bool same_content(const ObjectHeader& stored, std::uint64_t size, const Sha256Di
 
 }  // namespace
 
-Ingest::Ingest(Repository& repository, CompressSpec compress) : m_repository(repository), m_compress(compress) {}
+Ingest::Ingest(Repository& repository, CompressSpec compress, Indexer* indexer)
+    : m_repository(repository), m_indexer(indexer), m_compress(compress) {}
+
+// The object is durable before this runs, so a failure here never fails the push: the index
+// stops being trusted for "not there" answers until start-up repair or `reindex` catches up.
+void Ingest::record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool duplicate) {
+  if (!m_indexer) return;
+  if (duplicate) {
+    auto known = m_indexer->index().contains(format_wal_name(name));
+    if (known && *known) return;
+  }
+  if (auto r = m_indexer->index_pushed(name, content, digest); !r) {
+    m_indexer->index().set_trusted(false);
+    spdlog::error("unable to index '{}' (the object is stored; the index will be repaired at start-up or by "
+                  "'walvault reindex'): {}", format_wal_name(name), r.error().message);
+  }
+}
 
 void Ingest::set_compress(CompressSpec compress) {
   std::lock_guard lock(m_compress_mutex);
@@ -71,7 +87,10 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
       if (!header)
         return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived but the stored object is unreadable (" +
                                              header.error().message + "); it was left untouched");
-      if (same_content(*header, size, digest)) return PushOutcome::duplicate;
+      if (same_content(*header, size, digest)) {
+        record(*name, content, digest, true);
+        return PushOutcome::duplicate;
+      }
       return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) +
                                            "' is already archived with different content; the stored object was left untouched");
     }
@@ -80,7 +99,10 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
     auto object = build_object(compress(), content, digest);
     if (!object) return std::unexpected(object.error());
     auto stored = m_repository.storage().put(key, *object, PutMode::create_only);
-    if (stored) return PushOutcome::stored;
+    if (stored) {
+      record(*name, content, digest, false);
+      return PushOutcome::stored;
+    }
     if (stored.error().kind != ErrorKind::conflict) return std::unexpected(stored.error());
     // Another writer created it between our check and our link: compare with theirs.
   }

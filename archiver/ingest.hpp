@@ -8,6 +8,8 @@
 #include "archiver/name_locks.hpp"
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
+#include "common/core/indexer.hpp"
+#include "common/core/sha256.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -25,7 +27,8 @@ struct IngestCounters {
 
 class Ingest {
  public:
-  Ingest(Repository& repository, CompressSpec compress);
+  // `indexer` (optional) records every object once it is durable.
+  Ingest(Repository& repository, CompressSpec compress, Indexer* indexer = nullptr);
 
   // Archives the file open at `fd` under `name`. Never overwrites a stored object: the same
   // content again is PushOutcome::duplicate; different content is ErrorKind::conflict.
@@ -41,7 +44,10 @@ class Ingest {
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
   CompressSpec compress() const;
 
+  void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok);
+
   Repository& m_repository;
+  Indexer* m_indexer;
   mutable std::mutex m_compress_mutex;
   CompressSpec m_compress;
   NameLocks m_locks;

@@ -85,6 +85,7 @@ awaitable<void> send_message(Socket& socket, const protocol::Message& message) {
 struct Received {
   std::string payload;
   UniqueFd fd;
+  UniqueFd progress_fd;
   std::string problem;  // non-empty: refuse the request with this text
 };
 
@@ -114,12 +115,14 @@ awaitable<Received> receive_request(Socket& socket) {
       for (std::size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
-        if (++fd_count == 1) received.fd.reset(fd);
-        else ::close(fd);  // never keep more than one; the request is refused below
+        ++fd_count;
+        if (fd_count == 1) received.fd.reset(fd);
+        else if (fd_count == 2) received.progress_fd.reset(fd);
+        else ::close(fd);  // never keep more than two; the request is refused below
       }
     }
     if (msg.msg_flags & MSG_CTRUNC) received.problem = "too many descriptors passed with the request";
-    if (fd_count > 1) received.problem = "more than one descriptor passed with the request";
+    if (fd_count > 2) received.problem = "more than two descriptors passed with the request";
     if (n == 0) throw boost::system::system_error(asio::error::eof);
     if (auto r = decoder.feed({data, static_cast<std::size_t>(n)}); !r) {
       received.problem = r.error().message;
@@ -208,6 +211,7 @@ class Server::Session {
     }
     request.message = std::move(*message);
     request.fd = std::move(received.fd);
+    request.progress_fd = std::move(received.progress_fd);
     request.peer_uid = cred.uid;
     request.peer_pid = cred.pid;
     return handler;

@@ -11,7 +11,7 @@
 
 namespace walvault {
 
-Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd) {
+Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact) {
   auto name = parse_wal_name(file_name);
   if (!name)
     return fail(ErrorKind::invalid, "'" + std::string(file_name).substr(0, 80) +
@@ -21,6 +21,11 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd) {
   if (::fstat(out_fd, &st) != 0 || !S_ISREG(st.st_mode))
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
+  if (!exact && m_index && m_index->trusted()) {
+    auto known = m_index->contains(file_name);
+    if (known && !*known) return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
+    // An index error falls through to storage: never answer "not there" on a guess.
+  }
   const std::string key = object_key(*name);
   auto stored = m_repository.storage().get(key);
   if (!stored) {
@@ -42,7 +47,8 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd) {
 
 protocol::Message Fetch::handle(Request& request) {
   const std::string name(request.message.argument());
-  auto size = get(name, request.fd.get());
+  const bool exact = request.message.field("mode") != std::optional<std::string_view>("recovery");
+  auto size = get(name, request.fd.get(), exact);
   request.fd.reset();
   if (!size) {
     if (size.error().kind == ErrorKind::not_found) {

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/base/error.hpp"
+#include "common/core/index.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -13,11 +14,14 @@ namespace walvault {
 
 class Fetch {
  public:
-  explicit Fetch(Repository& repository) : m_repository(repository) {}
+  // With an index, a name it does not hold is answered "not there" without asking storage
+  // (no LIST, no GET on the hot path) unless the request is exact.
+  explicit Fetch(Repository& repository, Index* index = nullptr) : m_repository(repository), m_index(index) {}
 
   // Writes the archived content of `name` into `out_fd` (a regular file, truncated first) and
-  // returns its size. A name that is not archived is ErrorKind::not_found.
-  Result<std::uint64_t> get(std::string_view name, int out_fd);
+  // returns its size. A name that is not archived is ErrorKind::not_found. `exact`: pg_rewind's
+  // real names; storage is always asked.
+  Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true);
 
   // GET request handler (docs/protocol.md).
   protocol::Message handle(Request& request);
@@ -26,6 +30,7 @@ class Fetch {
 
  private:
   Repository& m_repository;
+  Index* m_index;
   std::atomic<std::uint64_t> m_served{0};
 };
 

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libzstd-dev zstd libssl-dev libboost-dev libboost-system-dev
   libspdlog-dev libfmt-dev libgtest-dev googletest
-  libarchive-dev libsqlite3-dev
+  libarchive-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbackrest util-linux procps psmisc
 )

@@ -71,6 +71,12 @@ Result<SocketClient> SocketClient::connect(const std::string& path, std::chrono:
 }
 
 Result<void> SocketClient::send(const protocol::Message& message, int fd) {
+  if (fd < 0) return send_with_fds(message, {});
+  return send_with_fds(message, {fd});
+}
+
+Result<void> SocketClient::send_with_fds(const protocol::Message& message, std::initializer_list<int> fds) {
+  if (fds.size() > 2) return fail(ErrorKind::invalid, "at most two descriptors per request");
   auto frame = protocol::encode_frame(message);
   if (!frame) return std::unexpected(frame.error());
   std::size_t done = 0;
@@ -79,16 +85,16 @@ Result<void> SocketClient::send(const protocol::Message& message, int fd) {
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (fd >= 0 && done == 0) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)];
+    if (fds.size() > 0 && done == 0) {
       std::memset(control, 0, sizeof control);
       msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
       cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
       cmsg->cmsg_level = SOL_SOCKET;
       cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(cmsg), std::data(fds), sizeof(int) * fds.size());
     }
     ssize_t n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL);
     if (n < 0) {
@@ -112,7 +118,8 @@ Result<protocol::Message> SocketClient::receive(std::chrono::milliseconds timeou
     }
     if (ready == 0)
       return fail(ErrorKind::timeout, "no answer from walvaultd at '" + m_path + "' within " +
-                                          std::to_string(timeout.count() / 1000) + " s");
+                                          (timeout.count() < 1000 ? std::to_string(timeout.count()) + " ms"
+                                                                  : std::to_string(timeout.count() / 1000) + " s"));
     char buf[4096];
     ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
     if (n < 0) {

@@ -1,6 +1,7 @@
 #pragma once
 // The one client of the wire protocol: plain POSIX, poll() deadlines, SCM_RIGHTS.
 #include <chrono>
+#include <initializer_list>
 #include <string>
 
 #include "common/base/error.hpp"
@@ -24,6 +25,8 @@ class SocketClient {
 
   // Sends one frame, passing `fd` (if >= 0) as SCM_RIGHTS with it.
   Result<void> send(const protocol::Message& message, int fd = -1);
+  // The same with up to two descriptors (admin verbs: output, then progress).
+  Result<void> send_with_fds(const protocol::Message& message, std::initializer_list<int> fds);
   Result<protocol::Message> receive(std::chrono::milliseconds timeout);
 
  private:

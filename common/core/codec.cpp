@@ -64,7 +64,7 @@ class ZstdEncoder final : public Encoder {
 
 class ZstdDecoder final : public Decoder {
  public:
-  ZstdDecoder() : m_ctx(ZSTD_createDCtx()) {}
+  ZstdDecoder() : m_ctx(ZSTD_createDCtx()), m_scratch(ZSTD_DStreamOutSize()) {}
   ~ZstdDecoder() override { ZSTD_freeDCtx(m_ctx); }
   ZstdDecoder(const ZstdDecoder&) = delete;
   ZstdDecoder& operator=(const ZstdDecoder&) = delete;
@@ -73,17 +73,14 @@ class ZstdDecoder final : public Decoder {
     if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd decompression context");
     ZSTD_inBuffer in{input.data(), input.size(), 0};
     for (;;) {
-      // At most 4 MiB per step keeps large streams bounded; one spare byte past the limit
-      // detects an over-long body without growing further.
-      const std::size_t chunk = std::min<std::size_t>(limit - out.size() + 1, std::size_t{4} << 20);
-      const std::size_t old_size = out.size();
-      out.resize(old_size + chunk);
-      ZSTD_outBuffer outbuf{out.data() + old_size, chunk, 0};
+      // Decode into a fixed scratch buffer and append only what was produced, so small input
+      // pieces cost nothing extra and the output never grows past `limit`.
+      ZSTD_outBuffer outbuf{m_scratch.data(), m_scratch.size(), 0};
       const std::size_t input_before = in.pos;
       const std::size_t ret = ZSTD_decompressStream(m_ctx, &outbuf, &in);
-      out.resize(old_size + outbuf.pos);
       if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("zstd data is corrupt: ") + ZSTD_getErrorName(ret));
-      if (out.size() > limit) return fail(ErrorKind::corrupt, "object body decodes to more bytes than its header says");
+      if (out.size() + outbuf.pos > limit) return fail(ErrorKind::corrupt, "object body decodes to more bytes than its header says");
+      out.insert(out.end(), m_scratch.begin(), m_scratch.begin() + static_cast<std::ptrdiff_t>(outbuf.pos));
       m_frame_done = ret == 0;
       // zstd may hold decoded data internally; stop only when the frame is done or a call
       // made no progress with all input consumed (it needs more input).
@@ -99,6 +96,7 @@ class ZstdDecoder final : public Decoder {
 
  private:
   ZSTD_DCtx* m_ctx;
+  std::vector<std::byte> m_scratch;
   bool m_frame_done = false;
 };
 
@@ -152,6 +150,8 @@ Result<std::vector<std::byte>> decode_all(Codec codec, std::span<const std::byte
   out.reserve(expected_size);
   if (auto r = (*decoder)->update(encoded, out, expected_size); !r) return std::unexpected(r.error());
   if (auto r = (*decoder)->finish(); !r) return std::unexpected(r.error());
+  if (out.size() != expected_size)
+    return fail(ErrorKind::corrupt, "data decodes to " + std::to_string(out.size()) + " bytes, expected " + std::to_string(expected_size));
   return out;
 }
 

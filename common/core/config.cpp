@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <charconv>
+
+#include "common/core/time_format.hpp"
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +15,7 @@ namespace {
 
 constexpr OptionSpec k_options[] = {
     {"repo", "", "PATH", "repository: an absolute directory path (S3 comes later)", false},
+    {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
     {"allow-uid", "", "LIST", "comma-separated user names or uids allowed to connect (empty: only walvaultd's own uid)", true},
@@ -20,6 +23,9 @@ constexpr OptionSpec k_options[] = {
     {"workers", "0", "N", "worker threads for checking, compressing and storing (0: one per CPU)", false},
     {"max-connections", "64", "N", "connections served at once; more get BUSY and the client retries", false},
     {"request-timeout", "10", "SECONDS", "time a client has to send its request after connecting", true},
+    {"check-max-wal-age", "1h", "DURATION", "walvault check: the newest archived segment may be this old (30m, 1h, 2d)", true},
+    {"check-max-backup-age", "48h", "DURATION", "walvault check: the newest base backup may be this old", true},
+    {"check-max-disk-usage", "80%", "PERCENT", "walvault check: the repository's filesystem may be this full", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };
@@ -123,6 +129,19 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 1, 3600);
     if (!n) return std::unexpected(n.error());
     config.request_timeout = std::chrono::seconds(*n);
+  } else if (name == "spool") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
+    config.spool = value;
+  } else if (name == "check-max-wal-age" || name == "check-max-backup-age") {
+    auto us = parse_duration_us(value);
+    if (!us) return fail(ErrorKind::invalid, "expected a duration such as 30m, 1h or 2d");
+    (name == "check-max-wal-age" ? config.check_max_wal_age_us : config.check_max_backup_age_us) = *us;
+  } else if (name == "check-max-disk-usage") {
+    std::string number = value;
+    if (!number.empty() && number.back() == '%') number.pop_back();
+    auto percent = parse_unsigned(number, 1, 100);
+    if (!percent) return fail(ErrorKind::invalid, "expected a percentage from 1% to 100%");
+    config.check_max_disk_usage = static_cast<double>(*percent) / 100.0;
   } else if (name == "log-level") {
     if (value != "debug" && value != "info" && value != "warn" && value != "error")
       return fail(ErrorKind::invalid, "expected debug, info, warn or error");

@@ -40,6 +40,10 @@ struct DaemonConfig {
   std::chrono::seconds request_timeout{10};
   std::string log_level = "info";
   std::string log_format = "text";
+  std::string spool;        // local state (the index); defaults to the repository directory
+  std::int64_t check_max_wal_age_us = 3600LL * 1000000;
+  std::int64_t check_max_backup_age_us = 48LL * 3600 * 1000000;
+  double check_max_disk_usage = 0.80;
   std::string config_file;  // empty when none
 };
 

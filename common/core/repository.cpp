@@ -52,11 +52,19 @@ Result<void> Repository::load_identity() {
       if (ec != std::errc() || p != value.data() + value.size())
         return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad system-identifier");
       m_system_identifier = id;
+    } else if (key_part == "pg-version") {
+      int version = 0;
+      if (std::from_chars(value.data(), value.data() + value.size(), version).ec == std::errc()) m_pg_version = version;
     }
   }
   if (!format_seen)
     return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' names no format");
   return {};
+}
+
+std::optional<int> Repository::pg_version() const {
+  std::lock_guard lock(m_mutex);
+  return m_pg_version;
 }
 
 std::optional<std::uint64_t> Repository::system_identifier() const {
@@ -77,6 +85,7 @@ Result<void> Repository::adopt_system_identifier(std::uint64_t system_identifier
                                "\npg-version=" + std::to_string(pg_version) + "\n";
   if (auto r = m_storage->put(std::string(k_identity_key), as_bytes(identity), PutMode::replace); !r) return r;
   m_system_identifier = system_identifier;
+  if (pg_version) m_pg_version = pg_version;
   return {};
 }
 

@@ -31,6 +31,7 @@ class Repository {
 
   // The system identifier fixed by the first pushed segment, if any.
   std::optional<std::uint64_t> system_identifier() const;
+  std::optional<int> pg_version() const;
   // Fixes the identifier on first use (durably); afterwards only checks it. A different
   // identifier is ErrorKind::refused.
   Result<void> adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name);
@@ -42,6 +43,7 @@ class Repository {
   std::unique_ptr<Storage> m_storage;
   mutable std::mutex m_mutex;
   std::optional<std::uint64_t> m_system_identifier;
+  std::optional<int> m_pg_version;
 };
 
 }  // namespace walvault

@@ -15,7 +15,8 @@ namespace walvault {
 
 struct Request {
   protocol::Message message;
-  UniqueFd fd;  // the descriptor passed with the request, if any
+  UniqueFd fd;           // the first descriptor passed with the request, if any
+  UniqueFd progress_fd;  // a second one: where long admin verbs report progress (a terminal)
   uid_t peer_uid = 0;
   pid_t peer_pid = 0;
 };

@@ -1,6 +1,7 @@
 #include "common/core/wal_checks.hpp"
 
 #include "common/base/fd.hpp"
+#include "common/core/backup_file.hpp"
 #include "common/core/object_format.hpp"
 
 namespace walvault {
@@ -51,10 +52,8 @@ Result<void> check_wal_content(Repository& repository, std::span<const std::byte
       return {};
     }
     case WalFileKind::backup: {
-      const std::string_view text = as_text(content);
-      if (!text.starts_with("START WAL LOCATION: ") || text.find('\0') != std::string_view::npos)
-        return fail(ErrorKind::refused, "backup history file '" + std::string(file_name) +
-                                            "' refused: it does not start with 'START WAL LOCATION: '");
+      auto backup = parse_backup_history(as_text(content), file_name);
+      if (!backup) return std::unexpected(backup.error());
       return {};
     }
   }

@@ -90,7 +90,9 @@ Result<WalPageHeader> check_segment(std::span<const std::byte> content, const Wa
                      std::to_string(name.timeline) + " and that timeline's history file is not archived");
     bool ancestor_switched_here = false;
     for (const auto& entry : *expect.history)
-      if (entry.parent == header.timeline && entry.switch_lsn >= start && entry.switch_lsn <= start + header.segment_size)
+      // Strictly inside: at a boundary PostgreSQL starts the new timeline's segment fresh,
+      // with its own timeline in the header (XLogInitNewTimeline copies only a partial one).
+      if (entry.parent == header.timeline && entry.switch_lsn > start && entry.switch_lsn < start + header.segment_size)
         ancestor_switched_here = true;
     if (!ancestor_switched_here)
       return refused("page header timeline " + std::to_string(header.timeline) + " is not an ancestor of timeline " +

@@ -5,6 +5,7 @@
 #
 # Environment (all optional):
 #   SEGMENTS=32            segments to benchmark
+#   ROUNDS=3               rounds (fresh repositories each, tool order rotated); calls pooled
 #   OUT=bench-results.txt  where the results table is written (per-call CSV beside it)
 #   TOOLS="zstd pgbackrest walvault"   which parts to run
 #   WALVAULT_BIN_DIR       default: <repo>/build/bin
@@ -16,6 +17,7 @@
 #   CALL_TIMEOUT=120       seconds allowed for one timed call
 #   GEN_TIMEOUT=600        seconds allowed for generating the WAL
 #   KEEP=0                 1 = keep the temporary directory
+# shellcheck disable=SC2317  # functions are called indirectly (trap, "bench_$tool")
 set -Eeuo pipefail
 export LC_ALL=C
 
@@ -33,6 +35,7 @@ KEEP=${KEEP:-0}
 WALVAULT_COMPRESS=${WALVAULT_COMPRESS:-zstd:3}
 WALVAULT_WORKERS=${WALVAULT_WORKERS:-}
 WALVAULT_RECOVERY_GETS=${WALVAULT_RECOVERY_GETS:-1}
+ROUNDS=${ROUNDS:-3}
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
@@ -45,6 +48,7 @@ die() { log "ERROR: $*"; exit 1; }
 has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 [[ $SEGMENTS =~ ^[1-9][0-9]*$ ]] || die "SEGMENTS must be a positive integer"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 if ! [[ $INIT_SEGMENTS =~ ^[0-9]+$ ]] || (( INIT_SEGMENTS > SEGMENTS )); then
     die "INIT_SEGMENTS must be 0..SEGMENTS"
 fi
@@ -77,7 +81,6 @@ fi
 TMP=""
 PG_STARTED=0
 WV_PID=""
-# shellcheck disable=SC2317  # invoked through trap
 cleanup() {
     local rc=$?
     set +e
@@ -101,8 +104,8 @@ trap 'exit 143' TERM
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wvbench.XXXXXX")
 chmod 755 "$TMP"
 cd "$TMP"
-mkdir -p "$TMP"/{run,arch,segs,log,pgbr/repo,pgbr/log,pgbr/lock,wv,zst,got}
-chown -R "$bench_uid" "$TMP"/{run,arch,segs,log,pgbr,wv,zst,got} 2>/dev/null || true
+mkdir -p "$TMP"/{run,arch,segs,log,pgbr/repo,pgbr/log,pgbr/lock,wv,got}
+chown -R "$bench_uid" "$TMP"/{run,arch,segs,log,pgbr,wv,got} 2>/dev/null || true
 PGDATA=$TMP/pgdata
 SOCKDIR=$TMP/run
 
@@ -177,24 +180,34 @@ EOF
 cc -O2 -o "$TMP/runtimer" "$TMP/runtimer.c" || die "cannot compile the timing helper"
 chmod 755 "$TMP/runtimer"
 
-# run_calls NAME CWD CMDFILE: timed run as the bench user; results in $TMP/res.NAME
+# run_calls TOOL OP CWD CMDFILE: one timed series as the bench user.  Results: this round's in
+# $TMP/res.TOOL-OP, all rounds' in $TMP/all.TOOL-OP and the CSV.  Returns non-zero on failure.
 run_calls() {
-    local name=$1 cwd=$2 cmds=$3 rc=0
+    local tool=$1 op=$2 cwd=$3 cmds=$4 name=$1-$2 rc=0 i=0 ns rss crc
     sync
     (cd "$cwd" && as_bench "$TMP/runtimer" "$cmds" "$CALL_TIMEOUT") \
-        > "$TMP/res.$name" 2> "$TMP/log/$name.stderr" || rc=$?
+        > "$TMP/res.$name" 2> "$TMP/log/$name.r$ROUND.stderr" || rc=$?
     if [[ $rc -ne 0 ]]; then
-        log "$name FAILED (runtimer exit $rc); stderr:"
-        tail -n 20 "$TMP/log/$name.stderr" >&2
-        FAILS+=("$name: $(tail -n 3 "$TMP/log/$name.stderr" | tr '\n' '|')")
-    elif [[ -s $TMP/log/$name.stderr ]]; then
-        log "$name: calls wrote to stderr (first lines):"
-        head -n 5 "$TMP/log/$name.stderr" >&2
+        log "$name (round $ROUND) FAILED (runtimer exit $rc); stderr:"
+        tail -n 20 "$TMP/log/$name.r$ROUND.stderr" >&2
+        FAILS+=("$name round $ROUND: $(tail -n 3 "$TMP/log/$name.r$ROUND.stderr" | tr '\n' '|')")
+        return "$rc"
     fi
-    return "$rc"
+    if [[ -s $TMP/log/$name.r$ROUND.stderr ]]; then
+        log "$name: calls wrote to stderr (first lines):"
+        head -n 5 "$TMP/log/$name.r$ROUND.stderr" >&2
+        WV_ODD+=("$name wrote to stderr with exit 0: $(head -n 2 "$TMP/log/$name.r$ROUND.stderr" | tr '\n' '|')")
+    fi
+    cat "$TMP/res.$name" >> "$TMP/all.$name"
+    while read -r ns rss crc; do
+        printf '%s,%s,%s,%s,%s,%s,%s\n' "$tool" "$op" "$ROUND" "${SEGS[$i]}" "$ns" "$rss" "$crc" >> "$CSV.tmp"
+        i=$((i + 1))
+    done < "$TMP/res.$name"
 }
 
 FAILS=()
+WV_ODD=()
+ROUND=0
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- 1. real WAL
@@ -277,26 +290,22 @@ PLAIN=$(( SEGMENTS * 16777216 ))
 log "$SEGMENTS segments ${SEGS[0]}..${SEGS[-1]} ($n_init from pgbench -i, $((SEGMENTS - n_init)) from transactions), generated in $((SECONDS - gen_start)) s"
 
 # ---------------------------------------------------------------- helpers for results
-# stats NAME -> "MBps p50ms p95ms maxrss_kb" (MB = 10^6 bytes; nearest-rank percentiles)
+# stats FILE BYTES -> "MBps p50ms p95ms maxrss_kb" (MB = 10^6 bytes; nearest-rank percentiles)
 stats() {
-    sort -n -k1,1 "$TMP/res.$1" | awk -v bytes="$PLAIN" '
+    sort -n -k1,1 "$1" | awk -v bytes="$2" '
         { ns[NR] = $1; tot += $1; if ($2 > rss) rss = $2 }
         END {
             n = NR
-            if (n == 0) { print "- - - -"; exit }
+            if (n == 0) { print "- - - 0"; exit }
             i50 = int(0.50 * n); if (i50 < 0.50 * n) i50++
             i95 = int(0.95 * n); if (i95 < 0.95 * n) i95++
             printf "%.1f %.2f %.2f %d\n", bytes / 1e6 / (tot / 1e9), ns[i50] / 1e6, ns[i95] / 1e6, rss
         }'
 }
 files_bytes() { find "$@" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-csv_append() {   # tool op
-    local i=0 ns rss rc
-    while read -r ns rss rc; do
-        printf '%s,%s,%s,%s,%s,%s\n' "$1" "$2" "${SEGS[$i]}" "$ns" "$rss" "$rc" >> "$CSV.tmp"
-        i=$((i + 1))
-    done < "$TMP/res.$1-$2"
-}
+ratio_of() { awk -v a="$PLAIN" -v b="$1" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+max() { echo $(( $1 > $2 ? $1 : $2 )); }
 verify_dir() {   # DIR -> number of segments that do not match
     local bad=0 s
     for s in "${SEGS[@]}"; do
@@ -304,42 +313,36 @@ verify_dir() {   # DIR -> number of segments that do not match
     done
     echo "$bad"
 }
+fresh_dir() { rm -rf "$1"; mkdir -p "$1"; chown "$bench_uid" "$1"; }
 : > "$CSV.tmp"
-declare -A ROW NOTE
+declare -A FAILED RATIO RSS_KB BAD
 STATUS=0
+fail_tool() { FAILED[$1]=1; STATUS=1; }
 
 # ---------------------------------------------------------------- 4. raw zstd (the limit)
-if has_tool zstd; then
-    log "raw zstd -3: compress and decompress each segment"
-    : > "$TMP/cmds"
-    for s in "${SEGS[@]}"; do
-        echo "U zstd -3 -q -c $TMP/segs/$s > $TMP/zst/$s.zst" >> "$TMP/cmds"
-    done
-    run_calls zstd-prep "$TMP" "$TMP/cmds" || die "zstd failed"
-    zstd_bytes=$(files_bytes "$TMP/zst")
-    : > "$TMP/cmds.c"; : > "$TMP/cmds.d"
-    for s in "${SEGS[@]}"; do
-        echo "T zstd -3 -q -c $TMP/segs/$s > /dev/null" >> "$TMP/cmds.c"
-        echo "T zstd -d -q -c $TMP/zst/$s.zst > /dev/null" >> "$TMP/cmds.d"
-    done
-    if run_calls zstd-push "$TMP" "$TMP/cmds.c" && run_calls zstd-get "$TMP" "$TMP/cmds.d"; then
-        read -r pm p50 p95 prss <<< "$(stats zstd-push)"
-        read -r gm g50 g95 grss <<< "$(stats zstd-get)"
-        ratio=$(awk -v a="$PLAIN" -v b="$zstd_bytes" 'BEGIN { printf "%.2f", a / b }')
-        rss=$(( prss > grss ? prss : grss ))
-        ROW[zstd]="$pm $p50 $p95 $gm $g50 $g95 $ratio $(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')"
-        NOTE[zstd]="zstd $(zstd -V | grep -oE 'v[0-9.]+' | head -1) -3 (1 thread), one process per segment; peak RSS = largest process"
-        csv_append zstd push; csv_append zstd get
-    else
-        ROW[zstd]="FAIL"; STATUS=1
+bench_zstd() {
+    local s
+    if [[ ! -d $TMP/zst ]]; then
+        fresh_dir "$TMP/zst"
+        : > "$TMP/cmds.zp"; : > "$TMP/cmds.zc"; : > "$TMP/cmds.zd"
+        for s in "${SEGS[@]}"; do
+            echo "U zstd -3 -q -c $TMP/segs/$s > $TMP/zst/$s.zst" >> "$TMP/cmds.zp"
+            echo "T zstd -3 -q -c $TMP/segs/$s > /dev/null" >> "$TMP/cmds.zc"
+            echo "T zstd -d -q -c $TMP/zst/$s.zst > /dev/null" >> "$TMP/cmds.zd"
+        done
+        (cd "$TMP" && as_bench "$TMP/runtimer" "$TMP/cmds.zp" "$CALL_TIMEOUT") || { fail_tool zstd; return; }
+        RATIO[zstd]=$(ratio_of "$(files_bytes "$TMP/zst")")
     fi
-    rm -rf "$TMP/zst"
-fi
+    log "round $ROUND: raw zstd -3, compress and decompress each segment"
+    run_calls zstd push "$TMP" "$TMP/cmds.zc" || { fail_tool zstd; return; }
+    run_calls zstd get "$TMP" "$TMP/cmds.zd" || { fail_tool zstd; return; }
+}
 
 # ---------------------------------------------------------------- 3. pgBackRest
-if has_tool pgbackrest; then
-    log "pgBackRest $(pgbackrest version | awk '{print $2}'): stanza-create (--no-online, cluster stopped)"
-    PGBR_CONF=$TMP/pgbr/pgbackrest.conf
+PGBR_CONF=$TMP/pgbr/pgbackrest.conf
+bench_pgbackrest() {
+    local s getdir=$TMP/got/pgbackrest bad
+    fresh_dir "$TMP/pgbr/repo"
     cat > "$PGBR_CONF" <<EOF
 [global]
 repo1-path=$TMP/pgbr/repo
@@ -358,46 +361,61 @@ pg1-port=$PGPORT
 pg1-socket-path=$SOCKDIR
 EOF
     chmod 644 "$PGBR_CONF"
-    PGBR="pgbackrest --config=$PGBR_CONF --stanza=bench"
-    as_bench timeout 60 pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create > "$TMP/log/pgbr-stanza.log" 2>&1 \
-        || { cat "$TMP/log/pgbr-stanza.log" >&2; die "pgbackrest stanza-create failed"; }
-    getdir=$TMP/got/pgbackrest
-    mkdir -p "$getdir" && chown "$bench_uid" "$getdir"
-    : > "$TMP/cmds.p"; : > "$TMP/cmds.g"
-    for s in "${SEGS[@]}"; do
-        echo "T $PGBR archive-push $TMP/segs/$s" >> "$TMP/cmds.p"
-        echo "T $PGBR archive-get $s $getdir/$s" >> "$TMP/cmds.g"
-    done
-    log "pgBackRest: $SEGMENTS serial archive-push"
-    if run_calls pgbackrest-push "$TMP" "$TMP/cmds.p"; then
-        pgbr_bytes=$(files_bytes "$TMP/pgbr/repo/archive/bench" -name '*.zst')
-        log "pgBackRest: $SEGMENTS serial archive-get"
-        if run_calls pgbackrest-get "$getdir" "$TMP/cmds.g"; then
-            bad=$(verify_dir "$getdir")
-            read -r pm p50 p95 prss <<< "$(stats pgbackrest-push)"
-            read -r gm g50 g95 grss <<< "$(stats pgbackrest-get)"
-            ratio=$(awk -v a="$PLAIN" -v b="$pgbr_bytes" 'BEGIN { printf "%.2f", a / b }')
-            rss=$(( prss > grss ? prss : grss ))
-            ROW[pgbackrest]="$pm $p50 $p95 $gm $g50 $g95 $ratio $(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')"
-            NOTE[pgbackrest]="pgBackRest $(pgbackrest version | awk '{print $2}'), archive-async=n, zst level 3, posix repo; peak RSS = largest process (push ${prss} KB, get ${grss} KB)"
-            [[ $bad -eq 0 ]] || { NOTE[pgbackrest]+="; $bad segments DIFFER after archive-get"; STATUS=1; }
-            csv_append pgbackrest push; csv_append pgbackrest get
-        else
-            ROW[pgbackrest]="FAIL"; STATUS=1
-        fi
-    else
-        ROW[pgbackrest]="FAIL"; STATUS=1
+    if ! as_bench timeout 60 pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create \
+            > "$TMP/log/pgbr-stanza.log" 2>&1; then
+        cat "$TMP/log/pgbr-stanza.log" >&2
+        FAILS+=("pgbackrest stanza-create: $(tail -n 2 "$TMP/log/pgbr-stanza.log" | tr '\n' '|')")
+        fail_tool pgbackrest; return
     fi
+    fresh_dir "$getdir"
+    local pgbr="pgbackrest --config=$PGBR_CONF --stanza=bench"
+    : > "$TMP/cmds.pp"; : > "$TMP/cmds.pg"
+    for s in "${SEGS[@]}"; do
+        echo "T $pgbr archive-push $TMP/segs/$s" >> "$TMP/cmds.pp"
+        echo "T $pgbr archive-get $s $getdir/$s" >> "$TMP/cmds.pg"
+    done
+    log "round $ROUND: pgBackRest, $SEGMENTS serial archive-push, then archive-get"
+    run_calls pgbackrest push "$TMP" "$TMP/cmds.pp" || { fail_tool pgbackrest; return; }
+    RATIO[pgbackrest]=$(ratio_of "$(files_bytes "$TMP/pgbr/repo/archive/bench" -name '*.zst')")
+    run_calls pgbackrest get "$getdir" "$TMP/cmds.pg" || { fail_tool pgbackrest; return; }
+    bad=$(verify_dir "$getdir")
+    BAD[pgbackrest]=$(( ${BAD[pgbackrest]:-0} + bad ))
+    [[ $bad -eq 0 ]] || fail_tool pgbackrest
     rm -rf "$getdir"
-fi
+}
 
 # ---------------------------------------------------------------- 2. walvault
-daemon_mem() {   # -> "VmHWM_kB VmRSS_kB"
-    awk '/^VmHWM:/ { h = $2 } /^VmRSS:/ { r = $2 } END { print h + 0, r + 0 }' "/proc/$WV_PID/status" 2>/dev/null \
-        || echo "0 0"
+WV_SOCK=$TMP/wv/wv.sock
+WV_REPO=$TMP/wv/repo
+WV_MEM=()
+daemon_mem() {   # -> "VmHWM_kB/VmRSS_kB"
+    awk '/^VmHWM:/ { h = $2 } /^VmRSS:/ { r = $2 } END { printf "%d/%d\n", h, r }' "/proc/$WV_PID/status" 2>/dev/null \
+        || echo "?/?"
+}
+start_daemon() {
+    local args=(--repo "$WV_REPO" --socket "$WV_SOCK" --allow-uid "$bench_uid" --compress "$WALVAULT_COMPRESS") i
+    [[ -z $WALVAULT_WORKERS ]] || args+=(--workers "$WALVAULT_WORKERS")
+    WV_CMD="walvaultd ${args[*]}"
+    if [[ $(id -u) -eq 0 ]]; then
+        setpriv --reuid="$BENCH_USER" --regid="$(id -g "$BENCH_USER")" --init-groups \
+            "$WALVAULT_BIN_DIR/walvaultd" "${args[@]}" >> "$TMP/log/walvaultd.log" 2>&1 &
+    else
+        "$WALVAULT_BIN_DIR/walvaultd" "${args[@]}" >> "$TMP/log/walvaultd.log" 2>&1 &
+    fi
+    WV_PID=$!
+    for ((i = 0; i < 150; i++)); do
+        [[ -S $WV_SOCK ]] && break
+        kill -0 "$WV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! [[ -S $WV_SOCK ]] || ! kill -0 "$WV_PID" 2>/dev/null; then
+        log "walvaultd did not come up (socket $WV_SOCK); log:"; tail -n 20 "$TMP/log/walvaultd.log" >&2
+        WV_ODD+=("walvaultd did not create its socket within 15 s: $(tail -n 2 "$TMP/log/walvaultd.log" | tr '\n' '|')")
+        return 1
+    fi
 }
 stop_daemon() {
-    local i
+    local i rc=0
     [[ -n $WV_PID ]] || return 0
     kill -TERM "$WV_PID" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do kill -0 "$WV_PID" 2>/dev/null || break; sleep 0.1; done
@@ -406,130 +424,118 @@ stop_daemon() {
         WV_ODD+=("walvaultd did not exit within 15 s of SIGTERM")
         kill -KILL "$WV_PID" 2>/dev/null || true
     fi
-    local rc=0
     wait "$WV_PID" 2>/dev/null || rc=$?
     [[ $rc -eq 0 ]] || WV_ODD+=("walvaultd exited with status $rc after SIGTERM")
     WV_PID=""
 }
-WV_ODD=()
-if has_tool walvault; then
-    WV_REPO=$TMP/wv/repo
-    WV_SOCK=$TMP/wv/wv.sock
+bench_walvault() {
+    local s getdir=$TMP/got/walvault rdir=$TMP/got/recovery bad hwm mem
     (( ${#WV_SOCK} <= 107 )) || die "socket path $WV_SOCK longer than 107 bytes; set TMPDIR shorter"
-    mkdir -p "$WV_REPO" && chown "$bench_uid" "$WV_REPO"
-    wv_args=(--repo "$WV_REPO" --socket "$WV_SOCK" --allow-uid "$bench_uid" --compress "$WALVAULT_COMPRESS")
-    [[ -z $WALVAULT_WORKERS ]] || wv_args+=(--workers "$WALVAULT_WORKERS")
-    log "walvault: $WALVAULT_BIN_DIR/walvaultd ${wv_args[*]}"
-    if [[ $(id -u) -eq 0 ]]; then
-        setpriv --reuid="$BENCH_USER" --regid="$(id -g "$BENCH_USER")" --init-groups \
-            "$WALVAULT_BIN_DIR/walvaultd" "${wv_args[@]}" > "$TMP/log/walvaultd.log" 2>&1 &
-    else
-        "$WALVAULT_BIN_DIR/walvaultd" "${wv_args[@]}" > "$TMP/log/walvaultd.log" 2>&1 &
-    fi
-    WV_PID=$!
-    for ((i = 0; i < 150; i++)); do
-        [[ -S $WV_SOCK ]] && break
-        kill -0 "$WV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    wv_ok=1
-    if ! [[ -S $WV_SOCK ]] || ! kill -0 "$WV_PID" 2>/dev/null; then
-        log "walvaultd did not come up (socket $WV_SOCK); log:"; tail -n 20 "$TMP/log/walvaultd.log" >&2
-        WV_ODD+=("walvaultd did not create its socket within 15 s")
-        wv_ok=0
-    fi
-    read -r mem0_hwm mem0_rss <<< "$(daemon_mem)"
-    getdir=$TMP/got/walvault
-    mkdir -p "$getdir" && chown "$bench_uid" "$getdir"
-    : > "$TMP/cmds.p"; : > "$TMP/cmds.g"
+    fresh_dir "$TMP/wv"; fresh_dir "$WV_REPO"; fresh_dir "$getdir"
+    mkdir -p "$rdir/pg_wal" "$rdir/out"; chown -R "$bench_uid" "$rdir"
+    log "round $ROUND: walvault, $SEGMENTS serial archive-push, then archive-get"
+    start_daemon || { fail_tool walvault; stop_daemon; return; }
+    mem="start $(daemon_mem)"
+    : > "$TMP/cmds.wp"; : > "$TMP/cmds.wg"; : > "$TMP/cmds.wr"
     for s in "${SEGS[@]}"; do
-        echo "T $WALVAULT_BIN_DIR/archive-push --socket $WV_SOCK $TMP/segs/$s" >> "$TMP/cmds.p"
-        echo "T $WALVAULT_BIN_DIR/archive-get --socket $WV_SOCK $s $getdir/$s" >> "$TMP/cmds.g"
+        echo "T $WALVAULT_BIN_DIR/archive-push --socket $WV_SOCK $TMP/segs/$s" >> "$TMP/cmds.wp"
+        echo "T $WALVAULT_BIN_DIR/archive-get --socket $WV_SOCK $s $getdir/$s" >> "$TMP/cmds.wg"
+        # as in archive recovery: %p = pg_wal/RECOVERYXLOG relative to a data-directory-like cwd
+        # without standby.signal; the file is moved away (untimed) after each call
+        echo "T $WALVAULT_BIN_DIR/archive-get --socket $WV_SOCK $s pg_wal/RECOVERYXLOG" >> "$TMP/cmds.wr"
+        echo "U mv pg_wal/RECOVERYXLOG out/$s" >> "$TMP/cmds.wr"
     done
-    if [[ $wv_ok -eq 1 ]]; then
-        log "walvault: $SEGMENTS serial archive-push"
-        run_calls walvault-push "$TMP" "$TMP/cmds.p" || wv_ok=0
-    fi
-    if [[ $wv_ok -eq 1 ]]; then
-        read -r mem1_hwm mem1_rss <<< "$(daemon_mem)"
-        if [[ -d $WV_REPO/wal ]]; then wv_bytes=$(files_bytes "$WV_REPO/wal"); wv_where="REPO/wal"
-        else wv_bytes=$(files_bytes "$WV_REPO"); wv_where="REPO (no REPO/wal directory)"; fi
-        log "walvault: $SEGMENTS serial archive-get (absolute %p: mode=exact)"
-        run_calls walvault-get "$getdir" "$TMP/cmds.g" || wv_ok=0
-    fi
-    if [[ $wv_ok -eq 1 ]]; then
-        read -r mem2_hwm mem2_rss <<< "$(daemon_mem)"
-        bad=$(verify_dir "$getdir")
-        rm -rf "$getdir"
-        read -r pm p50 p95 prss <<< "$(stats walvault-push)"
-        read -r gm g50 g95 grss <<< "$(stats walvault-get)"
-        ratio=$(awk -v a="$PLAIN" -v b="$wv_bytes" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-        ROW[walvault]="$pm $p50 $p95 $gm $g50 $g95 $ratio $(awk -v k="$mem2_hwm" 'BEGIN{printf "%.1f", k/1024}')"
-        NOTE[walvault]="walvaultd --compress $WALVAULT_COMPRESS${WALVAULT_WORKERS:+ --workers $WALVAULT_WORKERS}; peak RSS = daemon VmHWM; ratio from $wv_where"
-        NOTE[walvault-mem]="walvaultd VmHWM/VmRSS kB: start $mem0_hwm/$mem0_rss, after pushes $mem1_hwm/$mem1_rss, after gets $mem2_hwm/$mem2_rss; client peak RSS push ${prss} KB, get ${grss} KB"
-        [[ $bad -eq 0 ]] || { NOTE[walvault]+="; $bad segments DIFFER after archive-get"; STATUS=1; }
-        csv_append walvault push; csv_append walvault get
-
-        if [[ $WALVAULT_RECOVERY_GETS == 1 ]]; then
-            # as in archive recovery: cwd = a data-directory-like dir without standby.signal,
-            # %p = pg_wal/RECOVERYXLOG; the file is moved away (untimed) after each call.
-            rdir=$TMP/got/recovery
-            mkdir -p "$rdir/pg_wal" "$rdir/out" && chown -R "$bench_uid" "$rdir"
-            : > "$TMP/cmds.r"
-            for s in "${SEGS[@]}"; do
-                echo "T $WALVAULT_BIN_DIR/archive-get --socket $WV_SOCK $s pg_wal/RECOVERYXLOG" >> "$TMP/cmds.r"
-                echo "U mv pg_wal/RECOVERYXLOG out/$s" >> "$TMP/cmds.r"
-            done
-            log "walvault: $SEGMENTS serial archive-get into pg_wal/RECOVERYXLOG (mode=recovery)"
-            if run_calls walvault-rget "$rdir" "$TMP/cmds.r"; then
-                bad=$(verify_dir "$rdir/out")
-                read -r gm g50 g95 grss <<< "$(stats walvault-rget)"
-                ROW[walvault-rec]="- - - $gm $g50 $g95 - -"
-                [[ $bad -eq 0 ]] || { NOTE[walvault]+="; $bad segments DIFFER after recovery-mode archive-get"; STATUS=1; }
-                i=0
-                while read -r ns rss rc; do
-                    printf 'walvault,get-recovery,%s,%s,%s,%s\n' "${SEGS[$i]}" "$ns" "$rss" "$rc" >> "$CSV.tmp"
-                    i=$((i + 1))
-                done < "$TMP/res.walvault-rget"
-            else
-                ROW[walvault-rec]="FAIL"; STATUS=1
+    if run_calls walvault push "$TMP" "$TMP/cmds.wp"; then
+        mem+=", after pushes $(daemon_mem)"
+        if [[ -d $WV_REPO/wal ]]; then RATIO[walvault]=$(ratio_of "$(files_bytes "$WV_REPO/wal")"); WV_WHERE="REPO/wal"
+        else RATIO[walvault]=$(ratio_of "$(files_bytes "$WV_REPO")"); WV_WHERE="all of REPO (no REPO/wal)"; fi
+        if run_calls walvault get "$getdir" "$TMP/cmds.wg"; then
+            mem+=", after gets $(daemon_mem)"
+            bad=$(verify_dir "$getdir")
+            if [[ $WALVAULT_RECOVERY_GETS == 1 ]]; then
+                if run_calls walvault get-recovery "$rdir" "$TMP/cmds.wr"; then
+                    mem+=", after recovery gets $(daemon_mem)"
+                    bad=$(( bad + $(verify_dir "$rdir/out") ))
+                else
+                    FAILED[walvault-rec]=1; STATUS=1
+                fi
             fi
-            rm -rf "$rdir"
+            BAD[walvault]=$(( ${BAD[walvault]:-0} + bad ))
+            [[ $bad -eq 0 ]] || fail_tool walvault
+        else
+            fail_tool walvault
         fi
     else
-        ROW[walvault]="FAIL"; STATUS=1
-        tail -n 20 "$TMP/log/walvaultd.log" > "$TMP/log/walvaultd.tail" 2>/dev/null || true
+        fail_tool walvault
     fi
-    if [[ -n $WV_PID ]] && ! kill -0 "$WV_PID" 2>/dev/null; then
-        WV_ODD+=("walvaultd was no longer running at the end of the benchmark")
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$WV_PID/status" 2>/dev/null || echo 0)
+    RSS_KB[walvault]=$(max "${RSS_KB[walvault]:-0}" "${hwm:-0}")
+    WV_MEM+=("round $ROUND: $mem")
+    if ! kill -0 "$WV_PID" 2>/dev/null; then
+        WV_ODD+=("walvaultd was no longer running at the end of round $ROUND")
     fi
     stop_daemon
-    if grep -qiE 'error|warn|fatal|critical' "$TMP/log/walvaultd.log" 2>/dev/null; then
-        WV_ODD+=("walvaultd log has warnings/errors: $(grep -iE 'error|warn|fatal|critical' "$TMP/log/walvaultd.log" | head -n 3 | tr '\n' '|')")
-    fi
+    rm -rf "$getdir" "$rdir"
+}
+
+# ---------------------------------------------------------------- rounds
+ORDER=()
+for t in walvault pgbackrest zstd; do has_tool "$t" && ORDER+=("$t"); done
+ROUND_LOAD=()
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    ROUND_LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
+    k=$(( (ROUND - 1) % ${#ORDER[@]} ))
+    for t in "${ORDER[@]:k}" "${ORDER[@]:0:k}"; do      # rotate the order every round
+        [[ -z ${FAILED[$t]:-} ]] || continue
+        "bench_$t"
+    done
+done
+rm -rf "$TMP/zst"
+if has_tool walvault && grep -qiE '\b(warn|warning|error|err|critical|fatal)\b' "$TMP/log/walvaultd.log" 2>/dev/null; then
+    WV_ODD+=("walvaultd log has warnings/errors: $(grep -iE '\b(warn|warning|error|err|critical|fatal)\b' "$TMP/log/walvaultd.log" | head -n 3 | tr '\n' '|')")
 fi
 
 # ---------------------------------------------------------------- 5. report
+declare -A ROW
+for t in walvault pgbackrest zstd; do
+    has_tool "$t" || continue
+    if [[ -n ${FAILED[$t]:-} ]]; then ROW[$t]=FAIL; continue; fi
+    read -r pm p50 p95 prss <<< "$(stats "$TMP/all.$t-push" $(( PLAIN * ROUNDS )))"
+    read -r gm g50 g95 grss <<< "$(stats "$TMP/all.$t-get" $(( PLAIN * ROUNDS )))"
+    [[ $t == walvault ]] || RSS_KB[$t]=$(max "$prss" "$grss")
+    [[ $t == walvault ]] && WV_CLIENT="client peak RSS: archive-push ${prss} KB, archive-get ${grss} KB"
+    [[ $t == pgbackrest ]] && PGBR_RSS="push ${prss} KB, get ${grss} KB"
+    ROW[$t]="$pm $p50 $p95 $gm $g50 $g95 ${RATIO[$t]:--} $(mib "${RSS_KB[$t]}")"
+done
+if has_tool walvault && [[ -z ${FAILED[walvault]:-} && $WALVAULT_RECOVERY_GETS == 1 ]]; then
+    if [[ -n ${FAILED[walvault-rec]:-} ]]; then ROW[walvault-rec]=FAIL
+    else
+        read -r gm g50 g95 grss <<< "$(stats "$TMP/all.walvault-get-recovery" $(( PLAIN * ROUNDS )))"
+        ROW[walvault-rec]="- - - $gm $g50 $g95 - -"
+    fi
+fi
+
 # shellcheck disable=SC2059  # $fmt is ours
 {
     echo "walvault archive-push/archive-get benchmark  $(date -u '+%Y-%m-%d %H:%M:%SZ')"
-    echo "host: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+    echo "host: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "WAL: $SEGMENTS real 16 MiB segments of one PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') cluster (system id $sysid):"
     echo "     ${SEGS[0]}..${SEGS[-1]}: $n_init from pgbench -i -s $SCALE (bulk load), $((SEGMENTS - n_init)) from pgbench -c 4 -j 2 transactions (checkpoint + ${PGBENCH_CHUNK}s + pg_switch_wal)"
-    echo "calls: serial, each one 'sh -c \"COMMAND\"' as user $BENCH_USER (as PostgreSQL runs archive_command/restore_command)"
-    echo "MB/s = $PLAIN plain bytes / 10^6 / sum of call seconds; p50/p95 = nearest-rank ms per call; ratio = plain bytes / stored bytes"
+    echo "calls: serial, each one 'sh -c \"COMMAND\"' as user $BENCH_USER (as PostgreSQL runs archive_command/restore_command);"
+    echo "       $ROUNDS round(s) (fresh repository each, tool order rotated), all $((SEGMENTS * ROUNDS)) calls per column pooled"
+    echo "MB/s = plain bytes / 10^6 / summed call seconds; p50/p95 = nearest-rank ms per call; ratio = plain bytes / stored bytes"
     echo
-    fmt='%-18s %9s %8s %8s %9s %8s %8s %7s %10s\n'
+    fmt='%-22s %9s %8s %8s %9s %8s %8s %7s %9s\n'
     printf "$fmt" tool "push MB/s" "push p50" "push p95" "get MB/s" "get p50" "get p95" ratio "peak RSS"
     printf "$fmt" "" "" "ms" "ms" "" "ms" "ms" "" "MiB"
     for t in walvault walvault-rec pgbackrest zstd; do
         [[ -n ${ROW[$t]:-} ]] || continue
-        label=$t; [[ $t == zstd ]] && label="zstd -3 (raw)"; [[ $t == walvault-rec ]] && label="walvault RECOVERYXLOG"
+        label=$t; [[ $t == zstd ]] && label="zstd -3 (raw codec)"; [[ $t == walvault-rec ]] && label="walvault RECOVERYXLOG"
         if [[ ${ROW[$t]} == FAIL ]]; then printf "$fmt" "$label" FAIL - - - - - - -; continue; fi
         # shellcheck disable=SC2086
         printf "$fmt" "$label" ${ROW[$t]}
     done
-    if [[ -n ${ROW[walvault]:-} && -n ${ROW[pgbackrest]:-} && ${ROW[walvault]} != FAIL && ${ROW[pgbackrest]} != FAIL ]]; then
+    if [[ ${ROW[walvault]:-FAIL} != FAIL && ${ROW[pgbackrest]:-FAIL} != FAIL ]]; then
         read -r -a w <<< "${ROW[walvault]}"; read -r -a p <<< "${ROW[pgbackrest]}"
         r=()
         for k in 0 1 2 3 4 5 6 7; do
@@ -539,16 +545,25 @@ fi
         echo "(MB/s and ratio: above 1x = walvault better; ms and RSS: below 1x = walvault better)"
     fi
     echo
-    for t in walvault walvault-mem pgbackrest zstd; do
-        [[ -z ${NOTE[$t]:-} ]] || echo "note: ${NOTE[$t]}"
-    done
-    [[ -z ${ROW[walvault-rec]:-} ]] || echo "note: 'walvault RECOVERYXLOG' = archive-get NAME pg_wal/RECOVERYXLOG (mode=recovery, prefetch allowed) in a dir without standby.signal; the main walvault row uses an absolute %p (mode=exact)"
+    if [[ -n ${ROW[walvault]:-} ]]; then
+        echo "walvault: ${WV_CMD:-walvaultd}; ratio from ${WV_WHERE:-?}; peak RSS = daemon VmHWM (max over rounds)"
+        echo "          ${WV_CLIENT:-}"
+        for m in "${WV_MEM[@]}"; do echo "          daemon VmHWM/VmRSS kB, $m"; done
+        [[ -z ${ROW[walvault-rec]:-} ]] || echo "          'walvault RECOVERYXLOG' = archive-get NAME pg_wal/RECOVERYXLOG (mode=recovery) in a dir without standby.signal; the main row uses an absolute %p (mode=exact)"
+        [[ ${BAD[walvault]:-0} -eq 0 ]] || echo "          ${BAD[walvault]} restored segments DIFFER from the originals"
+    fi
+    if [[ -n ${ROW[pgbackrest]:-} ]]; then
+        echo "pgbackrest: $(pgbackrest version), archive-async=n, compress-type=zst, compress-level=3, posix repo; peak RSS = largest process (${PGBR_RSS:-?})"
+        [[ ${BAD[pgbackrest]:-0} -eq 0 ]] || echo "          ${BAD[pgbackrest]} restored segments DIFFER from the originals"
+    fi
+    [[ -z ${ROW[zstd]:-} ]] || echo "zstd: $(zstd -V | grep -oE 'v[0-9.]+' | head -1), -3, 1 thread, one process per segment to/from /dev/null; peak RSS = largest process"
     for o in "${WV_ODD[@]}"; do echo "odd: $o"; done
     for o in "${FAILS[@]}"; do echo "failed: $o"; done
-    echo "load average: at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host skews the numbers)"
+    echo "load average: at start $LOAD_START, 1-min at each round's start ${ROUND_LOAD[*]}, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "              (anything else running on the host skews the numbers; compare tools within one run)"
     echo "per-call data: $CSV"
 } > "$OUT.tmp"
-{ echo "tool,op,segment,ns,maxrss_kb,rc"; cat "$CSV.tmp"; } > "$CSV"
+{ echo "tool,op,round,segment,ns,maxrss_kb,rc"; cat "$CSV.tmp"; } > "$CSV"
 rm -f "$CSV.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,12 +62,29 @@ class PosixStorage final : public Storage {
     return fsync_directory(parent_directory(*path));
   }
 
-  Result<std::vector<std::string>> list(const std::string& prefix) override {
-    std::vector<std::string> keys;
+  Result<std::optional<Space>> space() override {
+    struct statvfs vfs {};
+    if (::statvfs(m_root.c_str(), &vfs) != 0) return fail_os("stat filesystem of", m_root, errno);
+    return std::optional<Space>(Space{static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize,
+                                      static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize});
+  }
+
+  Result<ObjectInfo> info(const std::string& key) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    struct stat st {};
+    if (::stat(path->c_str(), &st) != 0) return fail_os("stat file", *path, errno);
+    return info_of(key, st);
+  }
+
+  Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) override {
+    std::vector<ObjectInfo> objects;
+    if (!prefix.empty() && !is_valid_storage_key(prefix))
+      return fail(ErrorKind::invalid, "invalid storage prefix '" + prefix + "'");
     std::string dir = prefix.empty() ? m_root : m_root + "/" + prefix;
-    if (auto r = walk(dir, prefix, keys); !r) return std::unexpected(r.error());
-    std::sort(keys.begin(), keys.end());
-    return keys;
+    if (auto r = walk(dir, prefix, objects); !r) return std::unexpected(r.error());
+    std::sort(objects.begin(), objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+    return objects;
   }
 
  private:
@@ -75,7 +93,12 @@ class PosixStorage final : public Storage {
     return m_root + "/" + key;
   }
 
-  Result<void> walk(const std::string& dir, const std::string& key_prefix, std::vector<std::string>& keys) {
+  static ObjectInfo info_of(const std::string& key, const struct stat& st) {
+    return ObjectInfo{key, static_cast<std::uint64_t>(st.st_size),
+                      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000};
+  }
+
+  Result<void> walk(const std::string& dir, const std::string& key_prefix, std::vector<ObjectInfo>& objects) {
     DIR* handle = ::opendir(dir.c_str());
     if (!handle) {
       if (errno == ENOENT) return {};
@@ -91,10 +114,10 @@ class PosixStorage final : public Storage {
       struct stat st {};
       if (::lstat(path.c_str(), &st) != 0) continue;
       if (S_ISDIR(st.st_mode)) {
-        result = walk(path, key, keys);
+        result = walk(path, key, objects);
         if (!result) break;
       } else if (S_ISREG(st.st_mode)) {
-        keys.push_back(key);
+        objects.push_back(info_of(key, st));
       }
     }
     ::closedir(handle);

@@ -18,6 +18,15 @@ bool is_valid_storage_key(std::string_view key) {
   return true;
 }
 
+Result<std::vector<std::string>> Storage::list(const std::string& prefix) {
+  auto objects = list_objects(prefix);
+  if (!objects) return std::unexpected(objects.error());
+  std::vector<std::string> keys;
+  keys.reserve(objects->size());
+  for (auto& object : *objects) keys.push_back(std::move(object.key));
+  return keys;
+}
+
 Result<std::unique_ptr<Storage>> open_storage(std::string_view location) {
   if (location.empty()) return fail(ErrorKind::invalid, "no repository given (option 'repo')");
   if (location.starts_with("s3://"))

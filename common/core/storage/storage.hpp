@@ -2,6 +2,7 @@
 // The repository's storage: a flat key space of durable objects. Backends (posix now, S3
 // next) hide in their .cpp; callers see only this interface and open_storage().
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -12,6 +13,12 @@
 #include "common/base/error.hpp"
 
 namespace walvault {
+
+struct ObjectInfo {
+  std::string key;
+  std::uint64_t size = 0;
+  std::int64_t modified_us = 0;  // last modification, microseconds since the Unix epoch
+};
 
 enum class PutMode {
   replace,      // atomically replace any existing object
@@ -31,8 +38,19 @@ class Storage {
   virtual Result<bool> exists(const std::string& key) = 0;
   // Removing a missing key succeeds.
   virtual Result<void> remove(const std::string& key) = 0;
+  // Size and modification time of one object; a missing key is ErrorKind::not_found.
+  virtual Result<ObjectInfo> info(const std::string& key) = 0;
+  // Total and available bytes where the backend has a notion of it (a filesystem); nullopt
+  // for object stores.
+  struct Space {
+    std::uint64_t total = 0;
+    std::uint64_t available = 0;
+  };
+  virtual Result<std::optional<Space>> space() = 0;
+  // Objects below `prefix` (recursive) with size and time, sorted by key.
+  virtual Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) = 0;
   // Keys below `prefix` (recursive), sorted.
-  virtual Result<std::vector<std::string>> list(const std::string& prefix) = 0;
+  Result<std::vector<std::string>> list(const std::string& prefix);
 };
 
 // Keys are relative, '/'-separated; each component is [A-Za-z0-9._-]+ and not "." or "..".

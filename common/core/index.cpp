@@ -1,0 +1,273 @@
+#include "common/core/index.hpp"
+
+namespace walvault {
+
+namespace {
+
+constexpr std::string_view k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS objects (
+  name TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  timeline INTEGER NOT NULL,
+  segno INTEGER NOT NULL,
+  segment_size INTEGER NOT NULL,
+  plain_size INTEGER NOT NULL,
+  stored_size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  stored_at INTEGER NOT NULL,
+  first_xact INTEGER,
+  last_xact INTEGER,
+  xact_count INTEGER NOT NULL,
+  carry BLOB,
+  carry_lsn INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_position ON objects (kind, timeline, segno);
+CREATE TABLE IF NOT EXISTS timelines (
+  timeline INTEGER PRIMARY KEY,
+  parent INTEGER NOT NULL,
+  switch_lsn INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS backups (
+  name TEXT PRIMARY KEY,
+  timeline INTEGER NOT NULL,
+  start_lsn INTEGER NOT NULL,
+  stop_lsn INTEGER NOT NULL,
+  checkpoint_lsn INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  start_time INTEGER,
+  stop_time INTEGER
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+)sql";
+
+constexpr std::string_view k_object_columns =
+    "name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, first_xact, last_xact, xact_count";
+
+WalFileKind kind_from(std::string_view text) {
+  if (text == "history") return WalFileKind::history;
+  if (text == "partial") return WalFileKind::partial;
+  if (text == "backup") return WalFileKind::backup;
+  return WalFileKind::segment;
+}
+
+IndexedObject read_object(const sqlite::Statement& row) {
+  IndexedObject object;
+  object.name = row.column_text(0);
+  object.kind = kind_from(row.column_text(1));
+  object.timeline = static_cast<std::uint32_t>(row.column_int(2));
+  object.segno = static_cast<std::uint64_t>(row.column_int(3));
+  object.segment_size = static_cast<std::uint64_t>(row.column_int(4));
+  object.plain_size = static_cast<std::uint64_t>(row.column_int(5));
+  object.stored_size = static_cast<std::uint64_t>(row.column_int(6));
+  object.sha256 = row.column_text(7);
+  object.stored_at_us = row.column_int(8);
+  object.first_xact_us = row.column_optional_int(9);
+  object.last_xact_us = row.column_optional_int(10);
+  object.xact_count = static_cast<std::uint64_t>(row.column_int(11));
+  return object;
+}
+
+std::int64_t i64(std::uint64_t value) { return static_cast<std::int64_t>(value); }
+
+}  // namespace
+
+Result<std::unique_ptr<Index>> Index::open(const std::string& path) {
+  auto db = sqlite::Database::open(path);
+  if (!db) return std::unexpected(db.error());
+  std::unique_ptr<Index> index(new Index(std::move(*db), path));
+  // WAL journal: readers never block the writer. synchronous=NORMAL may lose the last
+  // transactions on power loss, which start-up repair recovers from the repository.
+  if (auto r = index->m_db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"); !r) return std::unexpected(r.error());
+  if (auto r = index->migrate(); !r) return std::unexpected(r.error());
+  return index;
+}
+
+Result<void> Index::migrate() { return m_db.exec(k_schema); }
+
+Result<void> Index::put_object(const IndexedObject& object, std::span<const std::byte> carry, std::uint64_t carry_lsn) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare(
+      "INSERT OR REPLACE INTO objects (name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, "
+      "first_xact, last_xact, xact_count, carry, carry_lsn) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, object.name).bind(2, to_string(object.kind)).bind(3, std::int64_t{object.timeline}).bind(4, i64(object.segno));
+  stmt->bind(5, i64(object.segment_size)).bind(6, i64(object.plain_size)).bind(7, i64(object.stored_size));
+  stmt->bind(8, object.sha256).bind(9, object.stored_at_us).bind(10, object.first_xact_us).bind(11, object.last_xact_us);
+  stmt->bind(12, i64(object.xact_count));
+  if (carry.empty()) stmt->bind_null(13);
+  else stmt->bind(13, carry);
+  stmt->bind(14, i64(carry_lsn));
+  return stmt->run();
+}
+
+Result<void> Index::put_timeline(const IndexedTimeline& timeline) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("INSERT OR REPLACE INTO timelines (timeline, parent, switch_lsn, reason) VALUES (?1, ?2, ?3, ?4)");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, std::int64_t{timeline.timeline}).bind(2, std::int64_t{timeline.parent}).bind(3, i64(timeline.switch_lsn));
+  stmt->bind(4, timeline.reason);
+  return stmt->run();
+}
+
+Result<void> Index::put_backup(const IndexedBackup& backup) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare(
+      "INSERT OR REPLACE INTO backups (name, timeline, start_lsn, stop_lsn, checkpoint_lsn, label, start_time, stop_time) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, backup.name).bind(2, std::int64_t{backup.timeline}).bind(3, i64(backup.start_lsn)).bind(4, i64(backup.stop_lsn));
+  stmt->bind(5, i64(backup.checkpoint_lsn)).bind(6, backup.label).bind(7, backup.start_us).bind(8, backup.stop_us);
+  return stmt->run();
+}
+
+Result<void> Index::remove_object(std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  if (auto parsed = parse_wal_name(name); parsed && parsed->kind == WalFileKind::history) {
+    auto timeline = m_db.prepare("DELETE FROM timelines WHERE timeline = ?1");
+    if (!timeline) return std::unexpected(timeline.error());
+    timeline->bind(1, std::int64_t{parsed->timeline});
+    if (auto r = timeline->run(); !r) return r;
+  }
+  auto stmt = m_db.prepare("DELETE FROM objects WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name);
+  if (auto r = stmt->run(); !r) return r;
+  auto backup = m_db.prepare("DELETE FROM backups WHERE name = ?1");
+  if (!backup) return std::unexpected(backup.error());
+  backup->bind(1, name);
+  return backup->run();
+}
+
+Result<void> Index::clear() {
+  std::lock_guard lock(m_mutex);
+  return m_db.exec("DELETE FROM objects; DELETE FROM timelines; DELETE FROM backups;");
+}
+
+Result<bool> Index::contains(std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT 1 FROM objects WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name);
+  return stmt->step();
+}
+
+Result<std::optional<IndexedObject>> Index::find(std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT " + std::string(k_object_columns) + " FROM objects WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name);
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<IndexedObject>();
+  return std::optional<IndexedObject>(read_object(*stmt));
+}
+
+Result<std::vector<IndexedObject>> Index::segments(const SegmentFilter& filter) {
+  std::lock_guard lock(m_mutex);
+  std::string sql = "SELECT " + std::string(k_object_columns) +
+                    " FROM objects WHERE kind IN ('segment', 'partial') AND (?1 IS NULL OR timeline = ?1)"
+                    " AND (?2 IS NULL OR segno >= ?2) AND (?3 IS NULL OR segno <= ?3) ORDER BY timeline, segno, kind DESC";
+  auto stmt = m_db.prepare(sql);
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, filter.timeline ? std::optional<std::int64_t>(*filter.timeline) : std::nullopt);
+  stmt->bind(2, filter.from_segno ? std::optional<std::int64_t>(i64(*filter.from_segno)) : std::nullopt);
+  stmt->bind(3, filter.to_segno ? std::optional<std::int64_t>(i64(*filter.to_segno)) : std::nullopt);
+  std::vector<IndexedObject> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    result.push_back(read_object(*stmt));
+  }
+  return result;
+}
+
+Result<std::vector<std::string>> Index::names() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT name FROM objects ORDER BY name");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<std::string> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    result.push_back(stmt->column_text(0));
+  }
+  return result;
+}
+
+Result<std::vector<IndexedTimeline>> Index::timelines() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT timeline, parent, switch_lsn, reason FROM timelines ORDER BY timeline");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<IndexedTimeline> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    result.push_back({static_cast<std::uint32_t>(stmt->column_int(0)), static_cast<std::uint32_t>(stmt->column_int(1)),
+                      static_cast<std::uint64_t>(stmt->column_int(2)), stmt->column_text(3)});
+  }
+  return result;
+}
+
+Result<std::vector<IndexedBackup>> Index::backups() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare(
+      "SELECT name, timeline, start_lsn, stop_lsn, checkpoint_lsn, label, start_time, stop_time FROM backups ORDER BY start_lsn, name");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<IndexedBackup> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    IndexedBackup backup;
+    backup.name = stmt->column_text(0);
+    backup.timeline = static_cast<std::uint32_t>(stmt->column_int(1));
+    backup.start_lsn = static_cast<std::uint64_t>(stmt->column_int(2));
+    backup.stop_lsn = static_cast<std::uint64_t>(stmt->column_int(3));
+    backup.checkpoint_lsn = static_cast<std::uint64_t>(stmt->column_int(4));
+    backup.label = stmt->column_text(5);
+    backup.start_us = stmt->column_optional_int(6);
+    backup.stop_us = stmt->column_optional_int(7);
+    result.push_back(std::move(backup));
+  }
+  return result;
+}
+
+Result<IndexTotals> Index::totals() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT kind, count(*), coalesce(sum(plain_size), 0), coalesce(sum(stored_size), 0) FROM objects GROUP BY kind");
+  if (!stmt) return std::unexpected(stmt.error());
+  IndexTotals totals;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    const auto count = static_cast<std::uint64_t>(stmt->column_int(1));
+    switch (kind_from(stmt->column_text(0))) {
+      case WalFileKind::segment: totals.segments = count; break;
+      case WalFileKind::partial: totals.partials = count; break;
+      case WalFileKind::history: totals.histories = count; break;
+      case WalFileKind::backup: totals.backups = count; break;
+    }
+    totals.plain_bytes += static_cast<std::uint64_t>(stmt->column_int(2));
+    totals.stored_bytes += static_cast<std::uint64_t>(stmt->column_int(3));
+  }
+  return totals;
+}
+
+Result<std::optional<Index::Carry>> Index::carry(std::uint32_t timeline, std::uint64_t segno) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare(
+      "SELECT carry, carry_lsn FROM objects WHERE kind = 'segment' AND timeline = ?1 AND segno = ?2 AND carry IS NOT NULL");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, std::int64_t{timeline}).bind(2, i64(segno));
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<Carry>();
+  return std::optional<Carry>(Carry{stmt->column_blob(0), static_cast<std::uint64_t>(stmt->column_int(1))});
+}
+
+}  // namespace walvault

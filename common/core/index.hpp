@@ -1,0 +1,115 @@
+#pragma once
+// The daemon's durable index (SQLite, WAL journal) of what the repository holds: every object
+// by name (the hot-path "is it there?" answer), segments with their commit-time range,
+// timelines from .history files, and base backups from .backup files. The repository stays the
+// source of truth: the index is written only after an object is durable and can be rebuilt
+// from the repository alone (Indexer::rebuild).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/error.hpp"
+#include "common/base/wal_name.hpp"
+#include "common/core/sqlite.hpp"
+
+namespace walvault {
+
+struct IndexedObject {
+  std::string name;
+  WalFileKind kind{};
+  std::uint32_t timeline = 0;
+  std::uint64_t segno = 0;          // segments and .partial: XLogSegNo; 0 otherwise
+  std::uint64_t segment_size = 0;   // segments and .partial
+  std::uint64_t plain_size = 0;
+  std::uint64_t stored_size = 0;
+  std::string sha256;               // hex, of the plain content
+  std::int64_t stored_at_us = 0;    // the object's modification time in the repository
+  std::optional<std::int64_t> first_xact_us;  // earliest commit/abort timestamp (Unix µs)
+  std::optional<std::int64_t> last_xact_us;   // latest commit/abort timestamp (Unix µs)
+  std::uint64_t xact_count = 0;
+};
+
+struct IndexedTimeline {
+  std::uint32_t timeline = 0;
+  std::uint32_t parent = 0;
+  std::uint64_t switch_lsn = 0;  // where the parent ended and this timeline began
+  std::string reason;
+};
+
+struct IndexedBackup {
+  std::string name;  // the .backup file name
+  std::uint32_t timeline = 0;
+  std::uint64_t start_lsn = 0;
+  std::uint64_t stop_lsn = 0;
+  std::uint64_t checkpoint_lsn = 0;
+  std::string label;
+  std::optional<std::int64_t> start_us;
+  std::optional<std::int64_t> stop_us;
+};
+
+struct SegmentFilter {
+  std::optional<std::uint32_t> timeline;
+  std::optional<std::uint64_t> from_segno;
+  std::optional<std::uint64_t> to_segno;
+};
+
+struct IndexTotals {
+  std::uint64_t segments = 0;
+  std::uint64_t partials = 0;
+  std::uint64_t histories = 0;
+  std::uint64_t backups = 0;
+  std::uint64_t plain_bytes = 0;
+  std::uint64_t stored_bytes = 0;
+};
+
+class Index {
+ public:
+  static Result<std::unique_ptr<Index>> open(const std::string& path);
+
+  const std::string& path() const { return m_path; }
+
+  // False while the index may be behind the repository (an index write failed after an
+  // object became durable): then "not there" must be asked of the storage, not the index.
+  bool trusted() const { return m_trusted.load(); }
+  void set_trusted(bool trusted) { m_trusted.store(trusted); }
+
+  // Inserts or replaces. `carry` is the start of a record that continues into the next
+  // segment (kept so that segment's walk can complete it).
+  Result<void> put_object(const IndexedObject& object, std::span<const std::byte> carry = {}, std::uint64_t carry_lsn = 0);
+  Result<void> put_timeline(const IndexedTimeline& timeline);
+  Result<void> put_backup(const IndexedBackup& backup);
+  Result<void> remove_object(std::string_view name);
+  Result<void> clear();
+
+  Result<bool> contains(std::string_view name);
+  Result<std::optional<IndexedObject>> find(std::string_view name);
+  Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
+  Result<std::vector<std::string>> names();
+  Result<std::vector<IndexedTimeline>> timelines();
+  Result<std::vector<IndexedBackup>> backups();
+  Result<IndexTotals> totals();
+
+  struct Carry {
+    std::vector<std::byte> bytes;
+    std::uint64_t lsn = 0;
+  };
+  // The carry stored with segment `segno` on `timeline`, if any.
+  Result<std::optional<Carry>> carry(std::uint32_t timeline, std::uint64_t segno);
+
+ private:
+  Index(sqlite::Database db, std::string path) : m_db(std::move(db)), m_path(std::move(path)) {}
+  Result<void> migrate();
+
+  std::mutex m_mutex;  // one connection, used by every worker
+  std::atomic<bool> m_trusted{false};
+  sqlite::Database m_db;
+  std::string m_path;
+};
+
+}  // namespace walvault

@@ -1,0 +1,139 @@
+#include "common/core/indexer.hpp"
+
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/core/backup_file.hpp"
+#include "common/core/object_format.hpp"
+#include "common/core/timeline_history.hpp"
+#include "common/core/time_format.hpp"
+#include "common/core/wal_page.hpp"
+#include "common/core/wal_records.hpp"
+
+namespace walvault {
+
+Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest) {
+  auto info = m_repository.storage().info(object_key(name));
+  if (!info) return std::unexpected(info.error());
+  return index_plain(name, plain, digest, info->size, info->modified_us);
+}
+
+Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
+                                  std::uint64_t stored_size, std::int64_t stored_at_us) {
+  const std::string file_name = format_wal_name(name);
+  IndexedObject object;
+  object.name = file_name;
+  object.kind = name.kind;
+  object.timeline = name.timeline;
+  object.plain_size = plain.size();
+  object.stored_size = stored_size;
+  object.sha256 = to_hex(digest);
+  object.stored_at_us = stored_at_us;
+  std::vector<std::byte> carry;
+  std::uint64_t carry_lsn = 0;
+
+  switch (name.kind) {
+    case WalFileKind::segment:
+    case WalFileKind::partial: {
+      auto header = read_long_page_header(plain, file_name);
+      if (!header) return std::unexpected(header.error());
+      object.segment_size = header->segment_size;
+      object.segno = segment_number(name, header->segment_size);
+      std::optional<Index::Carry> previous;
+      if (object.segno > 0) {
+        auto found = m_index.carry(name.timeline, object.segno - 1);
+        if (!found) return std::unexpected(found.error());
+        previous = std::move(*found);
+      }
+      auto scan = scan_segment(plain, previous ? std::span<const std::byte>(previous->bytes) : std::span<const std::byte>{},
+                               previous ? previous->lsn : 0, file_name);
+      if (!scan) return std::unexpected(scan.error());
+      if (scan->first_xact_time) object.first_xact_us = unix_us_from_postgres(*scan->first_xact_time);
+      if (scan->last_xact_time) object.last_xact_us = unix_us_from_postgres(*scan->last_xact_time);
+      object.xact_count = scan->xact_records;
+      if (name.kind == WalFileKind::segment) {
+        carry = std::move(scan->carry);
+        carry_lsn = scan->carry_lsn;
+      }
+      break;
+    }
+    case WalFileKind::history: {
+      auto entries = parse_timeline_history(as_text(plain), name.timeline, file_name);
+      if (!entries) return std::unexpected(entries.error());
+      if (!entries->empty()) {
+        const auto& last = entries->back();
+        if (auto r = m_index.put_timeline({name.timeline, last.parent, last.switch_lsn, last.reason}); !r) return r;
+      }
+      break;
+    }
+    case WalFileKind::backup: {
+      auto backup = parse_backup_history(as_text(plain), file_name);
+      if (!backup) return std::unexpected(backup.error());
+      IndexedBackup row;
+      row.name = file_name;
+      row.timeline = backup->start_timeline ? backup->start_timeline : name.timeline;
+      row.start_lsn = backup->start_lsn;
+      row.stop_lsn = backup->stop_lsn;
+      row.checkpoint_lsn = backup->checkpoint_lsn;
+      row.label = backup->label;
+      row.start_us = backup->start_us;
+      row.stop_us = backup->stop_us;
+      if (auto r = m_index.put_backup(row); !r) return r;
+      break;
+    }
+  }
+  return m_index.put_object(object, carry, carry_lsn);
+}
+
+Result<RepairReport> Indexer::repair() {
+  RepairReport report;
+  auto objects = m_repository.storage().list_objects("wal");
+  if (!objects) return std::unexpected(objects.error());
+  auto indexed_names = m_index.names();
+  if (!indexed_names) return std::unexpected(indexed_names.error());
+  std::set<std::string> indexed(indexed_names->begin(), indexed_names->end());
+  std::set<std::string> present;
+
+  // list() is sorted by key, so segments arrive in (timeline, segment) order and each walk can
+  // pick up the record its predecessor left unfinished.
+  for (const auto& info : *objects) {
+    const std::string file_name(base_name(info.key));
+    auto name = parse_wal_name(file_name);
+    if (!name || object_key(*name) != info.key) continue;  // not ours (a stray file): ignore
+    present.insert(file_name);
+    if (indexed.contains(file_name)) continue;
+    auto stored = m_repository.storage().get(info.key);
+    if (!stored) return std::unexpected(stored.error());
+    auto opened = open_object(*stored, m_repository.describe() + "/" + info.key);
+    if (!opened) {
+      spdlog::error("index repair: {}", opened.error().message);
+      ++report.unreadable;
+      continue;
+    }
+    if (auto r = index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us); !r) {
+      spdlog::error("index repair: unable to index '{}': {}", info.key, r.error().message);
+      ++report.unreadable;
+      continue;
+    }
+    ++report.added;
+  }
+  for (const auto& name : indexed) {
+    if (present.contains(name)) continue;
+    if (auto r = m_index.remove_object(name); !r) return std::unexpected(r.error());
+    ++report.removed;
+  }
+  // Every object the repository holds is now in the index (or unreadable, which `verify`
+  // reports): "not in the index" means "not in the repository" again.
+  m_index.set_trusted(true);
+  return report;
+}
+
+Result<RepairReport> Indexer::rebuild() {
+  m_index.set_trusted(false);
+  if (auto r = m_index.clear(); !r) return std::unexpected(r.error());
+  return repair();
+}
+
+}  // namespace walvault

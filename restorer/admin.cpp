@@ -1,0 +1,534 @@
+#include "restorer/admin.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/core/object_format.hpp"
+#include "common/core/time_format.hpp"
+#include "common/core/wal_checks.hpp"
+#include "restorer/plan.hpp"
+
+namespace walvault {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(k_units)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, k_units[unit]);
+  return buf;
+}
+
+double ratio(std::uint64_t plain, std::uint64_t stored) {
+  return stored ? static_cast<double>(plain) / static_cast<double>(stored) : 0.0;
+}
+
+std::string fixed(double value, int digits = 2) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, value);
+  return buf;
+}
+
+json optional_time(const std::optional<std::int64_t>& us) { return us ? json(format_timestamp(*us)) : json(nullptr); }
+std::string optional_time_text(const std::optional<std::int64_t>& us) { return us ? format_timestamp(*us) : "-"; }
+
+json backup_json(const IndexedBackup& b) {
+  return json{{"name", b.name},           {"label", b.label},
+              {"timeline", b.timeline},   {"start_lsn", format_lsn(b.start_lsn)},
+              {"stop_lsn", format_lsn(b.stop_lsn)}, {"start_time", optional_time(b.start_us)},
+              {"stop_time", optional_time(b.stop_us)}};
+}
+
+std::optional<std::uint32_t> field_u32(const protocol::Message& m, std::string_view key) {
+  auto value = m.field(key);
+  if (!value) return std::nullopt;
+  std::uint32_t out = 0;
+  if (std::from_chars(value->data(), value->data() + value->size(), out).ec != std::errc()) return std::nullopt;
+  return out;
+}
+
+AdminOutput failed_output(const Failure& failure) {
+  AdminOutput out;
+  out.exit_code = 1;
+  out.json = json{{"error", failure.message}};
+  out.text = failure.message + "\n";
+  return out;
+}
+
+std::uint64_t segno_of(const std::string& name, std::uint64_t segment_size) {
+  auto parsed = parse_wal_name(name);
+  return parsed && segment_size ? segment_number(*parsed, segment_size) : 0;
+}
+
+}  // namespace
+
+Admin::Admin(Repository& repository, Index& index, Indexer& indexer, std::function<json()> daemon_state)
+    : m_repository(repository), m_index(index), m_indexer(indexer), m_daemon_state(std::move(daemon_state)) {}
+
+void Admin::set_thresholds(const CheckThresholds& thresholds) {
+  std::lock_guard lock(m_mutex);
+  m_thresholds = thresholds;
+}
+
+CheckThresholds Admin::thresholds() const {
+  std::lock_guard lock(m_mutex);
+  return m_thresholds;
+}
+
+void Admin::register_handlers(HandlerRegistry& registry) {
+  registry.register_handler("STATUS", [this](Request& r) { return serve(r, [&] { return status(); }); });
+  registry.register_handler("LIST", [this](Request& r) { return serve(r, [&] { return list(r.message); }); });
+  registry.register_handler("TIMELINES", [this](Request& r) { return serve(r, [&] { return timelines(); }); });
+  registry.register_handler("CHECK", [this](Request& r) { return serve(r, [&] { return check(r.message); }); });
+  registry.register_handler("VERIFY", [this](Request& r) { return serve(r, [&] { return verify(r.progress_fd.get()); }); });
+  registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); });
+  registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); });
+}
+
+protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) {
+  if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
+  AdminOutput output = verb();
+  const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
+  const std::string document = as_json ? output.json.dump(2) + "\n" : output.text;
+  auto written = write_all(request.fd.get(), as_bytes(document), "the walvault client's output");
+  request.fd.reset();
+  request.progress_fd.reset();
+  if (!written) return protocol::error(written.error());
+  protocol::Message response = protocol::ok();
+  response.set("exit", std::to_string(output.exit_code));
+  return response;
+}
+
+AdminOutput Admin::status() {
+  AdminOutput out;
+  auto totals = m_index.totals();
+  auto segments = m_index.segments();
+  if (!totals || !segments) return failed_output(!totals ? totals.error() : segments.error());
+  const IndexedObject* newest = nullptr;
+  for (const auto& s : *segments)
+    if (s.kind == WalFileKind::segment && (!newest || s.stored_at_us > newest->stored_at_us)) newest = &s;
+  const std::int64_t now = now_unix_us();
+  const auto sysid = m_repository.system_identifier();
+
+  json daemon = m_daemon_state ? m_daemon_state() : json::object();
+  out.json = json{{"version", WALVAULT_VERSION},
+                  {"repository", m_repository.describe()},
+                  {"system_identifier", sysid ? json(std::to_string(*sysid)) : json(nullptr)},
+                  {"pg_version", m_repository.pg_version() ? json(*m_repository.pg_version()) : json(nullptr)},
+                  {"newest_segment", newest ? json(newest->name) : json(nullptr)},
+                  {"newest_segment_stored_at", newest ? json(format_timestamp(newest->stored_at_us)) : json(nullptr)},
+                  {"newest_segment_age_seconds", newest ? json((now - newest->stored_at_us) / 1000000) : json(nullptr)},
+                  {"segments", totals->segments},
+                  {"partial_files", totals->partials},
+                  {"history_files", totals->histories},
+                  {"backup_files", totals->backups},
+                  {"plain_bytes", totals->plain_bytes},
+                  {"stored_bytes", totals->stored_bytes},
+                  {"compression_ratio", ratio(totals->plain_bytes, totals->stored_bytes)}};
+  for (auto& [key, value] : daemon.items()) out.json[key] = value;
+
+  std::string text;
+  text += "walvault " + std::string(WALVAULT_VERSION);
+  if (daemon.contains("uptime_seconds")) text += ", up " + format_duration(daemon["uptime_seconds"].get<std::int64_t>() * 1000000);
+  text += "\nrepository:        " + m_repository.describe() + "\n";
+  text += "system identifier: " + (sysid ? std::to_string(*sysid) : std::string("(none yet)"));
+  if (auto v = m_repository.pg_version()) text += " (PostgreSQL " + std::to_string(*v) + ")";
+  text += "\nnewest segment:    " +
+          (newest ? newest->name + ", stored " + format_timestamp(newest->stored_at_us) + " (" +
+                        format_duration(now - newest->stored_at_us) + " ago)"
+                  : std::string("(none)")) +
+          "\n";
+  text += "archived:          " + std::to_string(totals->segments) + " segments, " + std::to_string(totals->partials) +
+          " partial, " + std::to_string(totals->histories) + " history, " + std::to_string(totals->backups) + " backup files\n";
+  text += "size:              " + human_bytes(totals->plain_bytes) + " of WAL stored in " + human_bytes(totals->stored_bytes) +
+          " (ratio " + fixed(ratio(totals->plain_bytes, totals->stored_bytes)) + ")\n";
+  if (daemon.contains("connections_in_flight"))
+    text += "in flight:         " + daemon["connections_in_flight"].dump() + " connection(s)\n";
+  if (daemon.contains("since_start")) {
+    text += "since start:      ";
+    for (auto& [key, value] : daemon["since_start"].items()) text += " " + key + " " + value.dump();
+    text += "\n";
+  }
+  out.text = text;
+  return out;
+}
+
+AdminOutput Admin::list(const protocol::Message& request) {
+  SegmentFilter filter;
+  filter.timeline = field_u32(request, "timeline");
+  auto all = m_index.segments();
+  if (!all) return failed_output(all.error());
+  std::uint64_t segment_size = 0;
+  for (const auto& s : *all) segment_size = segment_size ? segment_size : s.segment_size;
+  for (auto [key, slot] : {std::pair{"from", &filter.from_segno}, std::pair{"to", &filter.to_segno}}) {
+    auto value = request.field(key);
+    if (!value) continue;
+    auto parsed = parse_wal_name(*value);
+    if (!parsed || parsed->kind != WalFileKind::segment)
+      return failed_output({ErrorKind::invalid, "--" + std::string(key) + " '" + std::string(*value) + "' is not a segment name"});
+    *slot = segno_of(std::string(*value), segment_size);
+  }
+  const bool backups_only = request.field("backups").has_value();
+  AdminOutput out;
+  if (backups_only) {
+    auto backups = m_index.backups();
+    if (!backups) return failed_output(backups.error());
+    out.json = json{{"backups", json::array()}};
+    char line[256];
+    std::snprintf(line, sizeof line, "%-40s %4s %14s %14s %-21s %-21s %s\n", "backup file", "tli", "start lsn", "stop lsn",
+                  "start", "stop", "label");
+    out.text = line;
+    for (const auto& b : *backups) {
+      out.json["backups"].push_back(backup_json(b));
+      std::snprintf(line, sizeof line, "%-40s %4u %14s %14s %-21s %-21s %s\n", b.name.c_str(), b.timeline,
+                    format_lsn(b.start_lsn).c_str(), format_lsn(b.stop_lsn).c_str(), optional_time_text(b.start_us).c_str(),
+                    optional_time_text(b.stop_us).c_str(), b.label.c_str());
+      out.text += line;
+    }
+    return out;
+  }
+  auto segments = m_index.segments(filter);
+  if (!segments) return failed_output(segments.error());
+  out.json = json{{"segments", json::array()}};
+  char line[320];
+  std::snprintf(line, sizeof line, "%-32s %4s %10s %10s %6s  %-27s %-27s\n", "name", "tli", "size", "stored", "ratio",
+                "first commit", "last commit");
+  out.text = line;
+  for (const auto& s : *segments) {
+    out.json["segments"].push_back(json{{"name", s.name},
+                                        {"kind", to_string(s.kind)},
+                                        {"timeline", s.timeline},
+                                        {"segment_number", s.segno},
+                                        {"size", s.plain_size},
+                                        {"stored_size", s.stored_size},
+                                        {"ratio", ratio(s.plain_size, s.stored_size)},
+                                        {"sha256", s.sha256},
+                                        {"stored_at", format_timestamp(s.stored_at_us)},
+                                        {"first_commit_time", optional_time(s.first_xact_us)},
+                                        {"last_commit_time", optional_time(s.last_xact_us)},
+                                        {"commit_records", s.xact_count}});
+    std::snprintf(line, sizeof line, "%-32s %4u %10s %10s %6s  %-27s %-27s\n", s.name.c_str(), s.timeline,
+                  human_bytes(s.plain_size).c_str(), human_bytes(s.stored_size).c_str(),
+                  fixed(ratio(s.plain_size, s.stored_size), 1).c_str(), optional_time_text(s.first_xact_us).c_str(),
+                  optional_time_text(s.last_xact_us).c_str());
+    out.text += line;
+  }
+  out.text += std::to_string(segments->size()) + " file(s)\n";
+  return out;
+}
+
+AdminOutput Admin::timelines() {
+  auto segments = m_index.segments();
+  auto rows = m_index.timelines();
+  auto backups = m_index.backups();
+  if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
+  std::set<std::uint32_t> ids;
+  for (const auto& s : *segments) ids.insert(s.timeline);
+  for (const auto& t : *rows) ids.insert(t.timeline);
+  std::map<std::uint32_t, const IndexedTimeline*> by_id;
+  for (const auto& t : *rows) by_id[t.timeline] = &t;
+
+  AdminOutput out;
+  out.json = json{{"timelines", json::array()}};
+  for (std::uint32_t id : ids) {
+    // The recoverable window: commits reachable along this timeline's path without a gap,
+    // starting at the oldest backup on the path (or the oldest segment when none is known).
+    PlanRequest request;
+    request.timeline = id;
+    Plan plan = make_plan(request, *segments, *rows, {});
+    std::optional<std::int64_t> earliest, latest;
+    if (auto path = timeline_path(id, *rows)) {
+      std::map<std::string, const IndexedObject*> by_name;
+      for (const auto& s : *segments) by_name[s.name] = &s;
+      std::optional<std::uint64_t> oldest_backup_start;
+      for (const auto& b : *backups)
+        if (!oldest_backup_start || b.start_lsn < *oldest_backup_start) oldest_backup_start = b.start_lsn;
+      for (const auto& name : plan.segments) {
+        const IndexedObject* s = by_name[name];
+        if (!s) continue;
+        if (oldest_backup_start && plan.segment_size && s->segno < *oldest_backup_start / plan.segment_size) continue;
+        if (s->first_xact_us && !earliest) earliest = s->first_xact_us;
+        if (s->last_xact_us) latest = s->last_xact_us;
+      }
+    }
+    json entry{{"timeline", id}};
+    auto row = by_id.find(id);
+    entry["parent"] = row != by_id.end() ? json(row->second->parent) : json(nullptr);
+    entry["switch_lsn"] = row != by_id.end() ? json(format_lsn(row->second->switch_lsn)) : json(nullptr);
+    entry["reason"] = row != by_id.end() ? json(row->second->reason) : json(nullptr);
+    std::uint64_t count = 0;
+    for (const auto& s : *segments) count += s.timeline == id && s.kind == WalFileKind::segment;
+    entry["segments"] = count;
+    entry["recoverable_from"] = optional_time(earliest);
+    entry["recoverable_to"] = optional_time(latest);
+    entry["continuous"] = plan.missing.empty();
+    out.json["timelines"].push_back(entry);
+
+    out.text += "timeline " + std::to_string(id);
+    if (row != by_id.end())
+      out.text += " (from timeline " + std::to_string(row->second->parent) + " at " + format_lsn(row->second->switch_lsn) + ")";
+    out.text += ": " + std::to_string(count) + " segments, recoverable " + optional_time_text(earliest) + " .. " +
+                optional_time_text(latest);
+    if (!plan.missing.empty()) out.text += ", GAP at " + plan.missing.front();
+    out.text += "\n";
+  }
+  return out;
+}
+
+AdminOutput Admin::check(const protocol::Message& request) {
+  CheckThresholds limits = thresholds();
+  if (auto v = request.field("max-wal-age")) {
+    auto us = parse_duration_us(*v);
+    if (!us) return failed_output({ErrorKind::invalid, "--max-wal-age '" + std::string(*v) + "' is not a duration such as 30m"});
+    limits.max_wal_age_us = *us;
+  }
+  if (auto v = request.field("max-backup-age")) {
+    auto us = parse_duration_us(*v);
+    if (!us) return failed_output({ErrorKind::invalid, "--max-backup-age '" + std::string(*v) + "' is not a duration such as 48h"});
+    limits.max_backup_age_us = *us;
+  }
+  if (auto v = request.field("max-disk-usage")) {
+    std::string text(*v);
+    if (!text.empty() && text.back() == '%') text.pop_back();
+    double percent = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), percent);
+    if (ec != std::errc() || p != text.data() + text.size() || percent <= 0 || percent > 100)
+      return failed_output({ErrorKind::invalid, "--max-disk-usage '" + std::string(*v) + "' is not a percentage such as 80%"});
+    limits.max_disk_usage = percent / 100;
+  }
+  auto segments = m_index.segments();
+  auto rows = m_index.timelines();
+  auto backups = m_index.backups();
+  if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
+  const std::int64_t now = now_unix_us();
+  AdminOutput out;
+  out.json = json{{"ok", true}, {"checks", json::array()}};
+  auto add = [&](std::string name, bool ok, json value, json threshold, std::string text) {
+    out.json["checks"].push_back(json{{"name", name}, {"ok", ok}, {"value", value}, {"threshold", threshold}, {"message", text}});
+    out.text += std::string(ok ? "ok    " : "FAILED") + "  " + text + "\n";
+    if (!ok) {
+      out.json["ok"] = false;
+      out.exit_code = 1;
+    }
+  };
+
+  std::optional<std::int64_t> newest_wal;
+  for (const auto& s : *segments)
+    if (s.kind == WalFileKind::segment && (!newest_wal || s.stored_at_us > *newest_wal)) newest_wal = s.stored_at_us;
+  if (!newest_wal)
+    add("wal_age", false, nullptr, format_duration(limits.max_wal_age_us), "newest WAL: none archived");
+  else
+    add("wal_age", now - *newest_wal <= limits.max_wal_age_us, (now - *newest_wal) / 1000000, limits.max_wal_age_us / 1000000,
+        "newest WAL age " + format_duration(now - *newest_wal) + " (threshold " + format_duration(limits.max_wal_age_us) + ")");
+
+  std::optional<std::int64_t> newest_backup;
+  std::optional<std::uint64_t> oldest_backup_start;
+  for (const auto& b : *backups) {
+    if (b.stop_us && (!newest_backup || *b.stop_us > *newest_backup)) newest_backup = b.stop_us;
+    if (!oldest_backup_start || b.start_lsn < *oldest_backup_start) oldest_backup_start = b.start_lsn;
+  }
+  if (!newest_backup)
+    add("backup_age", false, nullptr, limits.max_backup_age_us / 1000000, "newest base backup: none known");
+  else
+    add("backup_age", now - *newest_backup <= limits.max_backup_age_us, (now - *newest_backup) / 1000000,
+        limits.max_backup_age_us / 1000000,
+        "newest base backup age " + format_duration(now - *newest_backup) + " (threshold " +
+            format_duration(limits.max_backup_age_us) + ")");
+
+  if (auto space = m_repository.storage().space(); space && *space && (*space)->total) {
+    const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
+        "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
+  }
+
+  const std::uint32_t latest = latest_timeline(*segments, *rows);
+  if (latest) {
+    std::uint64_t from_lsn = 0;
+    if (oldest_backup_start) {
+      from_lsn = *oldest_backup_start;
+    } else {
+      std::optional<std::uint64_t> oldest;
+      for (const auto& s : *segments)
+        if (s.kind == WalFileKind::segment && (!oldest || s.segno * s.segment_size < *oldest)) oldest = s.segno * s.segment_size;
+      from_lsn = oldest.value_or(0);
+    }
+    auto missing = find_gaps(latest, from_lsn, *segments, *rows);
+    json list = json::array();
+    for (const auto& m : missing) list.push_back(m);
+    add("continuity", missing.empty(), list, nullptr,
+        missing.empty() ? "WAL continuous on the path to timeline " + std::to_string(latest) + " from " + format_lsn(from_lsn)
+                        : "WAL gap: " + std::to_string(missing.size()) + " segment(s) missing on the path to timeline " +
+                              std::to_string(latest) + ", first " + missing.front());
+  }
+  return out;
+}
+
+AdminOutput Admin::verify(int progress_fd) {
+  auto objects = m_repository.storage().list_objects("wal");
+  if (!objects) return failed_output(objects.error());
+  AdminOutput out;
+  out.json = json{{"ok", true}, {"objects", 0}, {"problems", json::array()}};
+  auto problem = [&](const std::string& object, const std::string& text) {
+    out.json["problems"].push_back(json{{"object", object}, {"problem", text}});
+    out.text += "FAILED  " + object + ": " + text + "\n";
+    out.json["ok"] = false;
+    out.exit_code = 1;
+  };
+  std::set<std::string> seen;
+  std::size_t done = 0;
+  for (const auto& info : *objects) {
+    ++done;
+    if (progress_fd >= 0 && (done % 16 == 0 || done == objects->size())) {
+      const std::string line = "\rverified " + std::to_string(done) + "/" + std::to_string(objects->size()) + " objects";
+      (void)::write(progress_fd, line.data(), line.size());
+    }
+    const std::string file_name(base_name(info.key));
+    auto name = parse_wal_name(file_name);
+    if (!name || object_key(*name) != info.key) continue;
+    seen.insert(file_name);
+    auto stored = m_repository.storage().get(info.key);
+    if (!stored) {
+      problem(info.key, stored.error().message);
+      continue;
+    }
+    auto opened = open_object(*stored, info.key);
+    if (!opened) {
+      problem(info.key, opened.error().message);
+      continue;
+    }
+    if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r) {
+      problem(info.key, r.error().message);
+      continue;
+    }
+    auto row = m_index.find(file_name);
+    if (!row) {
+      problem(info.key, row.error().message);
+    } else if (!*row) {
+      problem(info.key, "not in the index (run 'walvault reindex')");
+    } else if ((*row)->sha256 != to_hex(opened->header.plain_sha256) || (*row)->plain_size != opened->plain.size()) {
+      problem(info.key, "content differs from what the index recorded when it was archived");
+    }
+  }
+  if (progress_fd >= 0) (void)::write(progress_fd, "\n", 1);
+  out.json["objects"] = seen.size();
+  if (auto names = m_index.names()) {
+    for (const auto& n : *names)
+      if (!seen.contains(n)) problem(n, "in the index but missing from the repository");
+  }
+  auto segments = m_index.segments();
+  auto rows = m_index.timelines();
+  if (segments && rows) {
+    // Gaps inside each timeline's own run of segments.
+    std::map<std::uint32_t, std::vector<std::uint64_t>> by_timeline;
+    for (const auto& s : *segments)
+      if (s.kind == WalFileKind::segment) by_timeline[s.timeline].push_back(s.segno);
+    for (auto& [tli, numbers] : by_timeline) {
+      std::sort(numbers.begin(), numbers.end());
+      for (std::size_t i = 1; i < numbers.size(); ++i)
+        if (numbers[i] != numbers[i - 1] + 1) {
+          const std::uint64_t size = segments->front().segment_size;
+          problem(format_wal_name(segment_from_number(tli, numbers[i - 1] + 1, size)),
+                  "gap: segment missing on timeline " + std::to_string(tli) + " (" + std::to_string(numbers[i] - numbers[i - 1] - 1) +
+                      " segment(s) before " + format_wal_name(segment_from_number(tli, numbers[i], size)) + ")");
+        }
+    }
+  }
+  out.text += std::to_string(seen.size()) + " object(s) verified, " + std::to_string(out.json["problems"].size()) + " problem(s)\n";
+  return out;
+}
+
+AdminOutput Admin::plan(const protocol::Message& request) {
+  PlanRequest plan_request;
+  PlanTarget& target = plan_request.target;
+  if (auto v = request.field("target-time")) {
+    auto us = parse_timestamp(*v);
+    if (!us)
+      return failed_output({ErrorKind::invalid, "--target-time '" + std::string(*v) +
+                                                    "' is not a timestamp (RFC 3339 or 'YYYY-MM-DD HH:MM:SS[+TZ]')"});
+    target.kind = PlanTarget::Kind::time;
+    target.time_us = *us;
+  } else if (auto lsn_text = request.field("target-lsn")) {
+    auto lsn = parse_lsn(*lsn_text);
+    if (!lsn) return failed_output({ErrorKind::invalid, "--target-lsn '" + std::string(*lsn_text) + "' is not an LSN such as 0/3000028"});
+    target.kind = PlanTarget::Kind::lsn;
+    target.lsn = *lsn;
+  } else if (auto xid = request.field("target-xid")) {
+    target.kind = PlanTarget::Kind::xid;
+    target.text = std::string(*xid);
+  } else if (auto point = request.field("target-name")) {
+    target.kind = PlanTarget::Kind::name;
+    target.text = std::string(*point);
+  } else if (request.field("target-immediate")) {
+    target.kind = PlanTarget::Kind::immediate;
+  }
+  if (auto tl = request.field("target-timeline"); tl && *tl != "latest") {
+    auto id = field_u32(request, "target-timeline");
+    if (!id || *id == 0) return failed_output({ErrorKind::invalid, "--target-timeline '" + std::string(*tl) + "' is not 'latest' or a number"});
+    plan_request.timeline = id;
+  }
+  auto segments = m_index.segments();
+  auto rows = m_index.timelines();
+  auto backups = m_index.backups();
+  if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
+  Plan plan = make_plan(plan_request, *segments, *rows, *backups);
+
+  AdminOutput out;
+  out.exit_code = plan.reachable ? 0 : 1;
+  json spans = json::array();
+  for (const auto& span : plan.spans)
+    spans.push_back(json{{"timeline", span.timeline},
+                         {"first_segment", format_wal_name(segment_from_number(span.timeline, span.first_segno, plan.segment_size))},
+                         {"last_segment", format_wal_name(segment_from_number(span.timeline, span.last_segno, plan.segment_size))},
+                         {"segments", span.last_segno - span.first_segno + 1}});
+  out.json = json{{"reachable", plan.reachable},
+                  {"reason", plan.reason.empty() ? json(nullptr) : json(plan.reason)},
+                  {"timeline", plan.timeline},
+                  {"backup", plan.backup ? backup_json(*plan.backup) : json(nullptr)},
+                  {"timelines", spans},
+                  {"first_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.front())},
+                  {"last_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.back())},
+                  {"segment_count", plan.segments.size()},
+                  {"bytes", plan.bytes},
+                  {"missing", plan.missing}};
+  out.text = plan.reachable ? "reachable: yes\n" : "reachable: NO - " + plan.reason + "\n";
+  if (plan.reachable && !plan.reason.empty()) out.text += "note: " + plan.reason + "\n";
+  out.text += "target timeline: " + std::to_string(plan.timeline) + "\n";
+  if (plan.backup)
+    out.text += "base backup: " + plan.backup->name + " (label '" + plan.backup->label + "', start " + format_lsn(plan.backup->start_lsn) +
+                ", consistent at " + format_lsn(plan.backup->stop_lsn) + ", finished " + optional_time_text(plan.backup->stop_us) + ")\n";
+  for (const auto& span : spans)
+    out.text += "  timeline " + span["timeline"].dump() + ": " + span["first_segment"].get<std::string>() + " .. " +
+                span["last_segment"].get<std::string>() + " (" + span["segments"].dump() + " segments)\n";
+  out.text += "to fetch: " + std::to_string(plan.segments.size()) + " segments, " + human_bytes(plan.bytes) + " stored\n";
+  return out;
+}
+
+AdminOutput Admin::reindex() {
+  auto report = m_indexer.rebuild();
+  if (!report) return failed_output(report.error());
+  AdminOutput out;
+  out.exit_code = report->unreadable ? 1 : 0;
+  out.json = json{{"indexed", report->added}, {"unreadable", report->unreadable}};
+  out.text = "reindexed " + std::to_string(report->added) + " object(s) from the repository";
+  if (report->unreadable) out.text += "; " + std::to_string(report->unreadable) + " unreadable (see walvaultd's log, run 'walvault verify')";
+  out.text += "\n";
+  return out;
+}
+
+}  // namespace walvault

@@ -1,0 +1,60 @@
+#pragma once
+// The `walvault` admin verbs, served by the daemon: STATUS, LIST, TIMELINES, CHECK, VERIFY,
+// PLAN, REINDEX. Each writes one document (text for people, or JSON with format=json) into
+// the descriptor the CLI passed, and answers OK with exit=<code> (0 done / all checks hold,
+// 1 a check failed or the target is unreachable). Keys of the JSON documents: docs/cli.md.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/core/index.hpp"
+#include "common/core/indexer.hpp"
+#include "common/core/repository.hpp"
+#include "common/core/request.hpp"
+
+namespace walvault {
+
+struct CheckThresholds {
+  std::int64_t max_wal_age_us = 3600LL * 1000000;
+  std::int64_t max_backup_age_us = 48LL * 3600 * 1000000;
+  double max_disk_usage = 0.80;
+};
+
+struct AdminOutput {
+  nlohmann::ordered_json json;
+  std::string text;
+  int exit_code = 0;
+};
+
+class Admin {
+ public:
+  // `daemon_state` adds the daemon's own facts (uptime, counters, work in flight) to STATUS.
+  Admin(Repository& repository, Index& index, Indexer& indexer, std::function<nlohmann::ordered_json()> daemon_state);
+
+  void register_handlers(HandlerRegistry& registry);
+  void set_thresholds(const CheckThresholds& thresholds);
+
+  // The verbs themselves (fields as in docs/protocol.md); public for tests.
+  AdminOutput status();
+  AdminOutput list(const protocol::Message& request);
+  AdminOutput timelines();
+  AdminOutput check(const protocol::Message& request);
+  AdminOutput verify(int progress_fd);
+  AdminOutput plan(const protocol::Message& request);
+  AdminOutput reindex();
+
+ private:
+  protocol::Message serve(Request& request, const std::function<AdminOutput()>& verb);
+  CheckThresholds thresholds() const;
+
+  Repository& m_repository;
+  Index& m_index;
+  Indexer& m_indexer;
+  std::function<nlohmann::ordered_json()> m_daemon_state;
+  mutable std::mutex m_mutex;
+  CheckThresholds m_thresholds;
+};
+
+}  // namespace walvault

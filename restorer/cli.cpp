@@ -1,0 +1,196 @@
+#include "restorer/cli.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/base/fd.hpp"
+#include "common/base/socket_client.hpp"
+
+namespace walvault {
+
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_check_failed = 1;
+constexpr int k_exit_usage = 2;
+
+struct Verb {
+  const char* name;
+  const char* wire;
+  const char* usage;
+  std::set<std::string> value_options;
+  std::set<std::string> flag_options;
+};
+
+const Verb k_verbs[] = {
+    {"status", "STATUS", "status                      version, uptime, repository, newest segment, counts, errors", {}, {}},
+    {"list", "LIST", "list [--timeline N] [--from SEG] [--to SEG] [--backups]\n"
+                     "                              archived segments (or base backups) with sizes and commit times",
+     {"timeline", "from", "to"}, {"backups"}},
+    {"timelines", "TIMELINES", "timelines                   the timeline tree, switch points and recoverable windows", {}, {}},
+    {"check", "CHECK", "check [--max-wal-age 30m] [--max-backup-age 48h] [--max-disk-usage 80%]\n"
+                       "                              newest WAL age, newest backup age, disk usage, WAL continuity",
+     {"max-wal-age", "max-backup-age", "max-disk-usage"}, {}},
+    {"verify", "VERIFY", "verify                      re-read and check every stored object against the index", {}, {}},
+    {"plan", "PLAN", "plan [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target-immediate]\n"
+                     "     [--target-timeline latest|N]\n"
+                     "                              which backup and WAL a restore needs, and whether the target is reachable",
+     {"target-time", "target-lsn", "target-xid", "target-name", "target-timeline"}, {"target-immediate"}},
+    {"reindex", "REINDEX", "reindex                     rebuild the index from the repository alone", {}, {}},
+};
+
+void usage(FILE* out) {
+  std::fputs("Usage: walvault [--socket PATH] [--json] VERB [OPTIONS]\n\n"
+             "Asks walvaultd about the archive. Verbs:\n", out);
+  for (const auto& verb : k_verbs) std::fprintf(out, "  %s\n", verb.usage);
+  std::fputs("\nOptions for every verb:\n"
+             "  --socket PATH   walvaultd's socket (default: $WALVAULT_SOCKET, else /run/walvault/walvault.sock)\n"
+             "  --json          print one JSON document (keys in docs/cli.md) instead of text\n"
+             "  --timeout SECONDS  how long to wait for the answer (default 3600)\n\n"
+             "Times: RFC 3339 (2026-11-24T09:30:00Z) or 'YYYY-MM-DD HH:MM:SS[+TZ]'; output is UTC.\n"
+             "Exit status: 0 done / all checks hold; 1 a check failed or the target is unreachable;\n"
+             "2 usage or connection error.\n", out);
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "walvault: %s (see walvault --help)\n", message.c_str());
+  return k_exit_usage;
+}
+
+}  // namespace
+
+int run_walvault_cli(int argc, const char* const* argv) {
+  ClientOptions options;
+  const char* env_socket = std::getenv("WALVAULT_SOCKET");
+  options.socket_path = env_socket && *env_socket ? env_socket : std::string(protocol::k_default_socket);
+  options.timeout = std::chrono::milliseconds(3600 * 1000);
+  bool as_json = false;
+  const Verb* verb = nullptr;
+  std::map<std::string, std::string> values;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      usage(stdout);
+      return k_exit_ok;
+    }
+    if (arg == "--version") {
+      std::printf("walvault %s\n", WALVAULT_VERSION);
+      return k_exit_ok;
+    }
+    if (arg == "--json") {
+      as_json = true;
+      continue;
+    }
+    if (arg.starts_with("--")) {
+      std::string name = arg.substr(2), value;
+      bool has_value = false;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+        has_value = true;
+      }
+      const bool is_flag = verb && verb->flag_options.contains(name);
+      const bool takes_value = name == "socket" || name == "timeout" || (verb && verb->value_options.contains(name));
+      if (!is_flag && !takes_value)
+        return usage_error("unknown option '--" + name + "'" + (verb ? std::string(" for '") + verb->name + "'" : ""));
+      if (is_flag) {
+        values[name] = "1";
+        continue;
+      }
+      if (!has_value) {
+        if (i + 1 >= argc) return usage_error("option '--" + name + "' needs a value");
+        value = argv[++i];
+      }
+      if (name == "socket") options.socket_path = value;
+      else if (name == "timeout") {
+        const long seconds = std::strtol(value.c_str(), nullptr, 10);
+        if (seconds <= 0) return usage_error("--timeout needs a number of seconds");
+        options.timeout = std::chrono::milliseconds(seconds * 1000);
+      } else values[name] = value;
+      continue;
+    }
+    if (verb) return usage_error("unexpected argument '" + arg + "'");
+    for (const auto& candidate : k_verbs)
+      if (arg == candidate.name) verb = &candidate;
+    if (!verb) return usage_error("unknown verb '" + arg + "'");
+  }
+  if (!verb) {
+    usage(stderr);
+    return k_exit_usage;
+  }
+  int targets = 0;
+  for (const char* t : {"target-time", "target-lsn", "target-xid", "target-name", "target-immediate"}) targets += values.contains(t);
+  if (targets > 1) return usage_error("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate");
+
+  protocol::Message request{verb->wire, {}};
+  request.set("format", as_json ? "json" : "text");
+  for (const auto& [key, value] : values) request.set(key, value);
+
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "walvault: %s\n", os_error_text("create", "pipe", errno).c_str());
+    return k_exit_usage;
+  }
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+
+  auto client = SocketClient::connect(options.socket_path, options.connect_timeout, options.timeout);
+  if (!client) {
+    std::fprintf(stderr, "walvault: %s\n", client.error().message.c_str());
+    return k_exit_usage;
+  }
+  // The document comes through the pipe; read it on a thread so a large one never blocks the
+  // daemon while we wait for its answer on the socket.
+  std::string document;
+  std::thread reader([&] {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      document.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  const bool progress = std::string(verb->name) == "verify" && ::isatty(STDERR_FILENO);
+  Result<void> sent;
+  if (progress) {
+    // Two descriptors: the pipe, then our terminal for progress lines.
+    protocol::Message with_progress = request;
+    with_progress.set("progress", "1");
+    sent = client->send_with_fds(with_progress, {write_end.get(), STDERR_FILENO});
+  } else {
+    sent = client->send(request, write_end.get());
+  }
+  write_end.reset();  // the daemon holds the only other copy: EOF arrives when it is done
+  Result<protocol::Message> response = sent ? client->receive(options.timeout) : std::unexpected(sent.error());
+  if (!response) {
+    read_end.reset();
+  }
+  reader.join();
+  if (!response) {
+    std::fprintf(stderr, "walvault: %s\n", response.error().message.c_str());
+    return k_exit_usage;
+  }
+  std::fwrite(document.data(), 1, document.size(), stdout);
+  std::fflush(stdout);
+  if (response->head() != "OK") {
+    auto text = response->field("message");
+    std::fprintf(stderr, "walvault: %s\n", text ? std::string(*text).c_str() : response->line.c_str());
+    return response->head() == "ERR" && response->argument() == "invalid" ? k_exit_usage : k_exit_check_failed;
+  }
+  auto code = response->field("exit");
+  return code && *code == "0" ? k_exit_ok : k_exit_check_failed;
+}
+
+}  // namespace walvault

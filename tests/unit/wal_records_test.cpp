@@ -1,0 +1,552 @@
+#include "common/core/wal_records.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/base/wal_name.hpp"
+#include "tests/unit/test_support.hpp"
+
+namespace walvault {
+namespace {
+
+constexpr std::uint32_t k_segment = 1U << 20;
+constexpr std::uint32_t k_block = 8192;
+constexpr std::uint64_t k_seg1 = k_segment;  // LSN 0/100000: segment 000000010000000000000001
+constexpr std::size_t k_long_header = 40;
+constexpr std::size_t k_short_header = 24;
+
+std::uint64_t align8(std::uint64_t value) { return (value + 7) & ~std::uint64_t{7}; }
+
+void put_u8(std::vector<std::byte>& out, std::uint8_t value) { out.push_back(static_cast<std::byte>(value)); }
+template <typename T>
+void put_le(std::vector<std::byte>& out, T value) {
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    out.push_back(static_cast<std::byte>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xFFU));
+}
+
+// Main data of a commit/abort record: xact_time, then (when xinfo != 0) xl_xact_xinfo and
+// the subxact list and two-phase xid it announces.
+std::vector<std::byte> xact_main(std::int64_t time, std::uint32_t xinfo = 0, std::uint32_t nsubxacts = 0,
+                                 std::uint32_t prepared_xid = 0) {
+  std::vector<std::byte> out;
+  put_le<std::int64_t>(out, time);
+  if (xinfo == 0) return out;
+  put_le<std::uint32_t>(out, xinfo);
+  if (xinfo & 0x02) {  // XACT_XINFO_HAS_SUBXACTS
+    put_le<std::int32_t>(out, static_cast<std::int32_t>(nsubxacts));
+    for (std::uint32_t i = 0; i < nsubxacts; ++i) put_le<std::uint32_t>(out, 5000 + i);
+  }
+  if (xinfo & 0x10) put_le<std::uint32_t>(out, prepared_xid);  // XACT_XINFO_HAS_TWOPHASE
+  return out;
+}
+
+// Writes PostgreSQL 15 WAL the way XLogInsert lays it out: MAXALIGN'd records, page headers
+// (long on a segment's first page), continuation flags and xlp_rem_len, CRC-32C, prev-links.
+class WalWriter {
+ public:
+  explicit WalWriter(std::uint64_t start_lsn = k_seg1) : m_base(start_lsn) {}
+
+  // Appends a record; returns its LSN. `blocks` are block headers, `block_data` their data.
+  std::uint64_t add(std::uint8_t rmid, std::uint8_t info, std::uint32_t xid, std::span<const std::byte> main,
+                    std::span<const std::byte> blocks = {}, std::span<const std::byte> block_data = {}) {
+    std::vector<std::byte> record(24);
+    record.insert(record.end(), blocks.begin(), blocks.end());
+    if (!main.empty()) {
+      if (main.size() < 256) {
+        put_u8(record, 255);
+        put_u8(record, static_cast<std::uint8_t>(main.size()));
+      } else {
+        put_u8(record, 254);
+        put_le<std::uint32_t>(record, static_cast<std::uint32_t>(main.size()));
+      }
+    }
+    record.insert(record.end(), block_data.begin(), block_data.end());
+    record.insert(record.end(), main.begin(), main.end());
+    test::store_le<std::uint32_t>(record, 0, static_cast<std::uint32_t>(record.size()));
+    test::store_le<std::uint32_t>(record, 4, xid);
+    test::store_le<std::uint64_t>(record, 8, m_prev);
+    record[16] = static_cast<std::byte>(info);
+    record[17] = static_cast<std::byte>(rmid);
+    std::uint32_t crc = crc32c_update(0xFFFFFFFFU, std::span<const std::byte>(record).subspan(24));
+    crc = crc32c_update(crc, std::span<const std::byte>(record).first(20)) ^ 0xFFFFFFFFU;
+    test::store_le<std::uint32_t>(record, 20, crc);
+    return write(record);
+  }
+
+  std::uint64_t commit(std::int64_t time, std::uint32_t xid, std::uint32_t nsubxacts = 0) {
+    const auto main = xact_main(time, nsubxacts ? 0x02 : 0, nsubxacts);
+    return add(1, nsubxacts ? 0x80 : 0x00, xid, main);
+  }
+  std::uint64_t abort(std::int64_t time, std::uint32_t xid) { return add(1, 0x20, xid, xact_main(time)); }
+  // An RM_LOGICALMSG_ID record of exactly `total` bytes, to move the insert position.
+  std::uint64_t filler(std::size_t total) {
+    const std::size_t main = total - 24 - (total - 24 - 2 < 256 ? 2 : 5);
+    return add(21, 0x00, 0, std::vector<std::byte>(main, std::byte{0x5A}));
+  }
+
+  // Fillers until the next record starts exactly at `target` (an LSN in a later page).
+  void pad_to(std::uint64_t target) {
+    for (;;) {
+      std::uint64_t pos = align8(m_pos);
+      if (pos % k_block == 0) pos += header_size(pos);
+      if (m_base + pos == target) return;
+      if (m_base + pos > target) throw std::runtime_error("pad_to: target already passed");
+      const std::uint64_t page_end = (pos / k_block + 1) * k_block;
+      if (target - m_base < page_end && target - m_base - pos >= 32) {
+        filler(target - m_base - pos);
+        return;
+      }
+      filler(page_end - pos >= 32 ? page_end - pos : page_end - pos + 64);
+    }
+  }
+
+  // Where the next record would start (before any page header).
+  std::uint64_t position() const { return m_base + m_pos; }
+  // The segment starting at `start_lsn`, zero past what was written.
+  std::vector<std::byte> segment(std::uint64_t start_lsn) const {
+    std::vector<std::byte> out(k_segment);
+    const std::uint64_t from = start_lsn - m_base;
+    if (from < m_wal.size())
+      std::copy_n(m_wal.begin() + static_cast<std::ptrdiff_t>(from), std::min<std::uint64_t>(k_segment, m_wal.size() - from),
+                  out.begin());
+    return out;
+  }
+  std::vector<std::byte>& raw() { return m_wal; }
+  std::uint64_t base() const { return m_base; }
+
+ private:
+  std::size_t header_size(std::uint64_t offset) const {
+    return (m_base + offset) % k_segment == 0 ? k_long_header : k_short_header;
+  }
+
+  void page_header(std::uint32_t remaining) {
+    const bool first = (m_base + m_pos) % k_segment == 0;
+    const std::size_t size = header_size(m_pos);
+    grow(m_pos + size);
+    std::vector<std::byte>& w = m_wal;
+    test::store_le<std::uint16_t>(w, m_pos, 0xD110);
+    test::store_le<std::uint16_t>(w, m_pos + 2, static_cast<std::uint16_t>((first ? 0x0002 : 0) | (remaining ? 0x0001 : 0)));
+    test::store_le<std::uint32_t>(w, m_pos + 4, 1);
+    test::store_le<std::uint64_t>(w, m_pos + 8, m_base + m_pos);
+    test::store_le<std::uint32_t>(w, m_pos + 16, remaining);
+    if (first) {
+      test::store_le<std::uint64_t>(w, m_pos + 24, test::k_test_system_identifier);
+      test::store_le<std::uint32_t>(w, m_pos + 32, k_segment);
+      test::store_le<std::uint32_t>(w, m_pos + 36, k_block);
+    }
+    m_pos += size;
+  }
+
+  std::uint64_t write(const std::vector<std::byte>& record) {
+    m_pos = align8(m_pos);
+    if (m_pos % k_block == 0) page_header(0);
+    const std::uint64_t lsn = m_base + m_pos;
+    std::size_t done = 0;
+    while (done < record.size()) {
+      if (m_pos % k_block == 0) page_header(static_cast<std::uint32_t>(record.size() - done));
+      const std::size_t take = std::min<std::size_t>(k_block - m_pos % k_block, record.size() - done);
+      grow(m_pos + take);
+      std::copy_n(record.begin() + static_cast<std::ptrdiff_t>(done), take, m_wal.begin() + static_cast<std::ptrdiff_t>(m_pos));
+      m_pos += take;
+      done += take;
+    }
+    m_prev = lsn;
+    return lsn;
+  }
+
+  void grow(std::size_t size) {
+    if (m_wal.size() < size) m_wal.resize(std::max<std::size_t>(size, m_wal.size() * 2));
+  }
+
+  std::uint64_t m_base;
+  std::uint64_t m_pos = 0;
+  std::uint64_t m_prev = 0;
+  std::vector<std::byte> m_wal;
+};
+
+Result<SegmentScan> scan(std::span<const std::byte> segment, std::vector<XactEvent>* events = nullptr,
+                         std::span<const std::byte> carry = {}, std::uint64_t carry_lsn = 0) {
+  return scan_segment(segment, carry, carry_lsn, "000000010000000000000001", [&](const XactEvent& event) {
+    if (events) events->push_back(event);
+  });
+}
+
+constexpr std::int64_t k_t0 = 848827801123456;  // 2026-11-24T09:30:01.123456Z
+
+// --- pure functions ---
+
+TEST(WalRecords, Crc32cMatchesTheCastagnoliCheckValue) {
+  EXPECT_EQ(crc32c(as_bytes(std::string_view("123456789"))), 0xE3069283U);
+  EXPECT_EQ(crc32c({}), 0U);
+  // Slicing must not change the result: split the input at every position.
+  const std::string text = "PostgreSQL write-ahead log, checksummed in pieces of any size";
+  const auto bytes = as_bytes(std::string_view(text));
+  for (std::size_t cut = 0; cut <= bytes.size(); ++cut)
+    EXPECT_EQ(crc32c_update(crc32c_update(0xFFFFFFFFU, bytes.first(cut)), bytes.subspan(cut)) ^ 0xFFFFFFFFU,
+              crc32c(bytes));
+}
+
+TEST(WalRecords, FormatsTimestampsAsRfc3339Utc) {
+  EXPECT_EQ(format_timestamp_utc(0), "2000-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_timestamp_utc(k_t0), "2026-11-24T09:30:01.123456Z");
+  EXPECT_EQ(format_timestamp_utc(762566399999999), "2024-02-29T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp_utc(-1), "1999-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp_utc(-946684800000000), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_timestamp_utc(std::numeric_limits<std::int64_t>::max()), "infinity");
+  EXPECT_EQ(format_timestamp_utc(std::numeric_limits<std::int64_t>::min()), "-infinity");
+}
+
+// --- crafted WAL ---
+
+TEST(WalRecords, FindsCommitsAndAbortsAndStopsAtZeroLength) {
+  WalWriter wal;
+  wal.filler(100);
+  const auto c1 = wal.commit(k_t0, 700);
+  const auto a1 = wal.abort(k_t0 + 5, 701);
+  wal.add(1, 0x10, 702, xact_main(k_t0 + 6));  // PREPARE: not an event
+  const auto p1 = wal.add(1, 0x30 | 0x80, 0, xact_main(k_t0 + 7, 0x02 | 0x10, 3, 702));  // COMMIT PREPARED
+  const auto p2 = wal.add(1, 0x40 | 0x80, 0, xact_main(k_t0 + 8, 0x10, 0, 703));         // ABORT PREPARED
+  const std::uint64_t end = wal.position();
+
+  std::vector<XactEvent> events;
+  const auto segment = wal.segment(k_seg1);
+  auto result = scan(segment, &events);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->start_lsn, k_seg1);
+  EXPECT_EQ(result->timeline, 1U);
+  EXPECT_EQ(result->segment_size, k_segment);
+  EXPECT_EQ(result->block_size, k_block);
+  EXPECT_EQ(result->records, 6U);
+  EXPECT_EQ(result->xact_records, 4U);
+  EXPECT_EQ(result->first_xact_time, k_t0);
+  EXPECT_EQ(result->last_xact_time, k_t0 + 8);
+  EXPECT_EQ(result->last_record_lsn, p2);
+  EXPECT_EQ(result->end_lsn, end);
+  EXPECT_EQ(result->stop, ScanStop::end_of_wal);
+  EXPECT_EQ(result->stop_lsn, align8(end));
+  EXPECT_EQ(result->stop_detail, "invalid record length at " + format_lsn(align8(end)) + ": wanted 24, got 0");
+  EXPECT_TRUE(result->carry.empty());
+  const std::vector<XactEvent> expected = {
+      {c1, true, false, k_t0, 700},
+      {a1, false, false, k_t0 + 5, 701},
+      {p1, true, true, k_t0 + 7, 702},
+      {p2, false, true, k_t0 + 8, 703},
+  };
+  EXPECT_EQ(events, expected);
+}
+
+TEST(WalRecords, AssemblesARecordContinuedOnTheNextPage) {
+  WalWriter wal;
+  wal.pad_to(k_seg1 + 3 * k_block - 1000);
+  const auto big = wal.commit(k_t0, 800, 3000);  // 12 KB of subxacts: spans pages 3, 4 and 5
+  wal.pad_to(k_seg1 + 6 * k_block - 8);           // the next header is split 8/16 over a page boundary
+  const auto split = wal.abort(k_t0 + 1, 801);
+  const auto last = wal.commit(k_t0 + 2, 802);
+
+  std::vector<XactEvent> events;
+  const auto segment = wal.segment(k_seg1);
+  auto result = scan(segment, &events);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->stop, ScanStop::end_of_wal) << result->stop_detail;
+  ASSERT_EQ(events.size(), 3U);
+  EXPECT_EQ(events[0], (XactEvent{big, true, false, k_t0, 800}));
+  EXPECT_EQ(events[1], (XactEvent{split, false, false, k_t0 + 1, 801}));
+  EXPECT_EQ(split, k_seg1 + 6 * k_block - 8);
+  EXPECT_EQ(events[2], (XactEvent{last, true, false, k_t0 + 2, 802}));
+  EXPECT_EQ(result->first_xact_time, k_t0);
+  EXPECT_EQ(result->last_xact_time, k_t0 + 2);
+}
+
+TEST(WalRecords, CrcMismatchStopsTheWalkAndIsReported) {
+  WalWriter wal;
+  wal.commit(k_t0, 900);
+  const auto bad = wal.commit(k_t0 + 1, 901);
+  wal.commit(k_t0 + 2, 902);
+  auto segment = wal.segment(k_seg1);
+  segment[bad - k_seg1 + 30] ^= std::byte{0x01};  // a bit of the commit time
+
+  std::vector<XactEvent> events;
+  auto result = scan(segment, &events);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->stop, ScanStop::invalid_record);
+  EXPECT_EQ(result->stop_lsn, bad);
+  EXPECT_EQ(result->stop_detail, "incorrect resource manager data checksum in record at " + format_lsn(bad));
+  EXPECT_EQ(result->records, 1U);
+  EXPECT_EQ(result->xact_records, 1U);
+  EXPECT_EQ(result->last_xact_time, k_t0);
+  EXPECT_EQ(events.size(), 1U);
+}
+
+TEST(WalRecords, CrcMismatchInARecordSpanningPagesStopsTheWalk) {
+  WalWriter wal;
+  wal.pad_to(k_seg1 + k_block - 200);
+  const auto big = wal.commit(k_t0, 910, 100);  // 400 bytes of subxacts over the page boundary
+  wal.commit(k_t0 + 1, 911);
+  auto segment = wal.segment(k_seg1);
+  segment[k_block + k_short_header + 50] ^= std::byte{0x80};  // in the continuation on page 2
+
+  auto result = scan(segment);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->stop, ScanStop::invalid_record);
+  EXPECT_EQ(result->stop_detail, "incorrect resource manager data checksum in record at " + format_lsn(big));
+  EXPECT_EQ(result->xact_records, 0U);
+}
+
+TEST(WalRecords, BadRecordHeadersStopTheWalk) {
+  {
+    WalWriter wal;
+    wal.commit(k_t0, 1);
+    const auto next = wal.commit(k_t0 + 1, 2);
+    auto segment = wal.segment(k_seg1);
+    test::store_le<std::uint64_t>(segment, next - k_seg1 + 8, 0x12345678);  // xl_prev
+    auto result = scan(segment);
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->stop, ScanStop::invalid_record);
+    EXPECT_EQ(result->stop_detail,
+              "record with incorrect prev-link 0/12345678 at " + format_lsn(next));
+    EXPECT_EQ(result->records, 1U);
+  }
+  {
+    WalWriter wal;
+    const auto first = wal.commit(k_t0, 1);
+    auto segment = wal.segment(k_seg1);
+    segment[first - k_seg1 + 17] = std::byte{99};  // xl_rmid
+    auto result = scan(segment);
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->stop, ScanStop::invalid_record);
+    EXPECT_EQ(result->stop_detail, "invalid resource manager ID 99 at " + format_lsn(first));
+  }
+  {
+    WalWriter wal;
+    const auto first = wal.commit(k_t0, 1);
+    auto segment = wal.segment(k_seg1);
+    test::store_le<std::uint32_t>(segment, first - k_seg1, 12);  // xl_tot_len < SizeOfXLogRecord
+    auto result = scan(segment);
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->stop, ScanStop::invalid_record);
+    EXPECT_EQ(result->stop_detail, "invalid record length at " + format_lsn(first) + ": wanted 24, got 12");
+  }
+}
+
+TEST(WalRecords, DecodesBlockReferencesBeforeTheMainData) {
+  // Two block references: a compressed image with a hole (+ hole_length) and data, then a
+  // SAME_REL reference with data only; the commit time must still be found at the end.
+  std::vector<std::byte> headers;
+  put_u8(headers, 0);                          // block id 0
+  put_u8(headers, 0x10 | 0x20);                // HAS_IMAGE | HAS_DATA, main fork
+  put_le<std::uint16_t>(headers, 6);           // data_length
+  put_le<std::uint16_t>(headers, 300);         // image length
+  put_le<std::uint16_t>(headers, 64);          // hole_offset
+  put_u8(headers, 0x01 | 0x02 | 0x04);         // HAS_HOLE | APPLY | COMPRESS_PGLZ
+  put_le<std::uint16_t>(headers, 4000);        // hole_length
+  for (int i = 0; i < 12; ++i) put_u8(headers, static_cast<std::uint8_t>(i));  // RelFileNode
+  put_le<std::uint32_t>(headers, 17);          // BlockNumber
+  put_u8(headers, 1);                          // block id 1
+  put_u8(headers, 0x20 | 0x80);                // HAS_DATA | SAME_REL
+  put_le<std::uint16_t>(headers, 3);
+  put_le<std::uint32_t>(headers, 18);
+  put_u8(headers, 253);                        // XLR_BLOCK_ID_ORIGIN
+  put_le<std::uint16_t>(headers, 1);
+  put_u8(headers, 252);                        // XLR_BLOCK_ID_TOPLEVEL_XID
+  put_le<std::uint32_t>(headers, 4242);
+  const std::vector<std::byte> data(300 + 6 + 3, std::byte{0xEE});
+
+  WalWriter wal;
+  const auto lsn = wal.add(1, 0x00, 1000, xact_main(k_t0 + 42), headers, data);
+  std::vector<XactEvent> events;
+  auto segment = wal.segment(k_seg1);
+  auto result = scan(segment, &events);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->stop, ScanStop::end_of_wal) << result->stop_detail;
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0], (XactEvent{lsn, true, false, k_t0 + 42, 1000}));
+
+  // An out-of-range block id is an invalid record, as DecodeXLogRecord says.
+  std::vector<std::byte> bad_headers = {std::byte{40}};
+  WalWriter bad;
+  const auto bad_lsn = bad.add(10, 0x00, 1, xact_main(k_t0), bad_headers);
+  auto bad_segment = bad.segment(k_seg1);
+  auto bad_result = scan(bad_segment);
+  ASSERT_TRUE(bad_result);
+  EXPECT_EQ(bad_result->stop, ScanStop::invalid_record);
+  EXPECT_EQ(bad_result->stop_detail, "invalid block_id 40 at " + format_lsn(bad_lsn));
+  EXPECT_EQ(bad_result->records, 0U);
+}
+
+TEST(WalRecords, SwitchRecordEndsTheSegmentDespiteGarbageAfterIt) {
+  WalWriter wal;
+  wal.commit(k_t0, 1);
+  const auto switch_lsn = wal.add(0, 0x40, 0, {});
+  auto segment = wal.segment(k_seg1);
+  for (std::size_t i = switch_lsn - k_seg1 + 24; i < 3 * k_block; ++i) segment[i] = static_cast<std::byte>(i * 7 + 1);
+
+  auto result = scan(segment);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->stop, ScanStop::switch_record);
+  EXPECT_EQ(result->stop_lsn, switch_lsn + 24);
+  EXPECT_EQ(result->stop_detail, "");
+  EXPECT_EQ(result->records, 2U);
+  EXPECT_EQ(result->last_record_lsn, switch_lsn);
+}
+
+TEST(WalRecords, InvalidPageHeaderStopsTheWalk) {
+  WalWriter wal;
+  wal.pad_to(k_seg1 + k_block - 100);
+  const auto spanning = wal.commit(k_t0, 3, 200);
+  auto segment = wal.segment(k_seg1);
+  test::store_le<std::uint64_t>(segment, k_block + 8, 0xABC000);  // page 2's xlp_pageaddr
+
+  auto result = scan(segment);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->stop, ScanStop::invalid_page);
+  EXPECT_EQ(result->stop_lsn, k_seg1 + k_block);
+  EXPECT_EQ(result->stop_detail, "unexpected pageaddr 0/ABC000 in WAL file '000000010000000000000001', offset 8192");
+  EXPECT_LT(result->last_record_lsn, spanning);
+  EXPECT_TRUE(result->carry.empty());
+
+  // A continuation whose xlp_rem_len disagrees with the record is refused too.
+  auto other = wal.segment(k_seg1);
+  test::store_le<std::uint32_t>(other, k_block + 16, 4);
+  auto mismatch = scan(other);
+  ASSERT_TRUE(mismatch);
+  EXPECT_EQ(mismatch->stop, ScanStop::invalid_page);
+  EXPECT_TRUE(mismatch->stop_detail.starts_with("invalid contrecord length 4 (expected "));
+}
+
+TEST(WalRecords, RecordSpanningSegmentsIsCountedWhereItEnds) {
+  WalWriter wal;
+  wal.pad_to(k_seg1 + k_segment - 4096);
+  const auto spanning = wal.commit(k_t0, 1200, 3000);  // ~12 KB: 4 KB here, 8 KB in segment 2
+  const auto after = wal.commit(k_t0 + 1, 1201);
+  const auto later = wal.abort(k_t0 + 2, 1202);
+  const auto seg1 = wal.segment(k_seg1);
+  const auto seg2 = wal.segment(k_seg1 + k_segment);
+
+  std::vector<XactEvent> first_events;
+  auto first = scan(seg1, &first_events);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->stop, ScanStop::segment_end) << first->stop_detail;
+  EXPECT_EQ(first->stop_lsn, k_seg1 + k_segment);
+  EXPECT_TRUE(first_events.empty());
+  EXPECT_EQ(first->carry_lsn, spanning);
+  EXPECT_EQ(first->carry.size(), 4096U);
+  EXPECT_FALSE(first->carry_too_large);
+  EXPECT_LT(first->end_lsn, spanning + 8);
+
+  std::vector<XactEvent> events;
+  auto second = scan_segment(seg2, first->carry, first->carry_lsn, "000000010000000000000002",
+                             [&](const XactEvent& event) { events.push_back(event); });
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_TRUE(second->carry_in_completed);
+  EXPECT_FALSE(second->carry_in_abandoned);
+  EXPECT_EQ(second->skipped_bytes, 0U);
+  EXPECT_EQ(second->records, 3U);
+  const std::vector<XactEvent> expected = {
+      {spanning, true, false, k_t0, 1200}, {after, true, false, k_t0 + 1, 1201}, {later, false, false, k_t0 + 2, 1202}};
+  EXPECT_EQ(events, expected);
+  EXPECT_EQ(second->first_xact_time, k_t0);
+
+  // Without the carry the continuation is skipped by xlp_rem_len and the rest still found.
+  std::vector<XactEvent> alone_events;
+  auto alone = scan_segment(seg2, {}, 0, "000000010000000000000002",
+                            [&](const XactEvent& event) { alone_events.push_back(event); });
+  ASSERT_TRUE(alone);
+  EXPECT_FALSE(alone->carry_in_completed);
+  EXPECT_EQ(alone->skipped_bytes, 24U + 5U + (8U + 4U + 4U + 3000U * 4U) - 4096U);  // header, long data header, main
+  EXPECT_EQ(alone->records, 2U);
+  EXPECT_EQ(alone_events, std::vector<XactEvent>(expected.begin() + 1, expected.end()));
+  EXPECT_EQ(alone->first_xact_time, k_t0 + 1);
+
+  // A carry that does not continue here is dropped, and the segment walked as if alone.
+  auto wrong_carry = first->carry;
+  test::store_le<std::uint32_t>(wrong_carry, 0, 24U + 5U + 12016U + 8U);
+  std::vector<XactEvent> wrong_events;
+  auto wrong = scan_segment(seg2, wrong_carry, first->carry_lsn, "000000010000000000000002",
+                            [&](const XactEvent& event) { wrong_events.push_back(event); });
+  ASSERT_TRUE(wrong);
+  EXPECT_TRUE(wrong->carry_in_abandoned);
+  EXPECT_FALSE(wrong->carry_in_completed);
+  EXPECT_EQ(wrong->skipped_bytes, alone->skipped_bytes);
+  EXPECT_EQ(wrong_events, alone_events);
+}
+
+TEST(WalRecords, RecordSpanningWholeSegmentsIsCarriedThrough) {
+  WalWriter wal;
+  wal.pad_to(k_seg1 + k_segment - 1024);
+  const std::vector<std::byte> message(2 * k_segment - 100000, std::byte{0x77});
+  const auto huge = wal.add(21, 0x00, 0, message);
+  const auto after = wal.commit(k_t0, 77);
+  const auto seg1 = wal.segment(k_seg1);
+  const auto seg2 = wal.segment(k_seg1 + k_segment);
+  const auto seg3 = wal.segment(k_seg1 + 2 * k_segment);
+
+  auto first = scan(seg1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->carry_lsn, huge);
+  EXPECT_EQ(first->carry.size(), 1024U);
+
+  auto middle = scan_segment(seg2, first->carry, first->carry_lsn, "000000010000000000000002");
+  ASSERT_TRUE(middle);
+  EXPECT_EQ(middle->stop, ScanStop::segment_end) << middle->stop_detail;
+  EXPECT_EQ(middle->records, 0U);
+  EXPECT_FALSE(middle->carry_in_completed);
+  EXPECT_EQ(middle->carry_lsn, huge);
+  EXPECT_EQ(middle->carry.size(), 1024U + k_segment - k_long_header - (k_segment / k_block - 1) * k_short_header);
+  EXPECT_EQ(middle->end_lsn, 0U);
+
+  auto middle_alone = scan_segment(seg2, {}, 0, "000000010000000000000002");
+  ASSERT_TRUE(middle_alone);
+  EXPECT_EQ(middle_alone->records, 0U);
+  EXPECT_TRUE(middle_alone->carry.empty());
+  EXPECT_EQ(middle_alone->skipped_bytes, middle->carry.size() - 1024U);
+
+  std::vector<XactEvent> events;
+  auto last = scan_segment(seg3, middle->carry, middle->carry_lsn, "000000010000000000000003",
+                           [&](const XactEvent& event) { events.push_back(event); });
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(last->carry_in_completed) << to_string(last->stop) << ": " << last->stop_detail;
+  EXPECT_EQ(last->records, 2U);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0].lsn, after);
+}
+
+TEST(WalRecords, RefusesWhatIsNotAWholeSegment) {
+  WalWriter wal;
+  wal.commit(k_t0, 1);
+  auto segment = wal.segment(k_seg1);
+  auto short_span = std::span<const std::byte>(segment).first(k_segment / 2);
+  auto truncated = scan(short_span);
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().kind, ErrorKind::refused);
+  EXPECT_EQ(truncated.error().message,
+            "unable to walk WAL file '000000010000000000000001': size is 524288 bytes but its header says "
+            "segments are 1048576 bytes");
+
+  test::store_le<std::uint16_t>(segment, 0, 0x1234);
+  auto foreign = scan(segment);
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().message, "unable to walk WAL file '000000010000000000000001': unknown WAL magic 1234");
+
+  auto tiny = scan(std::span<const std::byte>(segment).first(10));
+  ASSERT_FALSE(tiny);
+  EXPECT_EQ(tiny.error().kind, ErrorKind::refused);
+}
+
+}  // namespace
+}  // namespace walvault
