@@ -316,6 +316,13 @@ AdminOutput Admin::check(const protocol::Message& request) {
   auto rows = m_index.timelines();
   auto backups = m_index.backups();
   if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
+  // One listing (check is an admin verb, not the hot path) catches objects removed behind the
+  // daemon's back: they count as missing, not as archived.
+  auto listed = m_repository.storage().list("wal");
+  if (!listed) return failed_output(listed.error());
+  std::set<std::string> present;
+  for (const auto& key : *listed) present.insert(std::string(base_name(key)));
+  std::erase_if(*segments, [&](const IndexedObject& s) { return !present.contains(s.name); });
   const std::int64_t now = now_unix_us();
   AdminOutput out;
   out.json = json{{"ok", true}, {"checks", json::array()}};

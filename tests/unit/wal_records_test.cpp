@@ -548,5 +548,431 @@ TEST(WalRecords, RefusesWhatIsNotAWholeSegment) {
   EXPECT_EQ(tiny.error().kind, ErrorKind::refused);
 }
 
+
+// --- real PostgreSQL 15 WAL, compared with pg_waldump ---
+
+constexpr const char* k_pg_bin = "/usr/lib/postgresql/15/bin";
+
+struct CommandResult {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  char buffer[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string as_postgres(const std::string& command) { return "runuser -u postgres -- " + command; }
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
+}
+
+// One record as pg_waldump prints it.
+struct DumpRecord {
+  std::string rmgr;
+  std::uint32_t total = 0;
+  std::uint32_t xid = 0;
+  std::uint64_t lsn = 0;
+  std::string desc;
+};
+
+std::uint64_t number_after(const std::string& line, const std::string& label, std::size_t from = 0) {
+  std::size_t at = line.find(label, from);
+  if (at == std::string::npos) throw std::runtime_error("no '" + label + "' in pg_waldump line: " + line.substr(0, 200));
+  at += label.size();
+  while (at < line.size() && line[at] == ' ') ++at;
+  return std::stoull(line.substr(at, 12));
+}
+
+std::vector<DumpRecord> parse_waldump(const std::string& output) {
+  std::vector<DumpRecord> records;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    std::size_t end = output.find('\n', start);
+    if (end == std::string::npos) end = output.size();
+    const std::string line = output.substr(start, end - start);
+    start = end + 1;
+    if (!line.starts_with("rmgr: ")) continue;
+    DumpRecord record;
+    record.rmgr = line.substr(6, line.find(' ', 6) - 6);
+    const std::size_t slash = line.find('/', line.find("len (rec/tot):") + 14);
+    record.total = static_cast<std::uint32_t>(number_after(line, "/", slash));
+    record.xid = static_cast<std::uint32_t>(number_after(line, "tx:"));
+    const std::size_t lsn_at = line.find("lsn: ") + 5;
+    record.lsn = *parse_lsn(line.substr(lsn_at, line.find(',', lsn_at) - lsn_at));
+    const std::size_t desc_at = line.find("desc: ", lsn_at);
+    record.desc = desc_at == std::string::npos ? "" : line.substr(desc_at + 6, 300);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+// The LSN just past a record of `total` bytes starting at `lsn` (page headers skipped).
+std::uint64_t record_end(std::uint64_t lsn, std::uint64_t total) {
+  std::uint64_t pos = lsn;
+  while (total > 0) {
+    if (pos % k_block == 0) pos += pos % k_segment == 0 ? k_long_header : k_short_header;
+    const std::uint64_t take = std::min<std::uint64_t>(k_block - pos % k_block, total);
+    pos += take;
+    total -= take;
+  }
+  return pos;
+}
+
+// pg_waldump's commit/abort records as events with their time as text:
+// "COMMIT 2026-11-24 09:30:01.123456 UTC; ...", "COMMIT_PREPARED 725: 2026-...".
+struct DumpEvent {
+  XactEvent event;  // xact_time_us unset
+  std::string time;  // RFC 3339, converted from pg_waldump's text
+};
+std::optional<DumpEvent> dump_event(const DumpRecord& record) {
+  if (record.rmgr != "Transaction") return std::nullopt;
+  const std::string word = record.desc.substr(0, record.desc.find(' '));
+  DumpEvent out;
+  out.event.lsn = record.lsn;
+  out.event.xid = record.xid;
+  if (word == "COMMIT" || word == "COMMIT_PREPARED") out.event.commit = true;
+  else if (word != "ABORT" && word != "ABORT_PREPARED") return std::nullopt;
+  out.event.prepared = word.ends_with("_PREPARED");
+  std::string rest = record.desc.substr(word.size() + 1);
+  if (out.event.prepared) {
+    out.event.xid = static_cast<std::uint32_t>(std::stoul(rest));
+    rest = rest.substr(rest.find(": ") + 2);
+  }
+  // "YYYY-MM-DD HH:MM:SS.ffffff UTC"
+  if (rest.size() < 30 || rest.substr(26, 4) != " UTC") throw std::runtime_error("unexpected desc: " + record.desc);
+  out.time = rest.substr(0, 10) + "T" + rest.substr(11, 15) + "Z";
+  return out;
+}
+
+// Generates WAL once per run: a PostgreSQL 15 cluster with 1 MiB segments archiving by cp.
+class WalRecordsPostgres : public ::testing::Test {
+ protected:
+  struct Cluster {
+    std::unique_ptr<test::TempDir> dir;
+    std::string archive;
+    std::vector<std::string> segments;  // archived segment names, ascending
+    std::vector<DumpRecord> dump;       // pg_waldump over all of them
+    std::string skip_reason;
+    std::string error;
+  };
+
+  static Cluster& cluster() {
+    static Cluster instance;
+    return instance;
+  }
+
+  static void SetUpTestSuite() {
+    Cluster& c = cluster();
+    if (::geteuid() != 0) {
+      c.skip_reason = "needs root to run PostgreSQL as the postgres user";
+      return;
+    }
+    struct stat st {};
+    if (::stat((std::string(k_pg_bin) + "/initdb").c_str(), &st) != 0) {
+      c.skip_reason = std::string("no PostgreSQL 15 binaries in ") + k_pg_bin;
+      return;
+    }
+    const passwd* postgres = ::getpwnam("postgres");
+    if (!postgres) {
+      c.skip_reason = "no postgres user";
+      return;
+    }
+    try {
+      c.error = generate(c, postgres->pw_uid, postgres->pw_gid);
+    } catch (const std::exception& e) {
+      c.error = e.what();
+    }
+  }
+
+  static void TearDownTestSuite() { cluster().dir.reset(); }
+
+  void SetUp() override {
+    if (!cluster().skip_reason.empty()) GTEST_SKIP() << cluster().skip_reason;
+    ASSERT_EQ(cluster().error, "");
+  }
+
+  static std::string workload() {
+    std::string sql = "SET synchronous_commit = off;\n"
+                      "CREATE TABLE t (id int PRIMARY KEY, v text);\n"
+                      "CREATE TABLE big (id int);\n";
+    for (int i = 1; i <= 200; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(i) + ", 'row');\n";
+    for (int i = 1; i <= 30; ++i)
+      sql += "BEGIN; INSERT INTO t VALUES (" + std::to_string(100000 + i) + ", 'aborted'); ROLLBACK;\n";
+    for (int i = 1; i <= 10; ++i)  // a subtransaction abort record, then the commit
+      sql += "BEGIN; INSERT INTO t VALUES (" + std::to_string(200000 + i) + ", 's'); SAVEPOINT s; INSERT INTO t VALUES (" +
+             std::to_string(300000 + i) + ", 's'); ROLLBACK TO SAVEPOINT s; COMMIT;\n";
+    sql += "BEGIN; INSERT INTO t VALUES (400001, 'p'); PREPARE TRANSACTION 'walvault_p1'; COMMIT PREPARED 'walvault_p1';\n"
+           "BEGIN; INSERT INTO t VALUES (400002, 'p'); PREPARE TRANSACTION 'walvault_p2'; ROLLBACK PREPARED 'walvault_p2';\n"
+           "CHECKPOINT;\n"
+           "UPDATE t SET v = v || '!' WHERE id % 7 = 0;\n"  // full-page images, pglz-compressed
+           "SELECT pg_switch_wal();\n"
+           "SET wal_compression = off;\n"
+           "CHECKPOINT;\n"
+           "UPDATE t SET v = v || '?' WHERE id % 5 = 0;\n";  // uncompressed images with holes
+    // A commit record with 3000 subtransactions (12 KB), placed to start ~6 KB before a
+    // segment boundary by a non-transactional logical message sized from the insert position.
+    sql += "BEGIN;\n"
+           "DO $$ BEGIN FOR i IN 1..3000 LOOP BEGIN INSERT INTO big VALUES (i); "
+           "EXCEPTION WHEN others THEN NULL; END; END LOOP; END $$;\n"
+           "SELECT pg_logical_emit_message(false, 'walvault-pad', repeat('x', r - 6000 - 24 * (r / 8192 + 2) - 64))\n"
+           "  FROM (SELECT CASE WHEN r0 > 14000 THEN r0 ELSE r0 + 1048576 END AS r\n"
+           "          FROM (SELECT 1048576 - ((pg_current_wal_insert_lsn() - '0/0'::pg_lsn) % 1048576)::int AS r0) s) p;\n"
+           "COMMIT;\n";
+    // A record spanning more than two whole segments.
+    sql += "SELECT pg_logical_emit_message(false, 'walvault-big', repeat('y', 2500000));\n";
+    for (int i = 1; i <= 150; ++i) {
+      sql += "INSERT INTO t VALUES (" + std::to_string(500000 + i) + ", 'more');\n";
+      if (i % 10 == 0) sql += "BEGIN; INSERT INTO t VALUES (" + std::to_string(600000 + i) + ", 'no'); ROLLBACK;\n";
+    }
+    sql += "SELECT pg_switch_wal();\n";
+    for (int i = 1; i <= 50; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(700000 + i) + ", 'last');\n";
+    return sql;
+  }
+
+  static std::string generate(Cluster& c, uid_t uid, gid_t gid) {
+    c.dir = std::make_unique<test::TempDir>("walvault-walrecords");
+    const std::string root = c.dir->path();
+    const std::string data = root + "/data";
+    c.archive = root + "/archive";
+    if (::mkdir(c.archive.c_str(), 0700) != 0) return "mkdir " + c.archive + " failed";
+    if (::chown(root.c_str(), uid, gid) != 0 || ::chown(c.archive.c_str(), uid, gid) != 0) return "chown failed";
+    const std::string bin = k_pg_bin;
+
+    auto initdb = run(as_postgres(bin + "/initdb -D " + data + " --wal-segsize=1 -A trust -U postgres --no-sync"));
+    if (initdb.status != 0) return "initdb failed: " + initdb.output;
+    const int port = free_loopback_port();
+    test::write_text_file(root + "/extra.conf",
+                          "listen_addresses = '127.0.0.1'\n"
+                          "port = " + std::to_string(port) + "\n"
+                          "unix_socket_directories = '" + root + "'\n"
+                          "archive_mode = on\n"
+                          "archive_command = 'cp %p " + c.archive + "/%f'\n"
+                          "max_prepared_transactions = 4\n"
+                          "wal_compression = pglz\n"
+                          "autovacuum = off\n"
+                          "fsync = off\n");
+    auto conf = run("cat " + root + "/extra.conf >> " + data + "/postgresql.conf");
+    if (conf.status != 0) return "configuring failed: " + conf.output;
+
+    auto start = run(as_postgres(bin + "/pg_ctl -D " + data + " -l " + root + "/server.log -w -t 60 start"));
+    if (start.status != 0) return "pg_ctl start failed: " + start.output + run("cat " + root + "/server.log").output;
+    struct Stopper {
+      std::string command;
+      ~Stopper() { run(command); }
+    } stopper{as_postgres(bin + "/pg_ctl -D " + data + " -m fast -w stop")};
+
+    test::write_text_file(root + "/workload.sql", workload());
+    const std::string psql = bin + "/psql -X -q -v ON_ERROR_STOP=1 -h " + root + " -p " + std::to_string(port) + " -d postgres";
+    auto load = run(as_postgres(psql + " -f " + root + "/workload.sql > /dev/null"));
+    if (load.status != 0) return "workload failed: " + load.output;
+    auto last = run(as_postgres(psql + " -At -c \"SELECT pg_walfile_name(pg_switch_wal())\""));
+    if (last.status != 0) return "pg_switch_wal failed: " + last.output;
+    const std::string last_name = last.output.substr(0, 24);
+    struct stat st {};
+    for (int i = 0; i < 300 && ::stat((c.archive + "/" + last_name).c_str(), &st) != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (::stat((c.archive + "/" + last_name).c_str(), &st) != 0) return "segment " + last_name + " was not archived";
+
+    for (const auto& name : test::walk_tree(c.archive))
+      if (auto parsed = parse_wal_name(name); parsed && parsed->kind == WalFileKind::segment) c.segments.push_back(name);
+    std::sort(c.segments.begin(), c.segments.end());
+    if (c.segments.size() < 5) return "only " + std::to_string(c.segments.size()) + " segments archived";
+
+    auto dump = run("TZ=UTC " + bin + "/pg_waldump -p " + c.archive + " " + c.segments.front() + " " + c.segments.back());
+    if (dump.status != 0) return "pg_waldump failed: " + dump.output.substr(0, 2000);
+    c.dump = parse_waldump(dump.output);
+    return "";
+  }
+
+  static std::vector<std::byte> segment_bytes(const std::string& name) {
+    return test::read_bytes_file(cluster().archive + "/" + name);
+  }
+  static std::uint64_t segment_start(const std::string& name) {
+    return segment_start_lsn(*parse_wal_name(name), k_segment);
+  }
+  // pg_waldump's records whose last byte is in segment `name`: the attribution rule.
+  static std::vector<DumpRecord> dumped_ending_in(const std::string& name) {
+    std::vector<DumpRecord> out;
+    const std::uint64_t start = segment_start(name);
+    for (const auto& record : cluster().dump) {
+      const std::uint64_t last_byte = record_end(record.lsn, record.total) - 1;
+      if (last_byte >= start && last_byte < start + k_segment) out.push_back(record);
+    }
+    return out;
+  }
+  // The record of pg_waldump's matching `pred` whose first and last bytes are in different segments.
+  template <typename Pred>
+  static std::optional<DumpRecord> spanning(Pred pred) {
+    for (const auto& record : cluster().dump)
+      if (pred(record) && record.lsn / k_segment != (record_end(record.lsn, record.total) - 1) / k_segment) return record;
+    return std::nullopt;
+  }
+};
+
+TEST_F(WalRecordsPostgres, MatchesPgWaldumpForEverySegment) {
+  std::vector<std::byte> carry;
+  std::uint64_t carry_lsn = 0;
+  std::size_t total_events = 0, aborts = 0, prepared = 0;
+  for (const auto& name : cluster().segments) {
+    SCOPED_TRACE(name);
+    const auto content = segment_bytes(name);
+    std::vector<XactEvent> ours;
+    auto result = scan_segment(content, carry, carry_lsn, name, [&](const XactEvent& e) { ours.push_back(e); });
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_TRUE(result->stop == ScanStop::segment_end || result->stop == ScanStop::switch_record)
+        << to_string(result->stop) << ": " << result->stop_detail;
+    EXPECT_FALSE(result->carry_in_abandoned);
+    EXPECT_EQ(result->timeline, 1U);
+
+    const auto theirs = dumped_ending_in(name);
+    EXPECT_EQ(result->records, theirs.size());
+    std::vector<DumpEvent> expected;
+    for (const auto& record : theirs)
+      if (auto event = dump_event(record)) expected.push_back(*event);
+    ASSERT_EQ(ours.size(), expected.size());
+    EXPECT_EQ(result->xact_records, expected.size());
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+      SCOPED_TRACE(format_lsn(ours[i].lsn));
+      EXPECT_EQ(ours[i].lsn, expected[i].event.lsn);
+      EXPECT_EQ(ours[i].commit, expected[i].event.commit);
+      EXPECT_EQ(ours[i].prepared, expected[i].event.prepared);
+      EXPECT_EQ(ours[i].xid, expected[i].event.xid);
+      EXPECT_EQ(format_timestamp_utc(ours[i].xact_time_us), expected[i].time);
+      aborts += ours[i].commit ? 0 : 1;
+      prepared += ours[i].prepared ? 1 : 0;
+    }
+    if (expected.empty()) {
+      EXPECT_FALSE(result->first_xact_time);
+      EXPECT_FALSE(result->last_xact_time);
+    } else {
+      ASSERT_TRUE(result->first_xact_time && result->last_xact_time);
+      EXPECT_EQ(format_timestamp_utc(*result->first_xact_time), expected.front().time);
+      EXPECT_EQ(format_timestamp_utc(*result->last_xact_time), expected.back().time);
+    }
+    if (!theirs.empty()) {
+      EXPECT_EQ(result->last_record_lsn, theirs.back().lsn);
+      EXPECT_EQ(result->end_lsn, record_end(theirs.back().lsn, theirs.back().total));
+    }
+    total_events += ours.size();
+    carry = std::move(result->carry);
+    carry_lsn = result->carry_lsn;
+  }
+  EXPECT_GE(total_events, 450U);
+  EXPECT_GE(aborts, 45U);  // 30 + 10 subtransactions + 15 later + 1 prepared
+  EXPECT_EQ(prepared, 2U);
+}
+
+TEST_F(WalRecordsPostgres, CommitSpanningSegmentsNeedsTheCarry) {
+  const auto big = spanning([](const DumpRecord& r) {
+    return r.rmgr == "Transaction" && r.desc.starts_with("COMMIT ") && r.total > 12000;
+  });
+  ASSERT_TRUE(big) << "the workload did not place its 3000-subtransaction commit across a segment boundary";
+  const std::string first_name = format_wal_name(segment_from_number(1, big->lsn / k_segment, k_segment));
+  const std::string second_name = format_wal_name(segment_from_number(1, big->lsn / k_segment + 1, k_segment));
+  const auto first_content = segment_bytes(first_name);
+  const auto second_content = segment_bytes(second_name);
+
+  // The segment before is walked alone: its first record may continue from yet another one.
+  auto first = scan_segment(first_content, {}, 0, first_name);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->stop, ScanStop::segment_end) << first->stop_detail;
+  ASSERT_EQ(first->carry_lsn, big->lsn);
+  EXPECT_LT(first->carry.size(), big->total);
+
+  std::vector<XactEvent> with_carry;
+  auto second = scan_segment(second_content, first->carry, first->carry_lsn, second_name,
+                             [&](const XactEvent& e) { with_carry.push_back(e); });
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_TRUE(second->carry_in_completed);
+  ASSERT_FALSE(with_carry.empty());
+  EXPECT_EQ(with_carry.front().lsn, big->lsn);
+  EXPECT_EQ(with_carry.front().xid, big->xid);
+  EXPECT_EQ(format_timestamp_utc(*second->first_xact_time), dump_event(*big)->time);
+
+  std::vector<XactEvent> alone;
+  auto skipped = scan_segment(second_content, {}, 0, second_name, [&](const XactEvent& e) { alone.push_back(e); });
+  ASSERT_TRUE(skipped) << skipped.error().message;
+  EXPECT_FALSE(skipped->carry_in_completed);
+  EXPECT_EQ(skipped->skipped_bytes, big->total - first->carry.size());
+  EXPECT_EQ(skipped->records + 1, second->records);
+  EXPECT_EQ(skipped->xact_records + 1, second->xact_records);
+  EXPECT_EQ(alone, std::vector<XactEvent>(with_carry.begin() + 1, with_carry.end()));
+  EXPECT_EQ(skipped->last_xact_time, second->last_xact_time);
+  EXPECT_EQ(skipped->stop, second->stop);
+}
+
+TEST_F(WalRecordsPostgres, MessageSpanningWholeSegmentsIsCarriedThrough) {
+  const auto message = spanning([](const DumpRecord& r) { return r.rmgr == "LogicalMessage" && r.total > 2000000; });
+  ASSERT_TRUE(message);
+  const std::uint64_t first_segno = message->lsn / k_segment;
+  const std::uint64_t last_segno = (record_end(message->lsn, message->total) - 1) / k_segment;
+  ASSERT_GE(last_segno, first_segno + 2);
+
+  auto first_name = format_wal_name(segment_from_number(1, first_segno, k_segment));
+  auto scan_result = scan_segment(segment_bytes(first_name), {}, 0, first_name);
+  ASSERT_TRUE(scan_result);
+  std::vector<std::byte> carry = std::move(scan_result->carry);
+  EXPECT_EQ(scan_result->carry_lsn, message->lsn);
+  for (std::uint64_t segno = first_segno + 1; segno < last_segno; ++segno) {
+    const auto name = format_wal_name(segment_from_number(1, segno, k_segment));
+    const auto content = segment_bytes(name);
+    auto middle = scan_segment(content, carry, message->lsn, name);
+    ASSERT_TRUE(middle);
+    EXPECT_EQ(middle->records, 0U);
+    EXPECT_EQ(middle->carry_lsn, message->lsn);
+    EXPECT_GT(middle->carry.size(), carry.size());
+    auto alone = scan_segment(content, {}, 0, name);
+    ASSERT_TRUE(alone);
+    EXPECT_EQ(alone->records, 0U);
+    EXPECT_EQ(alone->skipped_bytes, middle->carry.size() - carry.size());
+    EXPECT_TRUE(alone->carry.empty());
+    carry = std::move(middle->carry);
+  }
+  const auto last_name = format_wal_name(segment_from_number(1, last_segno, k_segment));
+  auto last = scan_segment(segment_bytes(last_name), carry, message->lsn, last_name);
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(last->carry_in_completed);
+  EXPECT_EQ(last->stop, ScanStop::segment_end) << last->stop_detail;
+}
+
+TEST_F(WalRecordsPostgres, CorruptionInARealSegmentStopsTheWalk) {
+  // The segment with the most commits; flip one byte in the middle of its 10th commit record.
+  const std::string name = cluster().segments.back();
+  auto content = segment_bytes(name);
+  std::vector<XactEvent> events;
+  auto clean = scan_segment(content, {}, 0, name, [&](const XactEvent& e) { events.push_back(e); });
+  ASSERT_TRUE(clean);
+  ASSERT_GE(events.size(), 20U);
+  const std::uint64_t victim = events[9].lsn;
+  content[victim - segment_start(name) + 26] ^= std::byte{0x10};  // inside the commit time
+  auto broken = scan_segment(content, {}, 0, name);
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->stop, ScanStop::invalid_record);
+  EXPECT_EQ(broken->stop_lsn, victim);
+  EXPECT_EQ(broken->stop_detail, "incorrect resource manager data checksum in record at " + format_lsn(victim));
+  EXPECT_EQ(broken->xact_records, 9U);
+  EXPECT_EQ(broken->last_xact_time, events[8].xact_time_us);
+}
+
 }  // namespace
 }  // namespace walvault
