@@ -339,7 +339,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
   for (const auto& s : *segments)
     if (s.kind == WalFileKind::segment && (!newest_wal || s.stored_at_us > *newest_wal)) newest_wal = s.stored_at_us;
   if (!newest_wal)
-    add("wal_age", false, nullptr, format_duration(limits.max_wal_age_us), "newest WAL: none archived");
+    add("wal_age", false, nullptr, limits.max_wal_age_us / 1000000, "newest WAL: none archived");
   else
     add("wal_age", now - *newest_wal <= limits.max_wal_age_us, (now - *newest_wal) / 1000000, limits.max_wal_age_us / 1000000,
         "newest WAL age " + format_duration(now - *newest_wal) + " (threshold " + format_duration(limits.max_wal_age_us) + ")");

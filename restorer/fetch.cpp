@@ -7,6 +7,8 @@
 
 #include "common/base/fd.hpp"
 #include "common/core/object_format.hpp"
+#include "common/core/sha256.hpp"
+#include "common/core/wal_page.hpp"
 #include "common/core/wal_checks.hpp"
 
 namespace walvault {
@@ -33,16 +35,67 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
       return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
     return std::unexpected(stored.error());
   }
-  auto opened = open_object(*stored, m_repository.describe() + "/" + key);
-  if (!opened) return std::unexpected(opened.error());
-  // The content passed its checksum; prove it is also the WAL its name says, of this cluster.
-  if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
-    return fail(ErrorKind::corrupt, "stored object '" + m_repository.describe() + "/" + key +
-                                        "' fails verification: " + r.error().message);
+  const std::string what = m_repository.describe() + "/" + key;
+  if (name->kind == WalFileKind::history || name->kind == WalFileKind::backup) {
+    auto opened = open_object(*stored, what);
+    if (!opened) return std::unexpected(opened.error());
+    if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
+      return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
+    if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+    if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
+    return static_cast<std::uint64_t>(opened->plain.size());
+  }
+  return stream_segment(*stored, *name, file_name, what, out_fd);
+}
 
+// Segments stream in one pass: decode a piece, check the page header (first piece), hash it,
+// write it. The output is the client's unnamed temporary file, which gets its name only after
+// OK, so bytes are never visible before the whole content is proven; on any mismatch the file
+// is truncated as well.
+Result<std::uint64_t> Fetch::stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
+                                            const std::string& what, int out_fd) {
+  auto header = decode_object_header(stored, what);
+  if (!header) return std::unexpected(header.error());
+  const std::span<const std::byte> body = stored.subspan(k_object_header_size);
+  auto corrupt = [&](const std::string& why) {
+    (void)::ftruncate(out_fd, 0);
+    return fail(ErrorKind::corrupt, "stored object '" + what + "' is corrupt: " + why);
+  };
+  if (body.size() != header->body_size)
+    return corrupt("body is " + std::to_string(body.size()) + " bytes, header says " + std::to_string(header->body_size));
+  auto decoder = make_decoder(header->codec);
+  if (!decoder) return corrupt(decoder.error().message);
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
-  if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
-  return static_cast<std::uint64_t>(opened->plain.size());
+
+  // 256 KiB pieces stay in the CPU cache from decode through hash to write.
+  thread_local std::vector<std::byte> t_piece(256 << 10);
+  Sha256 hasher;
+  std::uint64_t written = 0;
+  std::size_t consumed = 0;
+  for (;;) {
+    auto produced = (*decoder)->decode_some(body, consumed, t_piece);
+    if (!produced) return corrupt(produced.error().message);
+    if (*produced == 0) break;
+    if (written + *produced > header->plain_size) return corrupt("object body decodes to more bytes than its header says");
+    const std::span<const std::byte> piece(t_piece.data(), *produced);
+    if (written == 0) {
+      // The first piece holds the long page header: prove it is the WAL the name says.
+      if (piece.size() < k_long_page_header_size) return corrupt("first decoded piece is shorter than a page header");
+      if (auto r = check_segment_header(m_repository, piece, header->plain_size, name, file_name); !r) {
+        (void)::ftruncate(out_fd, 0);
+        return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
+      }
+    }
+    hasher.update(piece);
+    if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(written), file_name); !r) return std::unexpected(r.error());
+    written += piece.size();
+  }
+  if (consumed != body.size()) return corrupt("trailing bytes after the compressed data");
+  if (auto r = (*decoder)->finish(); !r) return corrupt(r.error().message);
+  if (written != header->plain_size)
+    return corrupt("decodes to " + std::to_string(written) + " bytes, header says " + std::to_string(header->plain_size));
+  if (hasher.finish() != header->plain_sha256) return corrupt("SHA-256 of the content does not match the header");
+  return written;
 }
 
 protocol::Message Fetch::handle(Request& request) {

@@ -3,9 +3,12 @@
 // the plain content into the file the client passed. Nothing unverified reaches PostgreSQL.
 #include <atomic>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "common/base/error.hpp"
+#include "common/base/wal_name.hpp"
 #include "common/core/index.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
@@ -29,6 +32,9 @@ class Fetch {
   std::uint64_t served() const { return m_served.load(); }
 
  private:
+  Result<std::uint64_t> stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
+                                       const std::string& what, int out_fd);
+
   Repository& m_repository;
   Index* m_index;
   std::atomic<std::uint64_t> m_served{0};

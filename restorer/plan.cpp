@@ -143,7 +143,11 @@ Plan make_plan(const PlanRequest& request, const std::vector<IndexedObject>& seg
     plan.backup = *usable.back();
     start_segno = plan.backup->start_lsn / plan.segment_size;
   } else if (!backups.empty()) {
-    plan.reason = "the target is before the oldest usable base backup on the path to timeline " + std::to_string(plan.timeline);
+    bool any_on_path = false;
+    for (const auto& b : backups) any_on_path = any_on_path || on_path(*path, b.timeline, b.start_lsn, b.stop_lsn);
+    plan.reason = any_on_path ? "the target is before the oldest usable base backup on the path to timeline " +
+                                    std::to_string(plan.timeline)
+                              : "no base backup lies on the path to timeline " + std::to_string(plan.timeline);
     return plan;
   } else {
     // No backup known: plan the WAL from the oldest archived segment on the path.

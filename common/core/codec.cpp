@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace walvault {
@@ -24,15 +25,64 @@ class NoneDecoder final : public Decoder {
     out.insert(out.end(), input.begin(), input.end());
     return {};
   }
+  Result<std::size_t> decode_some(std::span<const std::byte> input, std::size_t& consumed, std::span<std::byte> out) override {
+    const std::size_t n = std::min(out.size(), input.size() - consumed);
+    std::copy_n(input.begin() + static_cast<std::ptrdiff_t>(consumed), n, out.begin());
+    consumed += n;
+    return n;
+  }
   Result<void> finish() override { return {}; }
 };
 
+// One zstd context per thread, reused: creating a level-3 context allocates several MiB that
+// would otherwise be faulted in again for every segment. A second encoder (or decoder) alive
+// on the same thread gets a context of its own.
+template <typename Ctx, Ctx* (*Create)(), std::size_t (*Free)(Ctx*)>
+class ContextLease {
+ public:
+  ContextLease() {
+    Slot& slot = slot_for_thread();
+    if (!slot.busy) {
+      if (!slot.ctx) slot.ctx = Create();
+      slot.busy = true;
+      m_ctx = slot.ctx;
+      m_cached = true;
+    } else {
+      m_ctx = Create();
+    }
+  }
+  ~ContextLease() {
+    if (m_cached) slot_for_thread().busy = false;
+    else Free(m_ctx);
+  }
+  ContextLease(const ContextLease&) = delete;
+  ContextLease& operator=(const ContextLease&) = delete;
+  Ctx* get() const { return m_ctx; }
+
+ private:
+  struct Slot {
+    Ctx* ctx = nullptr;
+    bool busy = false;
+    ~Slot() { Free(ctx); }
+  };
+  static Slot& slot_for_thread() {
+    thread_local Slot slot;
+    return slot;
+  }
+  Ctx* m_ctx = nullptr;
+  bool m_cached = false;
+};
+using CompressionContext = ContextLease<ZSTD_CCtx, ZSTD_createCCtx, ZSTD_freeCCtx>;
+using DecompressionContext = ContextLease<ZSTD_DCtx, ZSTD_createDCtx, ZSTD_freeDCtx>;
+
 class ZstdEncoder final : public Encoder {
  public:
-  explicit ZstdEncoder(int level) : m_ctx(ZSTD_createCCtx()) {
-    ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_compressionLevel, level);
+  explicit ZstdEncoder(int level) : m_ctx(m_lease.get()) {
+    if (m_ctx) {
+      ZSTD_CCtx_reset(m_ctx, ZSTD_reset_session_and_parameters);
+      ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_compressionLevel, level);
+    }
   }
-  ~ZstdEncoder() override { ZSTD_freeCCtx(m_ctx); }
   ZstdEncoder(const ZstdEncoder&) = delete;
   ZstdEncoder& operator=(const ZstdEncoder&) = delete;
 
@@ -45,27 +95,28 @@ class ZstdEncoder final : public Encoder {
   Result<void> run(std::span<const std::byte> input, std::vector<std::byte>& out, ZSTD_EndDirective mode) {
     if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd compression context");
     ZSTD_inBuffer in{input.data(), input.size(), 0};
-    // Reserve for the worst case once, so a 16 MiB segment is compressed without regrowth.
-    const std::size_t reserve = ZSTD_compressBound(input.size()) + ZSTD_CStreamOutSize();
+    // Compress into a fixed scratch buffer and append what was produced: `out` grows with the
+    // compressed size only, never by compressBound() of the input.
     for (;;) {
-      const std::size_t old_size = out.size();
-      out.resize(old_size + reserve);
-      ZSTD_outBuffer outbuf{out.data() + old_size, reserve, 0};
+      ZSTD_outBuffer outbuf{m_scratch.data(), m_scratch.size(), 0};
       const std::size_t remaining = ZSTD_compressStream2(m_ctx, &outbuf, &in, mode);
-      out.resize(old_size + outbuf.pos);
       if (ZSTD_isError(remaining))
         return fail(ErrorKind::internal, std::string("zstd compression failed: ") + ZSTD_getErrorName(remaining));
+      out.insert(out.end(), m_scratch.begin(), m_scratch.begin() + static_cast<std::ptrdiff_t>(outbuf.pos));
       const bool done = mode == ZSTD_e_end ? remaining == 0 : in.pos == in.size;
       if (done) return {};
     }
   }
+  std::vector<std::byte> m_scratch = std::vector<std::byte>(ZSTD_CStreamOutSize());
+  CompressionContext m_lease;
   ZSTD_CCtx* m_ctx;
 };
 
 class ZstdDecoder final : public Decoder {
  public:
-  ZstdDecoder() : m_ctx(ZSTD_createDCtx()), m_scratch(ZSTD_DStreamOutSize()) {}
-  ~ZstdDecoder() override { ZSTD_freeDCtx(m_ctx); }
+  ZstdDecoder() : m_ctx(m_lease.get()), m_scratch(ZSTD_DStreamOutSize()) {
+    if (m_ctx) ZSTD_DCtx_reset(m_ctx, ZSTD_reset_session_and_parameters);
+  }
   ZstdDecoder(const ZstdDecoder&) = delete;
   ZstdDecoder& operator=(const ZstdDecoder&) = delete;
 
@@ -89,12 +140,31 @@ class ZstdDecoder final : public Decoder {
     }
     return {};
   }
+  Result<std::size_t> decode_some(std::span<const std::byte> input, std::size_t& consumed, std::span<std::byte> out) override {
+    if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd decompression context");
+    ZSTD_inBuffer in{input.data(), input.size(), consumed};
+    ZSTD_outBuffer outbuf{out.data(), out.size(), 0};
+    // Loop until the output is full or a call makes no progress (all input consumed and
+    // nothing left inside zstd).
+    while (outbuf.pos < outbuf.size) {
+      const std::size_t in_before = in.pos, out_before = outbuf.pos;
+      const std::size_t ret = ZSTD_decompressStream(m_ctx, &outbuf, &in);
+      if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("zstd data is corrupt: ") + ZSTD_getErrorName(ret));
+      // A call after the frame ended, with no input left, reports "expecting a new frame":
+      // only a call that made progress says whether the frame is complete.
+      if (in.pos == in_before && outbuf.pos == out_before) break;
+      m_frame_done = ret == 0;
+    }
+    consumed = in.pos;
+    return outbuf.pos;
+  }
   Result<void> finish() override {
     if (!m_frame_done) return fail(ErrorKind::corrupt, "zstd data ends in the middle of a frame (truncated object)");
     return {};
   }
 
  private:
+  DecompressionContext m_lease;
   ZSTD_DCtx* m_ctx;
   std::vector<std::byte> m_scratch;
   bool m_frame_done = false;

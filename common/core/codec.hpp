@@ -40,6 +40,10 @@ class Decoder {
   // Appends plain output to `out`; fails (corrupt) once the output would pass `limit` bytes,
   // so a damaged or hostile object cannot exhaust memory.
   virtual Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out, std::size_t limit) = 0;
+  // Pull form: decodes from input[consumed..] into `out`, advancing `consumed`, until `out` is
+  // full or the input is used up; returns the bytes produced. Lets a caller work through a
+  // large object in cache-sized pieces.
+  virtual Result<std::size_t> decode_some(std::span<const std::byte> input, std::size_t& consumed, std::span<std::byte> out) = 0;
   // Fails (corrupt) when the stream ended early.
   virtual Result<void> finish() = 0;
 };

@@ -166,7 +166,7 @@ Result<std::optional<IndexedObject>> Index::find(std::string_view name) {
 Result<std::vector<IndexedObject>> Index::segments(const SegmentFilter& filter) {
   std::lock_guard lock(m_mutex);
   std::string sql = "SELECT " + std::string(k_object_columns) +
-                    " FROM objects WHERE kind IN ('segment', 'partial') AND (?1 IS NULL OR timeline = ?1)"
+                    " FROM objects WHERE kind IN ('segment', 'partial') AND sha256 <> 'unreadable' AND (?1 IS NULL OR timeline = ?1)"
                     " AND (?2 IS NULL OR segno >= ?2) AND (?3 IS NULL OR segno <= ?3) ORDER BY timeline, segno, kind DESC";
   auto stmt = m_db.prepare(sql);
   if (!stmt) return std::unexpected(stmt.error());
@@ -183,9 +183,10 @@ Result<std::vector<IndexedObject>> Index::segments(const SegmentFilter& filter) 
   return result;
 }
 
-Result<std::vector<std::string>> Index::names() {
+Result<std::vector<std::string>> Index::names(bool include_unreadable) {
   std::lock_guard lock(m_mutex);
-  auto stmt = m_db.prepare("SELECT name FROM objects ORDER BY name");
+  auto stmt = m_db.prepare(include_unreadable ? "SELECT name FROM objects ORDER BY name"
+                                              : "SELECT name FROM objects WHERE sha256 <> 'unreadable' ORDER BY name");
   if (!stmt) return std::unexpected(stmt.error());
   std::vector<std::string> result;
   for (;;) {

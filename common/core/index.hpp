@@ -20,6 +20,10 @@
 
 namespace walvault {
 
+// sha256 of a row that records an object which exists but could not be decoded: it answers
+// contains() (so it is never reported "not there") but is left out of segments().
+inline constexpr std::string_view k_unreadable_sha256 = "unreadable";
+
 struct IndexedObject {
   std::string name;
   WalFileKind kind{};
@@ -90,7 +94,8 @@ class Index {
   Result<bool> contains(std::string_view name);
   Result<std::optional<IndexedObject>> find(std::string_view name);
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
-  Result<std::vector<std::string>> names();
+  // Every indexed name; without `include_unreadable`, rows of unreadable objects are left out.
+  Result<std::vector<std::string>> names(bool include_unreadable = true);
   Result<std::vector<IndexedTimeline>> timelines();
   Result<std::vector<IndexedBackup>> backups();
   Result<IndexTotals> totals();

@@ -14,6 +14,21 @@
 
 namespace walvault {
 
+namespace {
+
+IndexedObject unreadable_row(const WalName& name, const ObjectInfo& info) {
+  IndexedObject object;
+  object.name = format_wal_name(name);
+  object.kind = name.kind;
+  object.timeline = name.timeline;
+  object.stored_size = info.size;
+  object.stored_at_us = info.modified_us;
+  object.sha256 = std::string(k_unreadable_sha256);
+  return object;
+}
+
+}  // namespace
+
 Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest) {
   auto info = m_repository.storage().info(object_key(name));
   if (!info) return std::unexpected(info.error());
@@ -79,7 +94,10 @@ Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte
       row.checkpoint_lsn = backup->checkpoint_lsn;
       row.label = backup->label;
       row.start_us = backup->start_us;
-      row.stop_us = backup->stop_us;
+      // PostgreSQL writes these times with the server's zone abbreviation (e.g. CET), which
+      // cannot be read unambiguously; the .backup file is archived as the backup ends, so its
+      // stored time stands in for the stop time.
+      row.stop_us = backup->stop_us ? backup->stop_us : std::optional<std::int64_t>(stored_at_us);
       if (auto r = m_index.put_backup(row); !r) return r;
       break;
     }
@@ -91,9 +109,12 @@ Result<RepairReport> Indexer::repair() {
   RepairReport report;
   auto objects = m_repository.storage().list_objects("wal");
   if (!objects) return std::unexpected(objects.error());
-  auto indexed_names = m_index.names();
-  if (!indexed_names) return std::unexpected(indexed_names.error());
-  std::set<std::string> indexed(indexed_names->begin(), indexed_names->end());
+  // Rows of unreadable objects are retried each time (the object may have been replaced by
+  // a good copy); they are still dropped below when their object is gone.
+  auto readable_names = m_index.names(false);
+  auto all_names = m_index.names(true);
+  if (!readable_names || !all_names) return std::unexpected(!readable_names ? readable_names.error() : all_names.error());
+  std::set<std::string> indexed(readable_names->begin(), readable_names->end());
   std::set<std::string> present;
 
   // list() is sorted by key, so segments arrive in (timeline, segment) order and each walk can
@@ -107,19 +128,19 @@ Result<RepairReport> Indexer::repair() {
     auto stored = m_repository.storage().get(info.key);
     if (!stored) return std::unexpected(stored.error());
     auto opened = open_object(*stored, m_repository.describe() + "/" + info.key);
-    if (!opened) {
-      spdlog::error("index repair: {}", opened.error().message);
+    Result<void> indexed_ok = opened ? index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us)
+                                     : Result<void>(std::unexpected(opened.error()));
+    if (!indexed_ok) {
+      // The object exists but cannot be read: record that it exists, so "not in the index"
+      // never turns into "not in the archive" for it (archive-get then reports it corrupt).
+      spdlog::error("index repair: unable to index '{}': {}", info.key, indexed_ok.error().message);
       ++report.unreadable;
-      continue;
-    }
-    if (auto r = index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us); !r) {
-      spdlog::error("index repair: unable to index '{}': {}", info.key, r.error().message);
-      ++report.unreadable;
+      if (auto r = m_index.put_object(unreadable_row(*name, info)); !r) return std::unexpected(r.error());
       continue;
     }
     ++report.added;
   }
-  for (const auto& name : indexed) {
+  for (const auto& name : *all_names) {
     if (present.contains(name)) continue;
     if (auto r = m_index.remove_object(name); !r) return std::unexpected(r.error());
     ++report.removed;

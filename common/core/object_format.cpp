@@ -1,5 +1,7 @@
 #include "common/core/object_format.hpp"
 
+#include "common/base/byte_order.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -9,31 +11,18 @@ namespace {
 
 constexpr char k_magic[8] = {'W', 'V', 'O', 'B', 'J', '\r', '\n', '\x1a'};
 
-template <typename T>
-void store_le(std::byte* out, T value) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) out[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
-}
-
-template <typename T>
-T load_le(const std::byte* in) {
-  T value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    value = static_cast<T>(value | static_cast<T>(std::to_integer<std::uint8_t>(in[i])) << (8 * i));
-  return value;
-}
-
 }  // namespace
 
 std::array<std::byte, k_object_header_size> encode_object_header(const ObjectHeader& header) {
   std::array<std::byte, k_object_header_size> out{};
   std::memcpy(out.data(), k_magic, 8);
-  store_le<std::uint16_t>(out.data() + 8, header.version);
+  store_le<std::uint16_t>(out, 8, header.version);
   out[10] = static_cast<std::byte>(header.codec);
   out[11] = static_cast<std::byte>(header.cipher);
-  store_le<std::uint32_t>(out.data() + 12, header.key_id);
-  store_le<std::uint64_t>(out.data() + 16, header.plain_size);
+  store_le<std::uint32_t>(out, 12, header.key_id);
+  store_le<std::uint64_t>(out, 16, header.plain_size);
   std::memcpy(out.data() + 24, header.plain_sha256.data(), 32);
-  store_le<std::uint64_t>(out.data() + 56, header.body_size);
+  store_le<std::uint64_t>(out, 56, header.body_size);
   const Sha256Digest check = sha256(std::span<const std::byte>(out.data(), 64));
   std::memcpy(out.data() + 64, check.data(), 8);
   return out;
@@ -48,7 +37,7 @@ Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std:
   const Sha256Digest check = sha256(bytes.first(64));
   if (std::memcmp(bytes.data() + 64, check.data(), 8) != 0) return corrupt("header checksum mismatch");
   ObjectHeader header;
-  header.version = load_le<std::uint16_t>(bytes.data() + 8);
+  header.version = load_le<std::uint16_t>(bytes, 8);
   if (header.version != k_object_format_version)
     return corrupt("format version " + std::to_string(header.version) + " is not supported by this walvault");
   const auto codec = std::to_integer<std::uint8_t>(bytes[10]);
@@ -56,10 +45,10 @@ Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std:
   header.codec = static_cast<Codec>(codec);
   header.cipher = std::to_integer<std::uint8_t>(bytes[11]);
   if (header.cipher != 0) return corrupt("cipher " + std::to_string(header.cipher) + " is not supported by this walvault");
-  header.key_id = load_le<std::uint32_t>(bytes.data() + 12);
-  header.plain_size = load_le<std::uint64_t>(bytes.data() + 16);
+  header.key_id = load_le<std::uint32_t>(bytes, 12);
+  header.plain_size = load_le<std::uint64_t>(bytes, 16);
   std::memcpy(header.plain_sha256.data(), bytes.data() + 24, 32);
-  header.body_size = load_le<std::uint64_t>(bytes.data() + 56);
+  header.body_size = load_le<std::uint64_t>(bytes, 56);
   return header;
 }
 

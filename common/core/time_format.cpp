@@ -67,7 +67,9 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text) {
     int oh = 0, om = 0;
     if (!digits(zone, 1, 2, oh)) return std::nullopt;
     std::size_t next = 3;
-    if (next < zone.size() && zone[next] == ':') ++next;
+    const bool colon = next < zone.size() && zone[next] == ':';
+    if (colon) ++next;
+    if (colon && next == zone.size()) return std::nullopt;  // "+01:" has no minutes
     if (next < zone.size() && !digits(zone, next, 2, om)) return std::nullopt;
     if (next < zone.size() && next + 2 != zone.size()) return std::nullopt;
     if (oh > 15 || om > 59) return std::nullopt;
@@ -140,6 +142,9 @@ std::optional<std::int64_t> parse_duration_us(std::string_view text) {
       default: return std::nullopt;
     }
     ++pos;
+    // A century is more than any threshold needs and keeps the sum far from overflow.
+    constexpr std::int64_t k_max_us = 100LL * 366 * 86400 * 1000000;
+    if (value * unit > k_max_us / 1000000 || total + value * unit * 1000000 > k_max_us) return std::nullopt;
     total += value * unit * 1000000;
   }
   return total;

@@ -16,14 +16,14 @@ Result<std::vector<TimelineHistoryEntry>> load_timeline_history(Repository& repo
   return parse_timeline_history(as_text(opened->plain), timeline, format_wal_name(history));
 }
 
-Result<WalPageHeader> check_segment_against(Repository& repository, std::span<const std::byte> content,
-                                            const WalName& name, std::string_view file_name) {
+Result<WalPageHeader> check_segment_header(Repository& repository, std::span<const std::byte> first_page,
+                                           std::uint64_t file_size, const WalName& name, std::string_view file_name) {
   SegmentExpectations expect;
   expect.system_identifier = repository.system_identifier();
   std::vector<TimelineHistoryEntry> history;
-  auto header = read_long_page_header(content, file_name);
+  auto header = read_long_page_header(first_page, file_name);
   if (!header) return header;
-  if (header->timeline != name.timeline && header->timeline < name.timeline) {
+  if (header->timeline < name.timeline) {
     auto loaded = load_timeline_history(repository, name.timeline);
     if (loaded) {
       history = std::move(*loaded);
@@ -32,7 +32,12 @@ Result<WalPageHeader> check_segment_against(Repository& repository, std::span<co
       return std::unexpected(loaded.error());
     }
   }
-  return check_segment(content, name, file_name, expect);
+  return check_segment(first_page, file_size, name, file_name, expect);
+}
+
+Result<WalPageHeader> check_segment_against(Repository& repository, std::span<const std::byte> content,
+                                            const WalName& name, std::string_view file_name) {
+  return check_segment_header(repository, content, content.size(), name, file_name);
 }
 
 Result<void> check_wal_content(Repository& repository, std::span<const std::byte> content, const WalName& name,

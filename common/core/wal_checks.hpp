@@ -18,6 +18,10 @@ Result<std::vector<TimelineHistoryEntry>> load_timeline_history(Repository& repo
 Result<WalPageHeader> check_segment_against(Repository& repository, std::span<const std::byte> content,
                                             const WalName& name, std::string_view file_name);
 
+// The same from the first bytes of a segment and its total size (content still streaming).
+Result<WalPageHeader> check_segment_header(Repository& repository, std::span<const std::byte> first_page,
+                                           std::uint64_t file_size, const WalName& name, std::string_view file_name);
+
 // Any of the four forms: segments and .partial via check_segment_against, .history parsed,
 // .backup must be PostgreSQL's backup history text. ErrorKind::refused with the cause.
 Result<void> check_wal_content(Repository& repository, std::span<const std::byte> content, const WalName& name,

@@ -2,17 +2,11 @@
 
 #include <cstring>
 
+#include "common/base/byte_order.hpp"
+
 namespace walvault {
 
 namespace {
-
-template <typename T>
-T load_le(std::span<const std::byte> bytes, std::size_t offset) {
-  T value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    value = static_cast<T>(value | static_cast<T>(std::to_integer<std::uint8_t>(bytes[offset + i])) << (8 * i));
-  return value;
-}
 
 struct MagicVersion {
   std::uint16_t magic;
@@ -53,25 +47,30 @@ Result<WalPageHeader> read_long_page_header(std::span<const std::byte> content, 
   return header;
 }
 
-Result<WalPageHeader> check_segment(std::span<const std::byte> content, const WalName& name,
+Result<void> check_long_header(const WalPageHeader& header, std::uint64_t file_size) {
+  auto why = [](std::string text) { return fail(ErrorKind::refused, std::move(text)); };
+  if (!postgres_version_for_wal_magic(header.magic))
+    return why("unknown WAL magic 0x" + hex(header.magic) + " (not a WAL file of PostgreSQL 12 to 17)");
+  if (!(header.info & k_xlp_long_header)) return why("first page has no long header");
+  if (!is_valid_segment_size(header.segment_size))
+    return why("invalid segment size " + std::to_string(header.segment_size) + " in the page header");
+  if (header.block_size < 1024 || header.block_size > 65536 || (header.block_size & (header.block_size - 1)) != 0)
+    return why("invalid WAL block size " + std::to_string(header.block_size) + " in the page header");
+  if (file_size != header.segment_size)
+    return why("size is " + std::to_string(file_size) + " bytes but its header says segments are " +
+               std::to_string(header.segment_size) + " bytes (torn or truncated copy?)");
+  return {};
+}
+
+Result<WalPageHeader> check_segment(std::span<const std::byte> first_page, std::uint64_t file_size, const WalName& name,
                                     std::string_view file_name, const SegmentExpectations& expect) {
   auto refused = [&](const std::string& why) {
     return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + why);
   };
-  auto parsed = read_long_page_header(content, file_name);
+  auto parsed = read_long_page_header(first_page, file_name);
   if (!parsed) return parsed;
   const WalPageHeader& header = *parsed;
-
-  if (!postgres_version_for_wal_magic(header.magic))
-    return refused("unknown WAL magic 0x" + hex(header.magic) + " (not a WAL file of PostgreSQL 12 to 17)");
-  if (!(header.info & k_xlp_long_header)) return refused("first page has no long header");
-  if (!is_valid_segment_size(header.segment_size))
-    return refused("invalid segment size " + std::to_string(header.segment_size) + " in the page header");
-  if (header.block_size < 1024 || header.block_size > 65536 || (header.block_size & (header.block_size - 1)) != 0)
-    return refused("invalid WAL block size " + std::to_string(header.block_size) + " in the page header");
-  if (content.size() != header.segment_size)
-    return refused("size is " + std::to_string(content.size()) + " bytes but its header says segments are " +
-                   std::to_string(header.segment_size) + " bytes (torn or truncated copy?)");
+  if (auto r = check_long_header(header, file_size); !r) return refused(r.error().message);
   if (!segment_fits_size(name, header.segment_size))
     return refused("name does not exist for " + std::to_string(header.segment_size >> 20) + " MiB segments");
   const std::uint64_t start = segment_start_lsn(name, header.segment_size);

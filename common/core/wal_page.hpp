@@ -39,11 +39,21 @@ struct SegmentExpectations {
   const std::vector<TimelineHistoryEntry>* history = nullptr;
 };
 
-// Everything DESIGN.md demands of a segment or .partial file: known magic, long header flag,
-// size on disk == xlp_seg_size, page address == the address its name says, timeline == the
-// name's or an ancestor that switched inside this segment, system identifier == expected.
-// Errors are ErrorKind::refused and name the file and the cause.
-Result<WalPageHeader> check_segment(std::span<const std::byte> content, const WalName& name,
+// The sanity of a long page header and the file it heads: known magic, long header flag,
+// valid segment and block sizes, and `file_size` equal to the header's segment size.
+// ErrorKind::refused with the bare cause; callers name the file.
+Result<void> check_long_header(const WalPageHeader& header, std::uint64_t file_size);
+
+// Everything DESIGN.md demands of a segment or .partial file: check_long_header, page address
+// == the address its name says, timeline == the name's or an ancestor that switched inside
+// this segment, system identifier == expected. `first_page` needs only the first 40 bytes,
+// so content that is still streaming can be checked. Errors are ErrorKind::refused and name
+// the file and the cause.
+Result<WalPageHeader> check_segment(std::span<const std::byte> first_page, std::uint64_t file_size, const WalName& name,
                                     std::string_view file_name, const SegmentExpectations& expect);
+inline Result<WalPageHeader> check_segment(std::span<const std::byte> content, const WalName& name,
+                                           std::string_view file_name, const SegmentExpectations& expect) {
+  return check_segment(content, content.size(), name, file_name, expect);
+}
 
 }  // namespace walvault

@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "common/base/byte_order.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/wal_page.hpp"
 
@@ -60,14 +61,6 @@ constexpr std::uint32_t k_xinfo_has_twophase = 1U << 4;
 constexpr std::uint32_t k_xinfo_has_dropped_stats = 1U << 8;  // from 15
 constexpr std::size_t k_shared_inval_message_size = 16;
 constexpr std::size_t k_stats_item_size = 12;  // xl_xact_stats_item, 15 to 17
-
-template <typename T>
-T load_le(std::span<const std::byte> bytes, std::size_t offset) {
-  T value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    value = static_cast<T>(value | static_cast<T>(std::to_integer<std::uint8_t>(bytes[offset + i])) << (8 * i));
-  return value;
-}
 
 constexpr std::size_t max_align(std::size_t offset) { return (offset + 7) & ~std::size_t{7}; }
 
@@ -525,16 +518,8 @@ Result<SegmentScan> scan_segment(std::span<const std::byte> segment, std::span<c
   auto parsed = read_long_page_header(segment, file_name);
   if (!parsed) return std::unexpected(parsed.error());
   const WalPageHeader& header = *parsed;
+  if (auto r = check_long_header(header, segment.size()); !r) return refused(r.error().message);
   const auto version = postgres_version_for_wal_magic(header.magic);
-  if (!version) return refused("unknown WAL magic " + hex4(header.magic));
-  if (!(header.info & k_xlp_long_header)) return refused("first page has no long header");
-  if (!is_valid_segment_size(header.segment_size))
-    return refused("invalid segment size " + std::to_string(header.segment_size) + " in the page header");
-  if (header.block_size < 1024 || header.block_size > 65536 || (header.block_size & (header.block_size - 1)) != 0)
-    return refused("invalid WAL block size " + std::to_string(header.block_size) + " in the page header");
-  if (segment.size() != header.segment_size)
-    return refused("size is " + std::to_string(segment.size()) + " bytes but its header says segments are " +
-                   std::to_string(header.segment_size) + " bytes");
   if (header.page_address % header.segment_size != 0)
     return refused("first page address " + format_lsn(header.page_address) + " is not a segment start");
 

@@ -108,6 +108,16 @@ mkdir -p "$TMP"/{run,arch,segs,log,pgbr/repo,pgbr/log,pgbr/lock,wv,got}
 chown -R "$bench_uid" "$TMP"/{run,arch,segs,log,pgbr,wv,got} 2>/dev/null || true
 PGDATA=$TMP/pgdata
 SOCKDIR=$TMP/run
+if has_tool walvault; then
+    # one consistent build for the whole run, even if build/bin is rebuilt meanwhile
+    mkdir -p "$TMP/wvbin"
+    for b in walvaultd archive-push archive-get; do cp "$WALVAULT_BIN_DIR/$b" "$TMP/wvbin/$b"; done
+    chmod 755 "$TMP/wvbin" "$TMP"/wvbin/*
+    wv_version=$(timeout 10 "$TMP/wvbin/walvaultd" --version 2>&1 | head -n 1) \
+        || die "$WALVAULT_BIN_DIR/walvaultd --version failed (being rebuilt?): $wv_version"
+    WV_BUILD="$WALVAULT_BIN_DIR ($wv_version), walvaultd built $(date -r "$WALVAULT_BIN_DIR/walvaultd" '+%Y-%m-%d %H:%M:%S'), sha256 $(sha256sum "$TMP/wvbin/walvaultd" | cut -c1-12)"
+    WALVAULT_BIN_DIR=$TMP/wvbin
+fi
 
 # ---------------------------------------------------------------- timing helper
 # runtimer CMDFILE TIMEOUT: runs each line "T <cmd>" (timed) or "U <cmd>" (untimed, e.g. a
@@ -547,6 +557,7 @@ fi
     echo
     if [[ -n ${ROW[walvault]:-} ]]; then
         echo "walvault: ${WV_CMD:-walvaultd}; ratio from ${WV_WHERE:-?}; peak RSS = daemon VmHWM (max over rounds)"
+        echo "          binaries copied from $WV_BUILD"
         echo "          ${WV_CLIENT:-}"
         for m in "${WV_MEM[@]}"; do echo "          daemon VmHWM/VmRSS kB, $m"; done
         [[ -z ${ROW[walvault-rec]:-} ]] || echo "          'walvault RECOVERYXLOG' = archive-get NAME pg_wal/RECOVERYXLOG (mode=recovery) in a dir without standby.signal; the main row uses an absolute %p (mode=exact)"

@@ -450,6 +450,38 @@ wv_get() {
   wv_run -u "$user" -C "$dir" -- "$T/bin/archive-get" --socket "$sock" "$1" "$2"
 }
 
+# wv_cli [-u USER] [--socket S] VERB [ARGS...]: the `walvault` admin CLI (as postgres by default,
+# an allowed uid of the test daemons); results in RUN_* (RUN_OUT is the text or JSON document).
+wv_cli() {
+  local user=postgres sock=$SOCK
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -u) user=$2; shift 2 ;;
+      --socket) sock=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  [ -x "$T/bin/walvault" ] || fail "walvault CLI not found in $WALVAULT_BIN_DIR: build it first"
+  wv_run -u "$user" -- "$T/bin/walvault" --socket "$sock" "$@"
+}
+
+# wv_cli_json VERB [ARGS...]: runs `walvault --json VERB ARGS` (results in RUN_*, RUN_OUT the
+# document; call it directly, not in $(...), to keep RUN_RC); fails the test when the CLI exits
+# with anything but 0 or 1 or its stdout is not one JSON document. Read it with jq_out.
+wv_cli_json() {
+  command -v jq >/dev/null || fail "jq is needed to read walvault --json output"
+  wv_cli --json "$@"
+  [ "$RUN_RC" -le 1 ] || fail "walvault --json $* exited $RUN_RC: $(_wv_oneline "$RUN_ERR")"
+  printf '%s' "$RUN_OUT" | jq -e 'type == "object"' >/dev/null 2>&1 ||
+    fail "walvault --json $* did not print one JSON object: $(_wv_oneline "$RUN_OUT")"
+}
+
+# jq_out [JQ-ARGS...] FILTER: applies jq -r FILTER to RUN_OUT (the last wv_cli_json document).
+jq_out() {
+  local filter=${!#}
+  printf '%s' "$RUN_OUT" | jq -r "${@:1:$#-1}" "$filter" || fail "jq '$filter' failed on: $(_wv_oneline "$RUN_OUT")"
+}
+
 # wv_get_cmp NAME FILE: fetches NAME from the archive and compares it with FILE byte for byte.
 # Returns 0 when identical; otherwise prints why and returns 1.
 wv_get_cmp() {
