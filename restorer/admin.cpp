@@ -66,6 +66,8 @@ std::optional<std::uint32_t> field_u32(const protocol::Message& m, std::string_v
 AdminOutput failed_output(const Failure& failure) {
   AdminOutput out;
   out.exit_code = 1;
+  out.reason = failure.message;
+  if (failure.kind == ErrorKind::invalid) out.error = failure;
   out.json = json{{"error", failure.message}};
   out.text = failure.message + "\n";
   return out;
@@ -104,6 +106,11 @@ void Admin::register_handlers(HandlerRegistry& registry) {
 protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) {
   if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
   AdminOutput output = verb();
+  if (output.error) {
+    request.fd.reset();
+    request.progress_fd.reset();
+    return protocol::error(*output.error);
+  }
   const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
   const std::string document = as_json ? output.json.dump(2) + "\n" : output.text;
   auto written = write_all(request.fd.get(), as_bytes(document), "the walvault client's output");
@@ -112,6 +119,7 @@ protocol::Message Admin::serve(Request& request, const std::function<AdminOutput
   if (!written) return protocol::error(written.error());
   protocol::Message response = protocol::ok();
   response.set("exit", std::to_string(output.exit_code));
+  if (output.exit_code != 0 && !output.reason.empty()) response.set("message", output.reason);
   return response;
 }
 
@@ -172,6 +180,8 @@ AdminOutput Admin::status() {
 AdminOutput Admin::list(const protocol::Message& request) {
   SegmentFilter filter;
   filter.timeline = field_u32(request, "timeline");
+  if (auto text = request.field("timeline"); text && (!filter.timeline || *filter.timeline == 0))
+    return failed_output({ErrorKind::invalid, "--timeline '" + std::string(*text) + "' is not a timeline number"});
   auto all = m_index.segments();
   if (!all) return failed_output(all.error());
   std::uint64_t segment_size = 0;
@@ -332,6 +342,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
     if (!ok) {
       out.json["ok"] = false;
       out.exit_code = 1;
+      out.reason += (out.reason.empty() ? "" : "; ") + text;
     }
   };
 
@@ -457,6 +468,7 @@ AdminOutput Admin::verify(int progress_fd) {
     }
   }
   out.text += std::to_string(seen.size()) + " object(s) verified, " + std::to_string(out.json["problems"].size()) + " problem(s)\n";
+  if (out.exit_code) out.reason = std::to_string(out.json["problems"].size()) + " problem(s) found by verify";
   return out;
 }
 
@@ -497,6 +509,7 @@ AdminOutput Admin::plan(const protocol::Message& request) {
 
   AdminOutput out;
   out.exit_code = plan.reachable ? 0 : 1;
+  if (!plan.reachable) out.reason = "target not reachable: " + plan.reason;
   json spans = json::array();
   for (const auto& span : plan.spans)
     spans.push_back(json{{"timeline", span.timeline},

@@ -5,6 +5,7 @@
 // 1 a check failed or the target is unreachable). Keys of the JSON documents: docs/cli.md.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,8 @@ struct AdminOutput {
   nlohmann::ordered_json json;
   std::string text;
   int exit_code = 0;
+  std::string reason;            // exit 1: one line for stderr (what failed)
+  std::optional<Failure> error;  // the request itself was wrong (bad value): ERR, no document
 };
 
 class Admin {

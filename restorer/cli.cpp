@@ -190,7 +190,9 @@ int run_walvault_cli(int argc, const char* const* argv) {
     return response->head() == "ERR" && response->argument() == "invalid" ? k_exit_usage : k_exit_check_failed;
   }
   auto code = response->field("exit");
-  return code && *code == "0" ? k_exit_ok : k_exit_check_failed;
+  if (code && *code == "0") return k_exit_ok;
+  if (auto reason = response->field("message")) std::fprintf(stderr, "walvault: %s\n", std::string(*reason).c_str());
+  return k_exit_check_failed;
 }
 
 }  // namespace walvault

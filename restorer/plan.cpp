@@ -133,7 +133,9 @@ Plan make_plan(const PlanRequest& request, const std::vector<IndexedObject>& seg
   std::vector<const IndexedBackup*> usable;
   for (const auto& b : backups) {
     if (!on_path(*path, b.timeline, b.start_lsn, b.stop_lsn)) continue;
-    if (target.kind == PlanTarget::Kind::time && (!b.stop_us || *b.stop_us > target.time_us)) continue;
+    // PostgreSQL writes STOP TIME in whole seconds: the backup may have ended up to a second
+    // later than it says, so within that second it is not certainly usable.
+    if (target.kind == PlanTarget::Kind::time && (!b.stop_us || *b.stop_us + 1000000 > target.time_us)) continue;
     if (target.kind == PlanTarget::Kind::lsn && b.stop_lsn > target.lsn) continue;
     usable.push_back(&b);
   }

@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
 # Runs every walvault test on a fresh Debian 12 machine: installs dependencies, builds, runs
-# the unit tests and the integration tests (real PostgreSQL 15) through ctest.
-#   WALVAULT_SANITIZE=1   build and test with AddressSanitizer + UndefinedBehaviorSanitizer
+# the unit tests and the integration tests (real PostgreSQL 15) through ctest, then the unit
+# tests again on an AddressSanitizer + UndefinedBehaviorSanitizer build.
+#   WALVAULT_SANITIZE=1   run everything (integration too) on the sanitizer build only
+#   WALVAULT_SKIP_SANITIZER_PASS=1   skip the extra sanitizer pass of the unit tests
 #   CTEST_ARGS="-L unit"  pass extra arguments to ctest (e.g. a label or -R pattern)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
-build_dir=build
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+run_suite() {  # build_dir ctest-args... ; cmake args come from $cmake_args
+  local build_dir=$1
+  shift
+  cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)"
+  (cd "$build_dir" && ctest --output-on-failure --timeout 600 "$@")
+}
+
 if [ "${WALVAULT_SANITIZE:-0}" = 1 ]; then
-  build_dir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DWALVAULT_SANITIZE=ON)
+  # shellcheck disable=SC2086
+  run_suite build-asan ${CTEST_ARGS:-}
+  exit 0
 fi
 
-cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
-cd "$build_dir"
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 # shellcheck disable=SC2086
-ctest --output-on-failure --timeout 600 ${CTEST_ARGS:-}
+run_suite build ${CTEST_ARGS:-}
+
+if [ "${WALVAULT_SKIP_SANITIZER_PASS:-0}" != 1 ]; then
+  echo "== unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DWALVAULT_SANITIZE=ON)
+  cmake -S . -B build-asan "${cmake_args[@]}" >/dev/null
+  cmake --build build-asan -j"$(nproc)" --target walvault_unit_tests
+  (cd build-asan && ctest --output-on-failure --timeout 600 -L unit)
+fi

@@ -1,5 +1,6 @@
 #include "common/core/indexer.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -58,7 +59,7 @@ Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte
       object.segno = segment_number(name, header->segment_size);
       std::optional<Index::Carry> previous;
       if (object.segno > 0) {
-        auto found = m_index.carry(name.timeline, object.segno - 1);
+        auto found = carry_before(name.timeline, object.segno);
         if (!found) return std::unexpected(found.error());
         previous = std::move(*found);
       }
@@ -105,6 +106,24 @@ Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte
   return m_index.put_object(object, carry, carry_lsn);
 }
 
+// The record left unfinished at the end of segment `segno - 1`: on this timeline, or, for the
+// first segment of a timeline (which starts as a copy of its parent's), on the nearest
+// ancestor that has that segment.
+Result<std::optional<Index::Carry>> Indexer::carry_before(std::uint32_t timeline, std::uint64_t segno) {
+  auto timelines = m_index.timelines();
+  if (!timelines) return std::unexpected(timelines.error());
+  std::set<std::uint32_t> seen;
+  for (std::uint32_t current = timeline; current != 0 && seen.insert(current).second;) {
+    auto found = m_index.carry(current, segno - 1);
+    if (!found || *found) return found;
+    std::uint32_t parent = 0;
+    for (const auto& t : *timelines)
+      if (t.timeline == current) parent = t.parent;
+    current = parent;
+  }
+  return std::optional<Index::Carry>();
+}
+
 Result<RepairReport> Indexer::repair() {
   RepairReport report;
   auto objects = m_repository.storage().list_objects("wal");
@@ -117,8 +136,11 @@ Result<RepairReport> Indexer::repair() {
   std::set<std::string> indexed(readable_names->begin(), readable_names->end());
   std::set<std::string> present;
 
-  // list() is sorted by key, so segments arrive in (timeline, segment) order and each walk can
-  // pick up the record its predecessor left unfinished.
+  // Timeline histories first (a new timeline's first segment continues its parent's record),
+  // then segments in (timeline, segment) order, as list() sorts them, so each walk can pick up
+  // the record its predecessor left unfinished.
+  std::stable_partition(objects->begin(), objects->end(),
+                        [](const ObjectInfo& info) { return info.key.starts_with("wal/history/"); });
   for (const auto& info : *objects) {
     const std::string file_name(base_name(info.key));
     auto name = parse_wal_name(file_name);

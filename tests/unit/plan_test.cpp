@@ -227,12 +227,26 @@ std::vector<PlanCase> plan_cases() {
     cases.push_back(c);
   }
   {
-    // Exactly the newer backup's stop time: that backup is usable.
+    // Exactly the newer backup's stop time: STOP TIME is cut to whole seconds, so the backup
+    // may have finished after the target; the older backup is the safe choice.
     PlanCase c;
     c.name = "TimeTargetAtABackupStopTime";
     c.segments = k_line;
     c.backups = k_two_backups;
     c.target = time_target(*backup_at(1, 6).stop_us);
+    c.reachable = true;
+    c.backup = backup_at(1, 2).name;
+    c.segments_expected = names(1, 2, 6);
+    c.spans = {{1, 2, 6}};
+    cases.push_back(c);
+  }
+  {
+    // A full second after the stop time the newer backup is certainly complete.
+    PlanCase c;
+    c.name = "TimeTargetOneSecondAfterABackupStopTime";
+    c.segments = k_line;
+    c.backups = k_two_backups;
+    c.target = time_target(*backup_at(1, 6).stop_us + k_second);
     c.reachable = true;
     c.backup = backup_at(1, 6).name;
     c.segments_expected = names(1, 6, 6);
