@@ -68,6 +68,15 @@ Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<
   return out;
 }
 
+Result<void> set_object_digest(std::vector<std::byte>& object, const Sha256Digest& digest) {
+  auto header = decode_object_header(object, "new object");
+  if (!header) return std::unexpected(header.error());
+  header->plain_sha256 = digest;
+  const auto encoded = encode_object_header(*header);
+  std::memcpy(object.data(), encoded.data(), encoded.size());
+  return {};
+}
+
 Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_view what) {
   auto header = decode_object_header(stored, what);
   if (!header) return std::unexpected(header.error());

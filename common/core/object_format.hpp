@@ -45,6 +45,10 @@ Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std:
 Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<const std::byte> plain,
                                             const Sha256Digest& digest);
 
+// Rewrites the header of an object from build_object() with the content's digest, for
+// callers that compute the digest while the body is being compressed.
+Result<void> set_object_digest(std::vector<std::byte>& object, const Sha256Digest& digest);
+
 // Decodes a whole stored object and proves it: body size, decoded size and SHA-256 must match
 // the header. Any mismatch is ErrorKind::corrupt naming `what`.
 struct OpenedObject {

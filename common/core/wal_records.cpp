@@ -495,7 +495,7 @@ std::string_view to_string(ScanStop stop) {
   return "unknown";
 }
 
-std::uint32_t crc32c_update(std::uint32_t crc, std::span<const std::byte> data) {
+std::uint32_t crc32c_update_portable(std::uint32_t crc, std::span<const std::byte> data) {
   const auto& t = k_crc32c_tables;
   std::size_t i = 0;
   for (; i + 8 <= data.size(); i += 8) {
@@ -506,6 +506,36 @@ std::uint32_t crc32c_update(std::uint32_t crc, std::span<const std::byte> data) 
   }
   for (; i < data.size(); ++i) crc = t[0][(crc ^ std::to_integer<std::uint8_t>(data[i])) & 0xFFU] ^ (crc >> 8);
   return crc;
+}
+
+namespace {
+
+#if defined(__x86_64__)
+// SSE4.2's crc32 instruction computes CRC-32C (Castagnoli) directly, as PostgreSQL's
+// pg_comp_crc32c_sse42 does: about 20 times the table version, which matters because every
+// pushed segment is walked (and its records' CRCs checked) before it is acknowledged.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_update_sse42(std::uint32_t crc, std::span<const std::byte> data) {
+  std::size_t i = 0;
+  std::uint64_t wide = crc;
+  for (; i + 8 <= data.size(); i += 8) wide = __builtin_ia32_crc32di(wide, load_le<std::uint64_t>(data, i));
+  crc = static_cast<std::uint32_t>(wide);
+  for (; i < data.size(); ++i) crc = __builtin_ia32_crc32qi(crc, std::to_integer<std::uint8_t>(data[i]));
+  return crc;
+}
+
+bool have_sse42() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
+
+}  // namespace
+
+std::uint32_t crc32c_update(std::uint32_t crc, std::span<const std::byte> data) {
+#if defined(__x86_64__)
+  if (have_sse42()) return crc32c_update_sse42(crc, data);
+#endif
+  return crc32c_update_portable(crc, data);
 }
 
 std::uint32_t crc32c(std::span<const std::byte> data) { return crc32c_update(0xFFFFFFFFU, data) ^ 0xFFFFFFFFU; }

@@ -1079,3 +1079,19 @@ TEST_F(WalRecordsPostgres, CorruptionInARealSegmentStopsTheWalk) {
 
 }  // namespace
 }  // namespace walvault
+
+// The hardware and the table versions must agree on every length and alignment.
+TEST(WalRecordsCrc, HardwareAndPortableAgree) {
+  std::vector<std::byte> data(4099);
+  std::uint32_t x = 12345;
+  for (auto& b : data) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<std::byte>(x >> 16);
+  }
+  for (std::size_t start : {0u, 1u, 3u, 7u})
+    for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 63u, 4096u}) {
+      const auto piece = std::span<const std::byte>(data).subspan(start, length);
+      EXPECT_EQ(walvault::crc32c_update(0xFFFFFFFFu, piece), walvault::crc32c_update_portable(0xFFFFFFFFu, piece))
+          << "start " << start << " length " << length;
+    }
+}
