@@ -106,6 +106,11 @@ wait_archived "$PG" "$last" 60
 say "the WAL holding the DELETE is archived too ($last)"
 pg_stop "$PG"
 
+step "Before touching anything: walvault plan --target-time '$target'"
+wv_cli plan --target-time "$target"
+[ "$RUN_RC" -eq 0 ] || fail "walvault plan says the target is not reachable: $RUN_OUT$RUN_ERR"
+while IFS= read -r line; do say "$line"; done <<<"$RUN_OUT"
+
 step "Point-in-time recovery: base backup + archived WAL up to just before the DELETE"
 R="$T/restored"
 pg_restore_setup "$T/backup" "$R" \
@@ -121,6 +126,8 @@ say "PostgreSQL replayed $restored WAL segments fetched by archive-get, then pro
 
 step "Result"
 say "rows before: $before, after DELETE: $deleted, after PITR: $after"
+wv_cli check --max-wal-age 1h --max-backup-age 1h --max-disk-usage 100%
+while IFS= read -r line; do say "walvault check: $line"; done <<<"$RUN_OUT"
 pg_stop "$R"
 daemon_stop
 end_step
