@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -14,6 +17,7 @@
 #include <thread>
 
 #include "archiver/ingest.hpp"
+#include "archiver/pruner.hpp"
 #include "archiver/server.hpp"
 #include "common/core/config.hpp"
 #include "common/core/index.hpp"
@@ -45,6 +49,10 @@ CheckThresholds thresholds_of(const DaemonConfig& config) {
   return CheckThresholds{config.check_max_wal_age_us, config.check_max_backup_age_us, config.check_max_disk_usage};
 }
 
+RetentionPolicy retention_of(const DaemonConfig& config) {
+  return RetentionPolicy{config.retention_backups, config.retention_backup_days_us, config.retention_wal_days_us};
+}
+
 std::string spool_directory(const DaemonConfig& config) {
   if (!config.spool.empty()) return config.spool;
   std::string repo = config.repo;
@@ -64,11 +72,27 @@ class Daemon {
                  ServerSettings{m_config.socket, m_config.socket_mode, worker_count(m_config), m_config.max_connections},
                  policy_of(m_config)),
         m_signals(m_io, SIGTERM, SIGINT, SIGHUP), m_started_us(now_unix_us()) {
-    m_handlers.register_handler("PUSH", [this](Request& r) { return m_ingest.handle(r); });
+    m_handlers.register_handler("PUSH", [this](Request& r) {
+      const bool backup_file = r.message.argument().ends_with(".backup");
+      protocol::Message response = m_ingest.handle(r);
+      // PostgreSQL archives the .backup file as a base backup ends: prune right after it.
+      if (backup_file && response.head() == "OK") schedule_prune_now();
+      return response;
+    });
     m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
     m_admin.register_handlers(m_handlers);
     m_admin.set_thresholds(thresholds_of(m_config));
+    m_pruner.set_policy(retention_of(m_config));
+    m_admin.add_verb(m_handlers, "PRUNE", [this](const protocol::Message& m) {
+      return render_prune(m_pruner.run(m.field("dry-run").has_value(), now_unix_us()));
+    });
+    m_admin.set_retention_probe([this]() -> std::optional<std::string> {
+      PruneReport report = m_pruner.run(/*dry_run=*/true, now_unix_us());
+      if (report.failure) return report.failure->message;
+      if (!report.decision.allowed) return report.decision.refusal;
+      return std::nullopt;
+    });
   }
 
   int run() {
@@ -88,9 +112,11 @@ class Daemon {
                    repaired->unreadable);
     m_server.start();
     wait_for_signal();
+    arm_prune_timer();
     spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
                  m_repository->describe(), m_config.socket, worker_count(m_config), to_string(m_config.compress));
     m_io.run();
+    m_background.join();
     const auto& c = m_ingest.counters();
     spdlog::info("walvaultd stopped: {} stored, {} duplicates, {} refused, {} conflicts, {} failed, {} served", c.stored.load(),
                  c.duplicates.load(), c.refused.load(), c.conflicts.load(), c.failed.load(), m_fetch.served());
@@ -108,6 +134,7 @@ class Daemon {
       }
       spdlog::info("received {}, finishing {} open connection(s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                    m_server.active_connections());
+      m_prune_timer.cancel();
       m_server.drain([this] {
         m_signals.cancel();
         m_io.stop();
@@ -126,6 +153,9 @@ class Daemon {
       return;
     }
     m_ingest.set_compress(config->compress);
+    m_pruner.set_policy(retention_of(*config));
+    m_config.prune_interval = config->prune_interval;
+    arm_prune_timer();
     m_admin.set_thresholds(thresholds_of(*config));
     m_server.set_policy(policy_of(*config));
     if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
@@ -135,12 +165,32 @@ class Daemon {
                  config->allow_uids.size(), config->log_level);
   }
 
+  // Prunes on the background thread, never on the io thread or a push worker.
+  void schedule_prune_now() {
+    boost::asio::post(m_background, [this] { m_pruner.run(/*dry_run=*/false, now_unix_us()); });
+  }
+
+  void arm_prune_timer() {
+    m_prune_timer.cancel();
+    if (m_config.prune_interval.count() == 0) return;
+    m_prune_timer.expires_after(m_config.prune_interval);
+    m_prune_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      schedule_prune_now();
+      arm_prune_timer();
+    });
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     return nlohmann::ordered_json{
         {"uptime_seconds", (now_unix_us() - m_started_us) / 1000000},
         {"connections_in_flight", m_server.active_connections() > 0 ? m_server.active_connections() - 1 : 0},
         {"index_trusted", m_index->trusted()},
+        {"retention",
+         {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
+          {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
+          {"last_result", m_pruner.last_result()}}},
         {"since_start",
          {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"refused", c.refused.load()},
           {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
@@ -156,8 +206,11 @@ class Daemon {
   Ingest m_ingest;
   Fetch m_fetch;
   Admin m_admin;
+  Pruner m_pruner{*m_repository, *m_index};
+  boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
   Server m_server;
   boost::asio::signal_set m_signals;
+  boost::asio::steady_timer m_prune_timer{m_io};
   std::int64_t m_started_us;
 };
 

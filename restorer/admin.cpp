@@ -103,6 +103,15 @@ void Admin::register_handlers(HandlerRegistry& registry) {
   registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); });
 }
 
+void Admin::add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run) {
+  registry.register_handler(std::move(verb), [this, run = std::move(run)](Request& r) { return serve(r, [&] { return run(r.message); }); });
+}
+
+void Admin::set_retention_probe(std::function<std::optional<std::string>()> probe) {
+  std::lock_guard lock(m_mutex);
+  m_retention_probe = std::move(probe);
+}
+
 protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) {
   if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
   AdminOutput output = verb();
@@ -149,6 +158,11 @@ AdminOutput Admin::status() {
                   {"plain_bytes", totals->plain_bytes},
                   {"stored_bytes", totals->stored_bytes},
                   {"compression_ratio", ratio(totals->plain_bytes, totals->stored_bytes)}};
+  if (auto space = m_repository.storage().space(); space && *space && (*space)->total) {
+    const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    out.json["disk_usage"] = used;
+    out.json["disk_usage_threshold"] = thresholds().max_disk_usage;
+  }
   for (auto& [key, value] : daemon.items()) out.json[key] = value;
 
   std::string text;
@@ -166,6 +180,14 @@ AdminOutput Admin::status() {
           " partial, " + std::to_string(totals->histories) + " history, " + std::to_string(totals->backups) + " backup files\n";
   text += "size:              " + human_bytes(totals->plain_bytes) + " of WAL stored in " + human_bytes(totals->stored_bytes) +
           " (ratio " + fixed(ratio(totals->plain_bytes, totals->stored_bytes)) + ")\n";
+  if (out.json.contains("disk_usage"))
+    text += "disk usage:        " + fixed(out.json["disk_usage"].get<double>() * 100, 1) + "% (threshold " +
+            fixed(thresholds().max_disk_usage * 100, 0) + "%)\n";
+  if (daemon.contains("retention")) {
+    const auto& r = daemon["retention"];
+    text += "retention:         " + r["objects_pruned"].dump() + " object(s) pruned since start, " +
+            human_bytes(r["bytes_freed"].get<std::uint64_t>()) + " freed; last: " + r["last_result"].get<std::string>() + "\n";
+  }
   if (daemon.contains("connections_in_flight"))
     text += "in flight:         " + daemon["connections_in_flight"].dump() + " connection(s)\n";
   if (daemon.contains("since_start")) {
@@ -373,6 +395,17 @@ AdminOutput Admin::check(const protocol::Message& request) {
     const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
     add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
+  }
+
+  std::function<std::optional<std::string>()> probe;
+  {
+    std::lock_guard lock(m_mutex);
+    probe = m_retention_probe;
+  }
+  if (probe) {
+    const auto problem = probe();
+    add("retention", !problem, problem ? json(*problem) : json(nullptr), nullptr,
+        problem ? "retention cannot prune: " + *problem : "retention can prove what recovery needs");
   }
 
   const std::uint32_t latest = latest_timeline(*segments, *rows);

@@ -37,6 +37,10 @@ class Admin {
   Admin(Repository& repository, Index& index, Indexer& indexer, std::function<nlohmann::ordered_json()> daemon_state);
 
   void register_handlers(HandlerRegistry& registry);
+  // Registers another admin verb served like the built-in ones (the daemon adds PRUNE).
+  void add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run);
+  // An extra line for `check`: a problem text makes check fail (retention that cannot prune).
+  void set_retention_probe(std::function<std::optional<std::string>()> probe);
   void set_thresholds(const CheckThresholds& thresholds);
 
   // The verbs themselves (fields as in docs/protocol.md); public for tests.
@@ -56,6 +60,7 @@ class Admin {
   Index& m_index;
   Indexer& m_indexer;
   std::function<nlohmann::ordered_json()> m_daemon_state;
+  std::function<std::optional<std::string>()> m_retention_probe;
   mutable std::mutex m_mutex;
   CheckThresholds m_thresholds;
 };

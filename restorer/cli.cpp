@@ -47,6 +47,9 @@ const Verb k_verbs[] = {
                      "     [--target-timeline latest|N]\n"
                      "                              which backup and WAL a restore needs, and whether the target is reachable",
      {"target-time", "target-lsn", "target-xid", "target-name", "target-timeline"}, {"target-immediate"}},
+    {"prune", "PRUNE", "prune [--dry-run]           delete what the retention rules no longer need (--dry-run: only list\n"
+                       "                              what would go and why each kept object stays)",
+     {}, {"dry-run"}},
     {"reindex", "REINDEX", "reindex                     rebuild the index from the repository alone", {}, {}},
 };
 

@@ -25,15 +25,6 @@ std::uint64_t segment_size_of(const std::vector<IndexedObject>& segments) {
   return 0;
 }
 
-// Which timeline's file PostgreSQL reads for `segno` when following `path`: the newest
-// timeline that began at or before that segment (XLogFileReadAnyTLI).
-std::uint32_t timeline_for_segment(const std::vector<PathStep>& path, std::uint64_t segno, std::uint64_t segment_size) {
-  std::uint32_t result = path.front().timeline;
-  for (const auto& step : path)
-    if (step.begin_lsn / segment_size <= segno) result = step.timeline;
-  return result;
-}
-
 // The last segment number that exists on the path (newest archived position).
 std::optional<std::uint64_t> newest_segno_on_path(const std::vector<PathStep>& path, const std::vector<IndexedObject>& segments,
                                                   std::uint64_t segment_size) {
@@ -60,6 +51,13 @@ bool on_path(const std::vector<PathStep>& path, std::uint32_t timeline, std::uin
 }
 
 }  // namespace
+
+std::uint32_t timeline_for_segment(const std::vector<PathStep>& path, std::uint64_t segno, std::uint64_t segment_size) {
+  std::uint32_t result = path.front().timeline;
+  for (const auto& step : path)
+    if (step.begin_lsn / segment_size <= segno) result = step.timeline;
+  return result;
+}
 
 std::uint32_t latest_timeline(const std::vector<IndexedObject>& segments, const std::vector<IndexedTimeline>& timelines) {
   std::uint32_t latest = 0;

@@ -49,6 +49,9 @@ struct PathStep {
   std::uint64_t begin_lsn = 0;
 };
 Result<std::vector<PathStep>> timeline_path(std::uint32_t timeline, const std::vector<IndexedTimeline>& timelines);
+// Which timeline's file PostgreSQL reads for `segno` when following `path`: the newest
+// timeline on it that began at or before that segment (XLogFileReadAnyTLI).
+std::uint32_t timeline_for_segment(const std::vector<PathStep>& path, std::uint64_t segno, std::uint64_t segment_size);
 std::uint32_t latest_timeline(const std::vector<IndexedObject>& segments, const std::vector<IndexedTimeline>& timelines);
 
 Plan make_plan(const PlanRequest& request, const std::vector<IndexedObject>& segments,

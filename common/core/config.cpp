@@ -26,6 +26,10 @@ constexpr OptionSpec k_options[] = {
     {"check-max-wal-age", "1h", "DURATION", "walvault check: the newest archived segment may be this old (30m, 1h, 2d)", true},
     {"check-max-backup-age", "48h", "DURATION", "walvault check: the newest base backup may be this old", true},
     {"check-max-disk-usage", "80%", "PERCENT", "walvault check: the repository's filesystem may be this full", true},
+    {"retention-backups", "1", "N", "keep at least this many newest complete base backups (never fewer than 1)", true},
+    {"retention-backup-days", "30", "DAYS", "keep every complete base backup younger than this many days", true},
+    {"retention-wal-days", "7", "DAYS", "point-in-time window: keep WAL back to the newest backup at least this old", true},
+    {"prune-interval", "3600", "SECONDS", "how often walvaultd prunes by the retention rules (0: only 'walvault prune')", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };
@@ -142,6 +146,19 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto percent = parse_unsigned(number, 1, 100);
     if (!percent) return fail(ErrorKind::invalid, "expected a percentage from 1% to 100%");
     config.check_max_disk_usage = static_cast<double>(*percent) / 100.0;
+  } else if (name == "retention-backups") {
+    auto n = parse_unsigned(value, 1, 100000);
+    if (!n) return std::unexpected(n.error());
+    config.retention_backups = static_cast<unsigned>(*n);
+  } else if (name == "retention-backup-days" || name == "retention-wal-days") {
+    auto n = parse_unsigned(value, 0, 36500);
+    if (!n) return std::unexpected(n.error());
+    (name == "retention-wal-days" ? config.retention_wal_days_us : config.retention_backup_days_us) =
+        static_cast<std::int64_t>(*n) * 86400 * 1000000;
+  } else if (name == "prune-interval") {
+    auto n = parse_unsigned(value, 0, 86400 * 30);
+    if (!n) return std::unexpected(n.error());
+    config.prune_interval = std::chrono::seconds(*n);
   } else if (name == "log-level") {
     if (value != "debug" && value != "info" && value != "warn" && value != "error")
       return fail(ErrorKind::invalid, "expected debug, info, warn or error");

@@ -44,6 +44,10 @@ struct DaemonConfig {
   std::int64_t check_max_wal_age_us = 3600LL * 1000000;
   std::int64_t check_max_backup_age_us = 48LL * 3600 * 1000000;
   double check_max_disk_usage = 0.80;
+  unsigned retention_backups = 1;
+  std::int64_t retention_backup_days_us = 30LL * 86400 * 1000000;
+  std::int64_t retention_wal_days_us = 7LL * 86400 * 1000000;
+  std::chrono::seconds prune_interval{3600};  // 0: only `walvault prune`
   std::string config_file;  // empty when none
 };
 

@@ -183,6 +183,20 @@ Result<std::vector<IndexedObject>> Index::segments(const SegmentFilter& filter) 
   return result;
 }
 
+Result<std::vector<IndexedObject>> Index::all_objects() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT " + std::string(k_object_columns) + " FROM objects ORDER BY name");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<IndexedObject> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    result.push_back(read_object(*stmt));
+  }
+  return result;
+}
+
 Result<std::vector<std::string>> Index::names(bool include_unreadable) {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare(include_unreadable ? "SELECT name FROM objects ORDER BY name"

@@ -96,6 +96,8 @@ class Index {
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
   // Every indexed name; without `include_unreadable`, rows of unreadable objects are left out.
   Result<std::vector<std::string>> names(bool include_unreadable = true);
+  // Every row of every kind, unreadable ones included.
+  Result<std::vector<IndexedObject>> all_objects();
   Result<std::vector<IndexedTimeline>> timelines();
   Result<std::vector<IndexedBackup>> backups();
   Result<IndexTotals> totals();

@@ -1,0 +1,60 @@
+#pragma once
+// Carries out retention: plan_prune() decides from the index, the Pruner deletes in a
+// crash-safe order (each object's index row first, then the object, oldest position first):
+// a kill -9 at any moment leaves no index entry for a missing object, and start-up repair
+// re-indexes an object whose row went but whose deletion did not happen.
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "archiver/retention.hpp"
+#include "common/base/error.hpp"
+#include "common/core/index.hpp"
+#include "common/core/repository.hpp"
+
+namespace walvault {
+
+struct PruneReport {
+  PruneDecision decision;
+  bool dry_run = false;
+  std::size_t removed = 0;  // objects actually deleted
+  std::uint64_t bytes_removed = 0;
+  std::optional<Failure> failure;  // stopped early (the rest stays)
+};
+
+class Pruner {
+ public:
+  Pruner(Repository& repository, Index& index) : m_repository(repository), m_index(index) {}
+
+  void set_policy(const RetentionPolicy& policy);
+  RetentionPolicy policy() const;
+  // One prune at a time; `now_us` is injectable for tests.
+  PruneReport run(bool dry_run, std::int64_t now_us);
+
+  std::uint64_t objects_removed() const { return m_objects_removed.load(); }
+  std::uint64_t bytes_freed() const { return m_bytes_freed.load(); }
+  std::int64_t last_run_us() const { return m_last_run_us.load(); }
+  std::string last_result() const;
+
+ private:
+  Repository& m_repository;
+  Index& m_index;
+  mutable std::mutex m_mutex;  // policy, last result
+  std::mutex m_run_mutex;      // one prune at a time
+  RetentionPolicy m_policy;
+  std::string m_last_result = "never ran";
+  std::atomic<std::uint64_t> m_objects_removed{0};
+  std::atomic<std::uint64_t> m_bytes_freed{0};
+  std::atomic<std::int64_t> m_last_run_us{0};
+};
+
+}  // namespace walvault
+
+#include "restorer/admin.hpp"
+
+namespace walvault {
+// The PRUNE verb's document: what goes and why, what stays and why (docs/cli.md).
+AdminOutput render_prune(const PruneReport& report);
+}  // namespace walvault
