@@ -87,11 +87,13 @@ class Daemon {
     m_admin.add_verb(m_handlers, "PRUNE", [this](const protocol::Message& m) {
       return render_prune(m_pruner.run(m.field("dry-run").has_value(), now_unix_us()));
     });
-    m_admin.set_retention_probe([this]() -> std::optional<std::string> {
+    m_admin.set_retention_probe([this]() {
+      Admin::RetentionView view;
       PruneReport report = m_pruner.run(/*dry_run=*/true, now_unix_us());
-      if (report.failure) return report.failure->message;
-      if (!report.decision.allowed) return report.decision.refusal;
-      return std::nullopt;
+      if (report.failure) view.problem = report.failure->message;
+      else if (!report.decision.allowed) view.problem = report.decision.refusal;
+      else view.window_start_lsn = report.decision.window_start_lsn;
+      return view;
     });
   }
 

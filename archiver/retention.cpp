@@ -105,6 +105,7 @@ PruneDecision plan_prune(const RetentionPolicy& policy, std::int64_t now_us, con
     keep_reason[anchor->name] = "backup: starts the point-in-time window (" + days(policy.wal_days_us) + ")";
   }
   const std::uint64_t window_segno = anchor->start_lsn / segment_size;
+  decision.window_start_lsn = anchor->start_lsn;
   decision.window_start = format_wal_name(segment_from_number(
       timeline_for_segment(*present_path, window_segno, segment_size), window_segno, segment_size));
 

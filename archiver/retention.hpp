@@ -35,6 +35,7 @@ struct PruneDecision {
   std::vector<RetentionItem> remove;  // in deletion order: oldest position first
   std::vector<RetentionItem> keep;
   std::string window_start;     // first segment of the PITR window, empty if none
+  std::uint64_t window_start_lsn = 0;  // the start LSN of the backup that opens the window
   std::uint64_t bytes_freed = 0;
 };
 

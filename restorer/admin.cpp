@@ -107,9 +107,55 @@ void Admin::add_verb(HandlerRegistry& registry, std::string verb, std::function<
   registry.register_handler(std::move(verb), [this, run = std::move(run)](Request& r) { return serve(r, [&] { return run(r.message); }); });
 }
 
-void Admin::set_retention_probe(std::function<std::optional<std::string>()> probe) {
+void Admin::set_retention_probe(std::function<RetentionView()> probe) {
   std::lock_guard lock(m_mutex);
   m_retention_probe = std::move(probe);
+}
+
+Admin::RetentionView Admin::retention_view() {
+  std::function<RetentionView()> probe;
+  {
+    std::lock_guard lock(m_mutex);
+    probe = m_retention_probe;
+  }
+  return probe ? probe() : RetentionView{};
+}
+
+std::vector<std::string> Admin::required_gaps(const std::vector<IndexedObject>& segments, const std::vector<IndexedTimeline>& timelines,
+                                              const std::vector<IndexedBackup>& backups, const RetentionView& view,
+                                              std::uint64_t& from_lsn) {
+  std::vector<std::string> missing;
+  std::uint64_t segment_size = 0;
+  std::set<std::pair<std::uint32_t, std::uint64_t>> present;
+  std::optional<std::uint64_t> oldest_segment_lsn, oldest_backup_lsn;
+  for (const auto& s : segments) {
+    if (s.kind != WalFileKind::segment) continue;
+    segment_size = segment_size ? segment_size : s.segment_size;
+    present.insert({s.timeline, s.segno});
+    if (!oldest_segment_lsn || s.segno * s.segment_size < *oldest_segment_lsn) oldest_segment_lsn = s.segno * s.segment_size;
+  }
+  for (const auto& b : backups)
+    if (!oldest_backup_lsn || b.start_lsn < *oldest_backup_lsn) oldest_backup_lsn = b.start_lsn;
+  from_lsn = view.window_start_lsn ? *view.window_start_lsn : oldest_backup_lsn ? *oldest_backup_lsn : oldest_segment_lsn.value_or(0);
+  const std::uint32_t latest = latest_timeline(segments, timelines);
+  if (!segment_size || !latest) return missing;
+  missing = find_gaps(latest, from_lsn, segments, timelines);
+  // Each backup's own WAL, up to the newest archived position (a backup still running is not
+  // complete yet, so its stop may lie beyond it).
+  std::uint64_t newest = 0;
+  for (const auto& p : present) newest = std::max(newest, p.second);
+  std::set<std::string> seen(missing.begin(), missing.end());
+  for (const auto& b : backups) {
+    auto path = timeline_path(b.timeline, timelines);
+    if (!path || b.stop_lsn / segment_size > newest) continue;
+    for (std::uint64_t segno = b.start_lsn / segment_size; segno <= b.stop_lsn / segment_size; ++segno) {
+      const std::uint32_t tli = timeline_for_segment(*path, segno, segment_size);
+      if (present.contains({tli, segno})) continue;
+      std::string name = format_wal_name(segment_from_number(tli, segno, segment_size));
+      if (seen.insert(name).second) missing.push_back(name);
+    }
+  }
+  return missing;
 }
 
 protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) {
@@ -397,35 +443,25 @@ AdminOutput Admin::check(const protocol::Message& request) {
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
   }
 
-  std::function<std::optional<std::string>()> probe;
+  const RetentionView view = retention_view();
   {
     std::lock_guard lock(m_mutex);
-    probe = m_retention_probe;
+    if (m_retention_probe)
+      add("retention", !view.problem, view.problem ? json(*view.problem) : json(nullptr), nullptr,
+          view.problem ? "retention cannot prune: " + *view.problem : "retention can prove what recovery needs");
   }
-  if (probe) {
-    const auto problem = probe();
-    add("retention", !problem, problem ? json(*problem) : json(nullptr), nullptr,
-        problem ? "retention cannot prune: " + *problem : "retention can prove what recovery needs");
-  }
-
-  const std::uint32_t latest = latest_timeline(*segments, *rows);
-  if (latest) {
+  if (latest_timeline(*segments, *rows)) {
     std::uint64_t from_lsn = 0;
-    if (oldest_backup_start) {
-      from_lsn = *oldest_backup_start;
-    } else {
-      std::optional<std::uint64_t> oldest;
-      for (const auto& s : *segments)
-        if (s.kind == WalFileKind::segment && (!oldest || s.segno * s.segment_size < *oldest)) oldest = s.segno * s.segment_size;
-      from_lsn = oldest.value_or(0);
-    }
-    auto missing = find_gaps(latest, from_lsn, *segments, *rows);
+    auto missing = required_gaps(*segments, *rows, *backups, view, from_lsn);
     json list = json::array();
     for (const auto& m : missing) list.push_back(m);
+    const std::uint32_t latest = latest_timeline(*segments, *rows);
     add("continuity", missing.empty(), list, nullptr,
-        missing.empty() ? "WAL continuous on the path to timeline " + std::to_string(latest) + " from " + format_lsn(from_lsn)
-                        : "WAL gap: " + std::to_string(missing.size()) + " segment(s) missing on the path to timeline " +
-                              std::to_string(latest) + ", first " + missing.front());
+        missing.empty() ? "WAL continuous on the path to timeline " + std::to_string(latest) + " from " + format_lsn(from_lsn) +
+                              ", and every base backup's own WAL is archived"
+                        : "WAL gap: " + std::to_string(missing.size()) + " segment(s) recovery needs are missing (path to timeline " +
+                              std::to_string(latest) + " from " + format_lsn(from_lsn) + ", or a base backup's own WAL), first " +
+                              missing.front());
   }
   return out;
 }
@@ -485,20 +521,14 @@ AdminOutput Admin::verify(int progress_fd) {
   auto segments = m_index.segments();
   auto rows = m_index.timelines();
   if (segments && rows) {
-    // Gaps inside each timeline's own run of segments.
-    std::map<std::uint32_t, std::vector<std::uint64_t>> by_timeline;
-    for (const auto& s : *segments)
-      if (s.kind == WalFileKind::segment) by_timeline[s.timeline].push_back(s.segno);
-    for (auto& [tli, numbers] : by_timeline) {
-      std::sort(numbers.begin(), numbers.end());
-      for (std::size_t i = 1; i < numbers.size(); ++i)
-        if (numbers[i] != numbers[i - 1] + 1) {
-          const std::uint64_t size = segments->front().segment_size;
-          problem(format_wal_name(segment_from_number(tli, numbers[i - 1] + 1, size)),
-                  "gap: segment missing on timeline " + std::to_string(tli) + " (" + std::to_string(numbers[i] - numbers[i - 1] - 1) +
-                      " segment(s) before " + format_wal_name(segment_from_number(tli, numbers[i], size)) + ")");
-        }
-    }
+    // Gaps where recovery needs WAL (older WAL is pruned on purpose by retention).
+    std::uint64_t from_lsn = 0;
+    auto backups = m_index.backups();
+    const RetentionView view = retention_view();
+    if (backups)
+      for (const auto& name : required_gaps(*segments, *rows, *backups, view, from_lsn))
+        problem(name, "gap: segment missing where recovery needs it (from " + format_lsn(from_lsn) +
+                          " on the path to the newest timeline, or inside a base backup's own WAL)");
   }
   out.text += std::to_string(seen.size()) + " object(s) verified, " + std::to_string(out.json["problems"].size()) + " problem(s)\n";
   if (out.exit_code) out.reason = std::to_string(out.json["problems"].size()) + " problem(s) found by verify";

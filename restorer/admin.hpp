@@ -39,8 +39,14 @@ class Admin {
   void register_handlers(HandlerRegistry& registry);
   // Registers another admin verb served like the built-in ones (the daemon adds PRUNE).
   void add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run);
-  // An extra line for `check`: a problem text makes check fail (retention that cannot prune).
-  void set_retention_probe(std::function<std::optional<std::string>()> probe);
+  // What retention says: a problem makes check's retention line fail; the window start is
+  // where check and verify begin to require continuous WAL (older WAL is pruned on purpose,
+  // apart from each kept backup's own start..stop).
+  struct RetentionView {
+    std::optional<std::string> problem;
+    std::optional<std::uint64_t> window_start_lsn;
+  };
+  void set_retention_probe(std::function<RetentionView()> probe);
   void set_thresholds(const CheckThresholds& thresholds);
 
   // The verbs themselves (fields as in docs/protocol.md); public for tests.
@@ -60,7 +66,14 @@ class Admin {
   Index& m_index;
   Indexer& m_indexer;
   std::function<nlohmann::ordered_json()> m_daemon_state;
-  std::function<std::optional<std::string>()> m_retention_probe;
+  std::function<RetentionView()> m_retention_probe;
+  RetentionView retention_view();
+  // Segments recovery needs that are missing: from the window start (else the oldest backup's
+  // start, else the oldest segment) to the newest segment along the path to the newest
+  // timeline, and every backup's own start..stop. Also returns where continuity starts.
+  std::vector<std::string> required_gaps(const std::vector<IndexedObject>& segments, const std::vector<IndexedTimeline>& timelines,
+                                         const std::vector<IndexedBackup>& backups, const RetentionView& view,
+                                         std::uint64_t& from_lsn);
   mutable std::mutex m_mutex;
   CheckThresholds m_thresholds;
 };

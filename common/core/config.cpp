@@ -29,7 +29,7 @@ constexpr OptionSpec k_options[] = {
     {"retention-backups", "1", "N", "keep at least this many newest complete base backups (never fewer than 1)", true},
     {"retention-backup-days", "30", "DAYS", "keep every complete base backup younger than this many days", true},
     {"retention-wal-days", "7", "DAYS", "point-in-time window: keep WAL back to the newest backup at least this old", true},
-    {"prune-interval", "3600", "SECONDS", "how often walvaultd prunes by the retention rules (0: only 'walvault prune')", true},
+    {"prune-interval", "3600", "SECONDS", "seconds between automatic prunes; also one after each .backup file (0: timer off)", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };

@@ -46,7 +46,7 @@ check_match '^ok +WAL continuous' "$RUN_OUT" "check text: WAL continuous"
 wv_cli_json check "${GENEROUS[@]}"
 check_rc 0 "check --json with generous thresholds"
 check_eq "$(jq_out .ok)" true "check --json: ok true"
-check_eq "$(jq_out '[.checks[].name] | sort | join(",")')" "backup_age,continuity,disk_usage,wal_age" "check --json: the four checks"
+check_eq "$(jq_out '[.checks[].name] | sort | join(",")')" "backup_age,continuity,disk_usage,retention,wal_age" "check --json: the four checks"
 
 # --- newest WAL too old
 sleep 2

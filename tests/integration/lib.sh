@@ -212,6 +212,10 @@ wv_cleanup() {
     fi
   done
   WV_DAEMON_PIDS=()
+  for d in "${WV_MOUNTS[@]}"; do
+    umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+  done
+  WV_MOUNTS=()
   if [ -n "$T" ] && [ -d "$T" ]; then
     if [ "${KEEP:-0}" = 1 ]; then
       echo "KEEP=1: kept $T"
@@ -219,6 +223,19 @@ wv_cleanup() {
       rm -rf "$T"
     fi
   fi
+}
+
+# Mounts a tmpfs of SIZE at DIR (a fault to inject: a tiny one fills up); unmounted by the EXIT
+# trap. Skips the test (exit 0 with a note) where mounting is not allowed.
+WV_MOUNTS=()
+wv_mount_tmpfs() { # DIR SIZE
+  mkdir -p "$1"
+  if ! mount -t tmpfs -o "size=$2,mode=0755" tmpfs "$1" 2>/dev/null; then
+    echo "SKIP: $WV_TEST_NAME: cannot mount a tmpfs here (needs root in a mount-capable sandbox)"
+    WV_SUMMARY_DONE=1
+    exit 0
+  fi
+  WV_MOUNTS+=("$1")
 }
 
 # Registers a background job (pid) to be stopped by the EXIT trap.

@@ -103,8 +103,10 @@ TEST_F(AdminTest, CheckPassesOnAHealthyArchive) {
   const json* continuity = check_named(out, "continuity");
   ASSERT_NE(continuity, nullptr);
   EXPECT_EQ((*continuity)["value"], json::array());
-  EXPECT_EQ((*continuity)["message"], "WAL continuous on the path to timeline 1 from 0/200028");
-  EXPECT_NE(out.text.find("ok      WAL continuous on the path to timeline 1 from 0/200028\n"), std::string::npos) << out.text;
+  const std::string healthy =
+      "WAL continuous on the path to timeline 1 from 0/200028, and every base backup's own WAL is archived";
+  EXPECT_EQ((*continuity)["message"], healthy);
+  EXPECT_NE(out.text.find("ok      " + healthy + "\n"), std::string::npos) << out.text;
   EXPECT_EQ(out.text.find("FAILED"), std::string::npos) << out.text;
 }
 
@@ -119,10 +121,11 @@ TEST_F(AdminTest, CheckContinuityFailureNamesTheMissingSegment) {
   ASSERT_NE(c, nullptr) << out.json.dump(2);
   EXPECT_EQ((*c)["ok"], false);
   EXPECT_EQ((*c)["value"], json::array({"000000010000000000000003"}));
-  EXPECT_EQ((*c)["message"], "WAL gap: 1 segment(s) missing on the path to timeline 1, first 000000010000000000000003");
-  EXPECT_NE(out.text.find("FAILED  WAL gap: 1 segment(s) missing on the path to timeline 1, first 000000010000000000000003\n"),
-            std::string::npos)
-      << out.text;
+  const std::string gap =
+      "WAL gap: 1 segment(s) recovery needs are missing (path to timeline 1 from 0/200028, or a base backup's own WAL), "
+      "first 000000010000000000000003";
+  EXPECT_EQ((*c)["message"], gap);
+  EXPECT_NE(out.text.find("FAILED  " + gap + "\n"), std::string::npos) << out.text;
   // The other checks still hold.
   EXPECT_EQ((*check_named(out, "wal_age"))["ok"], true);
   EXPECT_EQ((*check_named(out, "backup_age"))["ok"], true);
@@ -326,10 +329,14 @@ TEST_F(AdminTest, VerifyReportsAGapInsideATimeline) {
   push_segments(5, 5);
   const AdminOutput out = m_admin->verify(-1);
   EXPECT_EQ(out.exit_code, 1);
-  ASSERT_EQ(out.json["problems"].size(), 1u) << out.json.dump(2);
+  // Every missing segment where recovery needs WAL is named (no backup, no retention window:
+  // continuity is required from the oldest segment).
+  ASSERT_EQ(out.json["problems"].size(), 2u) << out.json.dump(2);
   EXPECT_EQ(out.json["problems"][0]["object"], segment_file(1, 3));
-  EXPECT_EQ(out.json["problems"][0]["problem"],
-            "gap: segment missing on timeline 1 (2 segment(s) before 000000010000000000000005)");
+  EXPECT_EQ(out.json["problems"][1]["object"], segment_file(1, 4));
+  EXPECT_NE(out.json["problems"][0]["problem"].get<std::string>().find("gap: segment missing where recovery needs it"),
+            std::string::npos)
+      << out.json.dump(2);
 }
 
 TEST_F(AdminTest, PlanRefusesAnInvalidTargetTimeNamingIt) {
