@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "common/core/object_format.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/wal_checks.hpp"
+#include "common/core/wal_page.hpp"
 
 namespace walvault {
 
@@ -37,7 +39,7 @@ void Ingest::record(const WalName& name, std::span<const std::byte> content, con
     if (known && *known) return;
   }
   if (auto r = m_indexer->index_pushed(name, content, digest); !r) {
-    m_indexer->index().set_trusted(false);
+    m_indexer->index().record_failure();
     spdlog::error("unable to index '{}' (the object is stored; the index will be repaired at start-up or by "
                   "'walvault reindex'): {}", format_wal_name(name), r.error().message);
   }
@@ -70,6 +72,19 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
 
   // Each worker keeps its segment buffer across requests: no 16 MiB allocation, zero-fill or
   // page faults per push.
+  if (!is_text) {
+    // Prove the size is this WAL's segment size before reserving memory for it, so a large
+    // file with a segment's name cannot make a worker hold up to 1 GiB.
+    std::array<std::byte, k_long_page_header_size> first{};
+    if (size < first.size())
+      return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + std::to_string(size) +
+                                          " bytes is too short to hold a page header");
+    if (auto r = pread_exact(fd, first, 0, file_name); !r) return std::unexpected(r.error());
+    auto header = read_long_page_header(first, file_name);
+    if (!header) return std::unexpected(header.error());
+    if (auto r = check_long_header(*header, size); !r)
+      return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + r.error().message);
+  }
   thread_local std::vector<std::byte> t_content;
   if (t_content.size() < size) t_content.resize(size);
   const std::span<std::byte> content(t_content.data(), size);
@@ -109,6 +124,23 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
         return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived but the stored object is unreadable (" +
                                              header.error().message + "); it was left untouched");
       if (same_content(*header, size, digest())) {
+        // Same content by its header; prove the stored body too, since a duplicate answer
+        // tells PostgreSQL it may recycle its own copy.
+        auto whole = m_repository.storage().get(key);
+        if (!whole) return std::unexpected(whole.error());
+        if (auto opened = open_object(*whole, key); !opened) {
+          // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
+          spdlog::error("{}; replacing it with the content PostgreSQL pushed again", opened.error().message);
+          auto object = build_object(compress(), content, Sha256Digest{});
+          if (!object) return std::unexpected(object.error());
+          if (auto r = set_object_digest(*object, digest()); !r) return std::unexpected(r.error());
+          if (auto r = m_repository.storage().put(key, *object, PutMode::replace); !r) return std::unexpected(r.error());
+          record(*name, content, digest(), false);
+          return PushOutcome::stored;
+        }
+        // The earlier push may have died between its link and its directory sync: make the
+        // stored object durable before saying yes again.
+        if (auto r = m_repository.storage().sync(key); !r) return std::unexpected(r.error());
         record(*name, content, digest(), true);
         return PushOutcome::duplicate;
       }

@@ -39,6 +39,10 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
     for (const auto& item : report.decision.remove) {
       auto name = parse_wal_name(item.name);
       if (!name) continue;
+      if (auto r = m_index.record_pruned(item.name, now_us); !r) {
+        report.failure = r.error();
+        break;
+      }
       if (auto r = m_index.remove_object(item.name); !r) {
         report.failure = r.error();
         break;

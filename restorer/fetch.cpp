@@ -23,16 +23,32 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
   if (::fstat(out_fd, &st) != 0 || !S_ISREG(st.st_mode))
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
+  const std::string key = object_key(*name);
+  auto not_there = [&]() -> Result<std::uint64_t> {
+    // During recovery, a segment missing below an archived later one is a hole: answering
+    // "not there" would make PostgreSQL end recovery (and promote) at the hole.
+    if (!exact && m_index && name->kind == WalFileKind::segment) {
+      auto pruned = m_index->was_pruned(file_name);
+      auto later = m_index->later_segment(name->timeline, file_name);
+      if (pruned && !*pruned && later && *later)
+        return fail(ErrorKind::corrupt, "'" + std::string(file_name) + "' is missing from the archive although the later segment '" +
+                                            **later + "' is archived: a gap, not the end of WAL (see 'walvault check')");
+    }
+    return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
+  };
   if (!exact && m_index && m_index->trusted()) {
     auto known = m_index->contains(file_name);
-    if (known && !*known) return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
-    // An index error falls through to storage: never answer "not there" on a guess.
+    if (known && !*known) {
+      // Another walvaultd (a standby's sidecar) may write to the same repository, so a miss is
+      // confirmed with one existence check: a stat here, a HEAD on object storage, never a LIST.
+      auto present = m_repository.storage().exists(key);
+      if (present && !*present) return not_there();
+    }
+    // An index or storage error falls through to reading: never answer "not there" on a guess.
   }
-  const std::string key = object_key(*name);
   auto stored = m_repository.storage().get(key);
   if (!stored) {
-    if (stored.error().kind == ErrorKind::not_found)
-      return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
+    if (stored.error().kind == ErrorKind::not_found) return not_there();
     return std::unexpected(stored.error());
   }
   const std::string what = m_repository.describe() + "/" + key;

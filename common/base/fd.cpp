@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <cerrno>
 
 namespace walvault {
@@ -88,17 +90,28 @@ std::string_view base_name(std::string_view path) {
 }
 
 Result<void> make_directories(const std::string& dir, unsigned mode) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return {};
-    return fail(ErrorKind::io, "unable to create directory '" + dir + "': a file of that name exists");
+  // Directories whose entry this process has made durable. An existing directory is not
+  // proof: a crash between another mkdir and its parent's fsync (ours or a previous run's)
+  // leaves one that can still vanish, so each is synced once per process before use.
+  static std::mutex synced_mutex;
+  static std::set<std::string> synced;
+  {
+    std::lock_guard lock(synced_mutex);
+    if (synced.contains(dir)) return {};
   }
+  struct stat st {};
+  const bool exists = ::stat(dir.c_str(), &st) == 0;
+  if (exists && !S_ISDIR(st.st_mode))
+    return fail(ErrorKind::io, "unable to create directory '" + dir + "': a file of that name exists");
   std::string parent = parent_directory(dir);
   if (parent != dir && parent != "." && parent != "/")
     if (auto r = make_directories(parent, mode); !r) return r;
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) return fail_os("create directory", dir, errno);
-  // The new entry lives in the parent: make it durable before anything is stored below it.
-  return fsync_directory(parent);
+  if (!exists && ::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) return fail_os("create directory", dir, errno);
+  // The entry lives in the parent: make it durable before anything is stored below it.
+  if (auto r = fsync_directory(parent); !r) return r;
+  std::lock_guard lock(synced_mutex);
+  synced.insert(dir);
+  return {};
 }
 
 Result<void> write_file_durable(const std::string& path, std::span<const std::byte> data,

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS backups (
   start_time INTEGER,
   stop_time INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pruned (
+  name TEXT PRIMARY KEY,
+  pruned_at INTEGER NOT NULL
+) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -147,6 +151,34 @@ Result<void> Index::clear() {
 Result<bool> Index::contains(std::string_view name) {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare("SELECT 1 FROM objects WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name);
+  return stmt->step();
+}
+
+Result<std::optional<std::string>> Index::later_segment(std::uint32_t timeline, std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare(
+      "SELECT name FROM objects WHERE kind = 'segment' AND timeline = ?1 AND name > ?2 ORDER BY name LIMIT 1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, std::int64_t{timeline}).bind(2, name.substr(0, 24));
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->column_text(0));
+}
+
+Result<void> Index::record_pruned(std::string_view name, std::int64_t at_us) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("INSERT OR REPLACE INTO pruned (name, pruned_at) VALUES (?1, ?2)");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name).bind(2, at_us);
+  return stmt->run();
+}
+
+Result<bool> Index::was_pruned(std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT 1 FROM pruned WHERE name = ?1");
   if (!stmt) return std::unexpected(stmt.error());
   stmt->bind(1, name);
   return stmt->step();

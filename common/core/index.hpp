@@ -82,6 +82,13 @@ class Index {
   // object became durable): then "not there" must be asked of the storage, not the index.
   bool trusted() const { return m_trusted.load(); }
   void set_trusted(bool trusted) { m_trusted.store(trusted); }
+  // An index write failed after an object became durable: untrusted until a repair that
+  // started after this completes.
+  void record_failure() {
+    ++m_failures;
+    m_trusted.store(false);
+  }
+  std::uint64_t failures() const { return m_failures.load(); }
 
   // Inserts or replaces. `carry` is the start of a record that continues into the next
   // segment (kept so that segment's walk can complete it).
@@ -92,6 +99,13 @@ class Index {
   Result<void> clear();
 
   Result<bool> contains(std::string_view name);
+  // Names retention deleted on purpose. Kept across clear()/reindex: it is history, not a
+  // copy of the repository. A missing segment that was pruned is an expected end of WAL (the
+  // end of an older backup's island); one that was not, below an archived later one, is a hole.
+  Result<void> record_pruned(std::string_view name, std::int64_t at_us);
+  Result<bool> was_pruned(std::string_view name);
+  // The first segment on `timeline` after `name` (names of one timeline sort by position).
+  Result<std::optional<std::string>> later_segment(std::uint32_t timeline, std::string_view name);
   Result<std::optional<IndexedObject>> find(std::string_view name);
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
   // Every indexed name; without `include_unreadable`, rows of unreadable objects are left out.
@@ -115,6 +129,7 @@ class Index {
 
   std::mutex m_mutex;  // one connection, used by every worker
   std::atomic<bool> m_trusted{false};
+  std::atomic<std::uint64_t> m_failures{0};
   sqlite::Database m_db;
   std::string m_path;
 };

@@ -126,13 +126,16 @@ Result<std::optional<Index::Carry>> Indexer::carry_before(std::uint32_t timeline
 
 Result<RepairReport> Indexer::repair() {
   RepairReport report;
-  auto objects = m_repository.storage().list_objects("wal");
-  if (!objects) return std::unexpected(objects.error());
+  const std::uint64_t failures_before = m_index.failures();
+  // The index is read before the repository is listed: a push landing in between is then in
+  // the listing (and re-indexed, harmlessly) but never in the snapshot of rows to drop.
   // Rows of unreadable objects are retried each time (the object may have been replaced by
   // a good copy); they are still dropped below when their object is gone.
   auto readable_names = m_index.names(false);
   auto all_names = m_index.names(true);
   if (!readable_names || !all_names) return std::unexpected(!readable_names ? readable_names.error() : all_names.error());
+  auto objects = m_repository.storage().list_objects("wal");
+  if (!objects) return std::unexpected(objects.error());
   std::set<std::string> indexed(readable_names->begin(), readable_names->end());
   std::set<std::string> present;
 
@@ -148,8 +151,9 @@ Result<RepairReport> Indexer::repair() {
     present.insert(file_name);
     if (indexed.contains(file_name)) continue;
     auto stored = m_repository.storage().get(info.key);
-    if (!stored) return std::unexpected(stored.error());
-    auto opened = open_object(*stored, m_repository.describe() + "/" + info.key);
+    if (!stored && stored.error().kind == ErrorKind::not_found) continue;  // deleted since the listing
+    Result<OpenedObject> opened = stored ? open_object(*stored, m_repository.describe() + "/" + info.key)
+                                         : Result<OpenedObject>(std::unexpected(stored.error()));
     Result<void> indexed_ok = opened ? index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us)
                                      : Result<void>(std::unexpected(opened.error()));
     if (!indexed_ok) {
@@ -167,9 +171,10 @@ Result<RepairReport> Indexer::repair() {
     if (auto r = m_index.remove_object(name); !r) return std::unexpected(r.error());
     ++report.removed;
   }
-  // Every object the repository holds is now in the index (or unreadable, which `verify`
-  // reports): "not in the index" means "not in the repository" again.
-  m_index.set_trusted(true);
+  // Every object the repository holds is now in the index (or recorded as unreadable, which
+  // `verify` reports): "not in the index" means "not in the repository" again, unless an index
+  // write failed while this repair ran.
+  if (m_index.failures() == failures_before) m_index.set_trusted(true);
   return report;
 }
 

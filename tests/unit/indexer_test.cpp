@@ -377,19 +377,20 @@ class IndexerFetchTest : public IndexerTest {
   std::unique_ptr<Fetch> m_fetch;
 };
 
-TEST_F(IndexerFetchTest, TrustedIndexAnswersNotFoundWithoutAskingStorageUnlessExact) {
+TEST_F(IndexerFetchTest, AnObjectAnotherWriterStoredIsServedThoughTheIndexLacksIt) {
   push(segment_file(1, 1), segment_fixture(1, 1));
-  // Behind the index's back: in storage, not in the index.
+  // Stored by another walvaultd sharing the repository (a standby's sidecar): in storage, not
+  // in this daemon's index.
   const auto hidden = segment_fixture(1, 2, 3);
   store_unindexed(segment_file(1, 2), hidden);
   m_index->set_trusted(true);
 
-  // Recovery-mode lookups trust the index: storage is never asked, so the object that is in
-  // storage is answered "not there".
+  // A miss in the index is confirmed against storage (one existence check, no LIST), so the
+  // object is served, never answered "not there".
   auto recovery = get(segment_file(1, 2), /*exact=*/false);
-  ASSERT_FALSE(recovery) << "storage was asked although the index is trusted";
-  EXPECT_EQ(recovery.error().kind, ErrorKind::not_found);
-  EXPECT_EQ(recovery.error().message, "'000000010000000000000002' is not in the archive");
+  ASSERT_TRUE(recovery) << recovery.error().message;
+  EXPECT_EQ(*recovery, k_mib);
+  EXPECT_TRUE(test::read_bytes_file(m_dir / "fetched") == hidden);
 
   // Exact lookups (pg_rewind's real names) always ask storage.
   auto exact = get(segment_file(1, 2), /*exact=*/true);
@@ -452,6 +453,34 @@ TEST_F(IndexerFetchTest, CorruptObjectAfterRepairIsNotAnsweredAsMissing) {
   EXPECT_NE(recovery.error().kind, ErrorKind::not_found)
       << "a corrupt archived segment was answered as missing: " << recovery.error().message;
 }
+
+// During recovery a hole is not the end of WAL: a segment missing below an archived later one
+// on the same timeline is a hard error (archive-get exits 126 and PostgreSQL stops), while a
+// segment past the newest one is simply "not there".
+TEST_F(IndexerFetchTest, ASegmentMissingBelowALaterOneIsAGapNotTheEndOfWal) {
+  push(segment_file(1, 1), segment_fixture(1, 1));
+  push(segment_file(1, 3), segment_fixture(1, 3));
+  m_index->set_trusted(true);
+  auto hole = get(segment_file(1, 2), /*exact=*/false);
+  ASSERT_FALSE(hole);
+  EXPECT_EQ(hole.error().kind, ErrorKind::corrupt);
+  EXPECT_NE(hole.error().message.find("a gap, not the end of WAL"), std::string::npos) << hole.error().message;
+  EXPECT_NE(hole.error().message.find(segment_file(1, 3)), std::string::npos) << hole.error().message;
+  auto end = get(segment_file(1, 4), /*exact=*/false);
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error().kind, ErrorKind::not_found);
+  // Exact requests (pg_rewind's names) answer exactly what is stored.
+  auto exact = get(segment_file(1, 2), /*exact=*/true);
+  ASSERT_FALSE(exact);
+  EXPECT_EQ(exact.error().kind, ErrorKind::not_found);
+  // A segment retention pruned on purpose (the end of an older backup's island) is the end of
+  // WAL for that restore, not a hole.
+  ASSERT_TRUE(m_index->record_pruned(segment_file(1, 2), 1));
+  auto pruned = get(segment_file(1, 2), /*exact=*/false);
+  ASSERT_FALSE(pruned);
+  EXPECT_EQ(pruned.error().kind, ErrorKind::not_found) << pruned.error().message;
+}
+
 
 }  // namespace
 }  // namespace walvault

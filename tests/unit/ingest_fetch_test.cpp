@@ -524,5 +524,38 @@ TEST_F(IngestFetchTest, RepositoryOfAnotherFormatIsRefused) {
   EXPECT_NE(repository.error().message.find("bad system-identifier"), std::string::npos) << repository.error().message;
 }
 
+// A duplicate answer lets PostgreSQL recycle its copy, so the stored copy is proven in full
+// first; a damaged body (header intact) is replaced by the content pushed again.
+TEST_F(IngestFetchTest, DuplicatePushReplacesAStoredCopyWhoseBodyIsDamaged) {
+  const std::string name = "000000010000000000000001";
+  const auto content = make_segment(segment_name(1, 0, 1), k_mib);
+  ASSERT_TRUE(push(name, content));
+  const std::string path = object_path(name);
+  auto damaged = test::read_bytes_file(path);
+  damaged[damaged.size() - 3] ^= std::byte{0x40};  // in the body, past the header
+  test::write_bytes_file(path, damaged);
+  ASSERT_FALSE(fetch(name)) << "the damaged copy must not be served";
+
+  auto again = push(name, content);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, PushOutcome::stored) << "a damaged copy must not be acknowledged as a duplicate";
+  auto restored = fetch(name);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_TRUE(*restored == content);
+}
+
+// A file named like a segment but far larger than its header's segment size is refused from
+// its first page, before any buffer of its size is allocated.
+TEST_F(IngestFetchTest, OversizedSegmentIsRefusedFromItsHeader) {
+  const std::string name = "000000010000000000000001";
+  auto content = make_segment(segment_name(1, 0, 1), k_mib);
+  content.resize(64 * k_mib);
+  const Failure f = failure_of(push(name, content));
+  EXPECT_EQ(f.kind, ErrorKind::refused);
+  EXPECT_NE(f.message.find("size is 67108864 bytes but its header says segments are 1048576 bytes"), std::string::npos)
+      << f.message;
+}
+
+
 }  // namespace
 }  // namespace walvault

@@ -28,6 +28,17 @@ class PosixStorage final : public Storage {
     return write_file_durable(*path, data, mode == PutMode::replace);
   }
 
+  Result<void> sync(const std::string& key) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_os("open file", *path, errno);
+    if (::fsync(fd.get()) != 0) return fail_os("sync file", *path, errno);
+    // The directory chain too: make_directories syncs each parent once per process.
+    if (auto r = make_directories(parent_directory(*path)); !r) return r;
+    return fsync_directory(parent_directory(*path));
+  }
+
   Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
@@ -105,14 +116,25 @@ class PosixStorage final : public Storage {
       return fail_os("list directory", dir, errno);
     }
     Result<void> result;
-    while (dirent* entry = ::readdir(handle)) {
+    for (;;) {
+      errno = 0;
+      dirent* entry = ::readdir(handle);
+      if (!entry) {
+        // A listing cut short must not read as "these objects are gone" (repair would drop them).
+        if (errno != 0) result = fail_os("list directory", dir, errno);
+        break;
+      }
       std::string name = entry->d_name;
       if (name == "." || name == "..") continue;
       if (name.find(".tmp.") != std::string::npos) continue;  // in-flight or crashed writes
       const std::string key = key_prefix.empty() ? name : key_prefix + "/" + name;
       const std::string path = dir + "/" + name;
       struct stat st {};
-      if (::lstat(path.c_str(), &st) != 0) continue;
+      if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) continue;  // removed while we listed
+        result = fail_os("stat file", path, errno);
+        break;
+      }
       if (S_ISDIR(st.st_mode)) {
         result = walk(path, key, objects);
         if (!result) break;

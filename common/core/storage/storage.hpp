@@ -33,6 +33,9 @@ class Storage {
   virtual std::string describe() const = 0;
   // Durable before it returns: on success a crash cannot lose or tear the object.
   virtual Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) = 0;
+  // Makes an existing object durable (again): a crash between its write and its directory
+  // sync may have left it visible but not yet safe. Called before acknowledging a duplicate.
+  virtual Result<void> sync(const std::string& key) = 0;
   // The object, or its first `max_bytes` bytes. A missing key is ErrorKind::not_found.
   virtual Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes = std::nullopt) = 0;
   virtual Result<bool> exists(const std::string& key) = 0;
