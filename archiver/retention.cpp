@@ -168,8 +168,13 @@ PruneDecision plan_prune(const RetentionPolicy& policy, std::int64_t now_us, con
       removals.push_back({order, &o, why_not});
     }
   }
+  // At one position an expired backup's .backup file goes before its first segment: a crash
+  // in between must not leave a backup advertised whose own WAL is already gone.
   std::stable_sort(removals.begin(), removals.end(), [](const Candidate& a, const Candidate& b) {
-    return a.order != b.order ? a.order < b.order : a.object->name < b.object->name;
+    if (a.order != b.order) return a.order < b.order;
+    const bool a_backup = a.object->kind == WalFileKind::backup, b_backup = b.object->kind == WalFileKind::backup;
+    if (a_backup != b_backup) return a_backup;
+    return a.object->name < b.object->name;
   });
   for (const auto& r : removals) {
     decision.remove.push_back({r.object->name, r.reason});

@@ -185,12 +185,13 @@ Archive forked() {
   return a;
 }
 
-// Whole days in deletion order: each day's .backup file right after its start segment.
+// Whole days in deletion order: each day's .backup file right before its start segment (a
+// backup stops being advertised before its WAL goes, so a crash in between is harmless).
 std::vector<std::string> days_with_backups(std::uint32_t timeline, std::uint64_t first, std::uint64_t last) {
   std::vector<std::string> out;
   for (std::uint64_t d = first; d <= last; ++d) {
     const std::uint64_t s = k_per_day * d + 1;
-    out.insert(out.end(), {seg_name(timeline, s), backup_name(timeline, d), seg_name(timeline, s + 1),
+    out.insert(out.end(), {backup_name(timeline, d), seg_name(timeline, s), seg_name(timeline, s + 1),
                            seg_name(timeline, s + 2), seg_name(timeline, s + 3)});
   }
   return out;
@@ -264,9 +265,16 @@ void check_invariants(const PruneDecision& d, const std::vector<IndexedObject>& 
   }
   EXPECT_EQ(seen.size(), objects.size()) << "keep/remove name objects that are not in the index";
   EXPECT_EQ(d.bytes_freed, bytes);
-  for (std::size_t i = 1; i < d.remove.size(); ++i)
+  for (std::size_t i = 1; i < d.remove.size(); ++i) {
     EXPECT_LE(position(d.remove[i - 1].name), position(d.remove[i].name))
         << d.remove[i - 1].name << " is deleted before " << d.remove[i].name;
+    // At one position a .backup file goes first: a crash must never leave a backup advertised
+    // whose own WAL is already deleted.
+    if (position(d.remove[i - 1].name) == position(d.remove[i].name)) {
+      EXPECT_FALSE(d.remove[i].name.ends_with(".backup") && !d.remove[i - 1].name.ends_with(".backup"))
+          << d.remove[i].name << " is deleted after " << d.remove[i - 1].name << " at the same position";
+    }
+  }
 }
 
 struct RetentionCase {
@@ -595,13 +603,13 @@ std::vector<RetentionCase> retention_cases() {
     c.policy = k_short;
     c.now_us = at_day(10);
     c.remove = days_with_backups(1, 0, 4) +
-               std::vector{seg_name(1, 21), backup_name(1, 5), seg_name(1, 22),
+               std::vector{backup_name(1, 5), seg_name(1, 21), seg_name(1, 22),
                            seg_name(1, 23), partial_name(1, 23), seg_name(2, 23),
                            seg_name(1, 24), seg_name(2, 24),
-                           seg_name(1, 25), seg_name(2, 25), backup_name(2, 6),
+                           backup_name(2, 6), seg_name(1, 25), seg_name(2, 25),
                            seg_name(1, 26), seg_name(2, 26),
                            seg_name(2, 27), seg_name(2, 28),
-                           seg_name(2, 29), backup_name(2, 7), seg_name(2, 30),
+                           backup_name(2, 7), seg_name(2, 29), seg_name(2, 30),
                            seg_name(2, 31), seg_name(2, 32), seg_name(2, 35), seg_name(2, 36)};
     c.window_start = seg_name(2, 37);
     c.reasons = {{seg_name(1, 10), before_window + seg_name(2, 37) + ")"},
