@@ -241,12 +241,12 @@ int run_walvaultd(int argc, const char* const* argv) {
     std::cerr << "walvaultd: " << r.error().message << "\n";
     return k_exit_usage;
   }
-  auto repository = Repository::open(config->repo);
-  if (!repository) {
-    std::cerr << "walvaultd: " << repository.error().message << "\n";
-    return command_line->check_config ? k_exit_usage : k_exit_failure;
-  }
   if (command_line->check_config) {
+    auto repository = Repository::open(config->repo);
+    if (!repository) {
+      std::cerr << "walvaultd: " << repository.error().message << "\n";
+      return k_exit_usage;
+    }
     std::cout << "walvaultd: configuration OK (repository '" << (*repository)->describe() << "', socket '" << config->socket
               << "', compress " << to_string(config->compress) << ")\n";
     return k_exit_ok;
@@ -259,6 +259,21 @@ int run_walvaultd(int argc, const char* const* argv) {
   auto index = Index::open(spool + "/index.db");
   if (!index) {
     std::cerr << "walvaultd: " << index.error().message << "\n";
+    return k_exit_failure;
+  }
+  // An index that remembers objects while the repository has no identity means this is not
+  // the repository it indexed (an unmounted filesystem, a wrong path): never start a new,
+  // empty repository over it, whose "not there" answers would end a recovery early.
+  auto known = (*index)->names();
+  const std::size_t known_objects = known ? known->size() : 0;
+  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0);
+  if (!repository) {
+    std::cerr << "walvaultd: " << repository.error().message;
+    if (repository.error().kind == ErrorKind::not_found)
+      std::cerr << ", but the index '" << (*index)->path() << "' lists " << known_objects
+                << " object(s) archived there: is the repository's filesystem mounted? walvaultd will not start a new, "
+                   "empty repository in its place (if this really is meant to be a new repository, remove the index)";
+    std::cerr << "\n";
     return k_exit_failure;
   }
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the daemon

@@ -12,19 +12,21 @@ std::string object_key(const WalName& name) {
   return "wal/" + file.substr(0, 16) + "/" + file;
 }
 
-Result<std::unique_ptr<Repository>> Repository::open(std::string_view location) {
+Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, bool allow_create) {
   auto storage = open_storage(location);
   if (!storage) return std::unexpected(storage.error());
   std::unique_ptr<Repository> repo(new Repository(std::move(*storage)));
-  if (auto r = repo->load_identity(); !r) return std::unexpected(r.error());
+  if (auto r = repo->load_identity(allow_create); !r) return std::unexpected(r.error());
   return repo;
 }
 
-Result<void> Repository::load_identity() {
+Result<void> Repository::load_identity(bool allow_create) {
   const std::string key(k_identity_key);
   auto data = m_storage->get(key);
   if (!data) {
     if (data.error().kind != ErrorKind::not_found) return std::unexpected(data.error());
+    if (!allow_create)
+      return fail(ErrorKind::not_found, "repository '" + describe() + "' has no " + key + " (identity)");
     const std::string fresh = "format=" + std::to_string(k_repository_format) + "\n";
     auto created = m_storage->put(key, as_bytes(fresh), PutMode::create_only);
     if (!created && created.error().kind != ErrorKind::conflict) return created;

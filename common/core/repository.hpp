@@ -22,9 +22,10 @@ std::string object_key(const WalName& name);
 
 class Repository {
  public:
-  // Opens the storage at `location`, creating the identity object on first use and refusing a
-  // repository of an unknown format.
-  static Result<std::unique_ptr<Repository>> open(std::string_view location);
+  // Opens the storage at `location`, creating the identity object on first use (only when
+  // `allow_create`) and refusing a repository of an unknown format. Without `allow_create` a
+  // missing identity is ErrorKind::not_found.
+  static Result<std::unique_ptr<Repository>> open(std::string_view location, bool allow_create = true);
 
   Storage& storage() { return *m_storage; }
   std::string describe() const { return m_storage->describe(); }
@@ -38,7 +39,7 @@ class Repository {
 
  private:
   explicit Repository(std::unique_ptr<Storage> storage) : m_storage(std::move(storage)) {}
-  Result<void> load_identity();
+  Result<void> load_identity(bool allow_create);
 
   std::unique_ptr<Storage> m_storage;
   mutable std::mutex m_mutex;
