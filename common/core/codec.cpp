@@ -120,26 +120,18 @@ class ZstdDecoder final : public Decoder {
   ZstdDecoder(const ZstdDecoder&) = delete;
   ZstdDecoder& operator=(const ZstdDecoder&) = delete;
 
+  // One decoding loop (decode_some) serves both forms: here its pieces are appended.
   Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out, std::size_t limit) override {
-    if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd decompression context");
-    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    std::size_t consumed = 0;
     for (;;) {
-      // Decode into a fixed scratch buffer and append only what was produced, so small input
-      // pieces cost nothing extra and the output never grows past `limit`.
-      ZSTD_outBuffer outbuf{m_scratch.data(), m_scratch.size(), 0};
-      const std::size_t input_before = in.pos;
-      const std::size_t ret = ZSTD_decompressStream(m_ctx, &outbuf, &in);
-      if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("zstd data is corrupt: ") + ZSTD_getErrorName(ret));
-      if (out.size() + outbuf.pos > limit) return fail(ErrorKind::corrupt, "object body decodes to more bytes than its header says");
-      out.insert(out.end(), m_scratch.begin(), m_scratch.begin() + static_cast<std::ptrdiff_t>(outbuf.pos));
-      m_frame_done = ret == 0;
-      // zstd may hold decoded data internally; stop only when the frame is done or a call
-      // made no progress with all input consumed (it needs more input).
-      const bool progressed = outbuf.pos > 0 || in.pos > input_before;
-      if (in.pos == in.size && (m_frame_done || !progressed)) break;
+      auto produced = decode_some(input, consumed, m_scratch);
+      if (!produced) return std::unexpected(produced.error());
+      if (out.size() + *produced > limit) return fail(ErrorKind::corrupt, "object body decodes to more bytes than its header says");
+      out.insert(out.end(), m_scratch.begin(), m_scratch.begin() + static_cast<std::ptrdiff_t>(*produced));
+      if (*produced < m_scratch.size()) return {};  // no progress left to make with this input
     }
-    return {};
   }
+
   Result<std::size_t> decode_some(std::span<const std::byte> input, std::size_t& consumed, std::span<std::byte> out) override {
     if (!m_ctx) return fail(ErrorKind::internal, "unable to create a zstd decompression context");
     ZSTD_inBuffer in{input.data(), input.size(), consumed};
