@@ -16,16 +16,19 @@
 #include <iostream>
 #include <thread>
 
+#include "archiver/backup_taker.hpp"
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"
 #include "archiver/server.hpp"
 #include "common/core/config.hpp"
+#include "common/core/cron.hpp"
 #include "common/core/index.hpp"
 #include "common/core/indexer.hpp"
 #include "common/core/time_format.hpp"
 #include "restorer/admin.hpp"
 #include "common/core/logging.hpp"
 #include "common/core/repository.hpp"
+#include "restorer/backup_server.hpp"
 #include "restorer/fetch.hpp"
 
 namespace walvault {
@@ -51,6 +54,19 @@ CheckThresholds thresholds_of(const DaemonConfig& config) {
 
 RetentionPolicy retention_of(const DaemonConfig& config) {
   return RetentionPolicy{config.retention_backups, config.retention_backup_days_us, config.retention_wal_days_us};
+}
+
+BackupSettings backup_settings_of(const DaemonConfig& config) {
+  BackupSettings settings;
+  settings.conninfo = config.pg_conninfo;
+  settings.bindir = config.pg_bindir;
+  settings.checkpoint = config.backup_checkpoint;
+  settings.chunk_size = config.backup_chunk_size;
+  settings.compress = config.compress;
+  // One large stream: let zstd use as many threads as PUSH has workers (the same process
+  // count pgBackRest's process-max would get).
+  settings.compress.threads = static_cast<int>(worker_count(config));
+  return settings;
 }
 
 std::string spool_directory(const DaemonConfig& config) {
@@ -80,6 +96,13 @@ class Daemon {
       return response;
     });
     m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
+    m_handlers.register_handler("BACKUP", [this](Request& r) { return serve_backup_request(m_backups, r); }, Lane::long_running);
+    m_backup_reads.register_handlers(m_handlers);
+    m_pruner.set_running_backup_probe([this]() -> std::optional<std::string> {
+      auto p = m_backups.progress();
+      if (p && !p->finished()) return p->id;
+      return std::nullopt;
+    });
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
     m_admin.register_handlers(m_handlers);
     m_admin.set_thresholds(thresholds_of(m_config));
@@ -115,6 +138,7 @@ class Daemon {
     m_server.start();
     wait_for_signal();
     arm_prune_timer();
+    arm_backup_schedule();
     spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
                  m_repository->describe(), m_config.socket, worker_count(m_config), to_string(m_config.compress));
     m_io.run();
@@ -137,6 +161,8 @@ class Daemon {
       spdlog::info("received {}, finishing {} open connection(s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                    m_server.active_connections());
       m_prune_timer.cancel();
+      m_schedule_timer.cancel();
+      m_backups.cancel();  // a running backup fails cleanly instead of holding up the stop
       m_server.drain([this] {
         m_signals.cancel();
         m_io.stop();
@@ -158,6 +184,14 @@ class Daemon {
     m_pruner.set_policy(retention_of(*config));
     m_config.prune_interval = config->prune_interval;
     arm_prune_timer();
+    {
+      std::lock_guard lock(m_backup_mutex);
+      m_backup_settings = backup_settings_of(*config);
+    }
+    if (config->backup_schedule != m_config.backup_schedule) {
+      m_config.backup_schedule = config->backup_schedule;
+      arm_backup_schedule();
+    }
     m_admin.set_thresholds(thresholds_of(*config));
     m_server.set_policy(policy_of(*config));
     if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
@@ -183,12 +217,46 @@ class Daemon {
     });
   }
 
+  BackupSettings backup_settings() {
+    std::lock_guard lock(m_backup_mutex);
+    return m_backup_settings;
+  }
+
+  // backup-schedule: the next firing time from now, in UTC; a backup already running at that
+  // moment makes this run a no-op (logged), never a second backup.
+  void arm_backup_schedule() {
+    m_schedule_timer.cancel();
+    if (m_config.backup_schedule.empty()) return;
+    auto schedule = parse_cron(m_config.backup_schedule);
+    if (!schedule) {
+      spdlog::error("{}", schedule.error().message);
+      return;
+    }
+    const std::int64_t now = now_unix_us();
+    auto next = next_cron_time(*schedule, now);
+    if (!next) {
+      spdlog::warn("backup-schedule '{}' never fires", m_config.backup_schedule);
+      return;
+    }
+    spdlog::info("next scheduled backup at {} (backup-schedule '{}')", format_timestamp(*next), m_config.backup_schedule);
+    m_schedule_timer.expires_after(std::chrono::microseconds(*next - now));
+    m_schedule_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto id = m_backups.start("", "schedule");
+      if (id) spdlog::info("scheduled backup {} started", *id);
+      else spdlog::error("scheduled backup not started: {}", id.error().message);
+      arm_backup_schedule();
+    });
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     return nlohmann::ordered_json{
         {"uptime_seconds", (now_unix_us() - m_started_us) / 1000000},
         {"connections_in_flight", m_server.active_connections() > 0 ? m_server.active_connections() - 1 : 0},
         {"index_trusted", m_index->trusted()},
+        {"backup", backup_status_json(m_backups.progress())},
+        {"backup_schedule", m_config.backup_schedule.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m_config.backup_schedule)},
         {"retention",
          {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
           {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
@@ -210,9 +278,15 @@ class Daemon {
   Admin m_admin;
   Pruner m_pruner{*m_repository, *m_index};
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
+  std::mutex m_backup_mutex;
+  BackupSettings m_backup_settings{backup_settings_of(m_config)};
+  // Before the server: destroyed after it, so no handler can still be waiting on them.
+  BackupTaker m_backups{*m_repository, *m_index, [this] { return backup_settings(); }};
+  BackupReads m_backup_reads{*m_repository, *m_index};
   Server m_server;
   boost::asio::signal_set m_signals;
   boost::asio::steady_timer m_prune_timer{m_io};
+  boost::asio::steady_timer m_schedule_timer{m_io};
   std::int64_t m_started_us;
 };
 

@@ -1,6 +1,10 @@
 #include "archiver/pruner.hpp"
 
 #include <map>
+#include <set>
+#include <vector>
+
+#include "common/base/fd.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -21,6 +25,56 @@ std::string Pruner::last_result() const {
   return m_last_result;
 }
 
+void Pruner::set_running_backup_probe(std::function<std::optional<std::string>()> probe) {
+  std::lock_guard lock(m_mutex);
+  m_running_backup = std::move(probe);
+}
+
+// Index row, then backup.json (the commit point: from here on it is no backup), then chunks.
+// A crash in between leaves either a listed backup whose removal is retried, or an unfinished
+// directory that the sweep removes.
+Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneReport& report) {
+  if (auto r = m_index.remove_stored_backup(backup.id); !r) return r;
+  if (auto r = m_repository.storage().remove(backup_info_key(backup.id)); !r) return r;
+  for (const auto& chunk : backup.chunks) {
+    if (auto r = m_repository.storage().remove(chunk.key); !r) return r;
+    ++report.removed;
+    report.bytes_removed += chunk.stored_size;
+  }
+  spdlog::info("pruned base backup {} ({} chunk(s), {} bytes stored)", backup.id, backup.chunks.size(), backup.stored_bytes);
+  return {};
+}
+
+// Directories of backups that never finished (no backup.json: pg_basebackup failed, or
+// walvaultd was killed mid-backup), except the one running now.
+Result<void> Pruner::sweep_unfinished_backups(PruneReport& report) {
+  std::optional<std::string> running;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_running_backup) running = m_running_backup();
+  }
+  auto objects = m_repository.storage().list_objects(std::string(k_backup_prefix));
+  if (!objects) return std::unexpected(objects.error());
+  std::map<std::string, std::vector<const ObjectInfo*>> by_id;
+  std::set<std::string> finished;
+  for (const auto& info : *objects) {
+    const std::string id(base_name(parent_directory(info.key)));
+    if (!is_valid_backup_id(id) || parent_directory(info.key) != backup_directory_key(id)) continue;
+    if (base_name(info.key) == "backup.json") finished.insert(id);
+    by_id[id].push_back(&info);
+  }
+  for (const auto& [id, files] : by_id) {
+    if (finished.contains(id) || (running && *running == id)) continue;
+    for (const ObjectInfo* info : files) {
+      if (auto r = m_repository.storage().remove(info->key); !r) return r;
+      ++report.removed;
+      report.bytes_removed += info->size;
+    }
+    spdlog::info("pruned unfinished base backup {} ({} object(s))", id, files.size());
+  }
+  return {};
+}
+
 PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
   std::lock_guard run_lock(m_run_mutex);
   PruneReport report;
@@ -36,9 +90,23 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
   if (!dry_run && report.decision.allowed) {
     std::map<std::string, std::uint64_t> sizes;
     for (const auto& o : *objects) sizes[o.name] = o.stored_size;
+    auto stored = m_index.stored_backups();
+    if (!stored) report.failure = stored.error();
+    std::map<std::string, const StoredBackup*> stored_by_file;
+    if (stored)
+      for (const auto& b : *stored) stored_by_file[b.backup_file] = &b;
     for (const auto& item : report.decision.remove) {
+      if (report.failure) break;
       auto name = parse_wal_name(item.name);
       if (!name) continue;
+      // An expired backup's data goes before its .backup file, so the data never outlives
+      // what makes it restorable.
+      if (auto it = stored_by_file.find(item.name); it != stored_by_file.end()) {
+        if (auto r = remove_stored_backup(*it->second, report); !r) {
+          report.failure = r.error();
+          break;
+        }
+      }
       if (auto r = m_index.record_pruned(item.name, now_us); !r) {
         report.failure = r.error();
         break;
@@ -55,6 +123,8 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
       report.bytes_removed += sizes[item.name];
       spdlog::info("pruned {} ({})", item.name, item.reason);
     }
+    if (!report.failure)
+      if (auto r = sweep_unfinished_backups(report); !r) report.failure = r.error();
     m_objects_removed += report.removed;
     m_bytes_freed += report.bytes_removed;
   }

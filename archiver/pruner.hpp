@@ -5,6 +5,7 @@
 // re-indexes an object whose row went but whose deletion did not happen.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ class Pruner {
 
   void set_policy(const RetentionPolicy& policy);
   RetentionPolicy policy() const;
+  // The id of the backup being taken now, whose unfinished directory must not be swept.
+  void set_running_backup_probe(std::function<std::optional<std::string>()> probe);
   // One prune at a time; `now_us` is injectable for tests.
   PruneReport run(bool dry_run, std::int64_t now_us);
 
@@ -39,11 +42,15 @@ class Pruner {
   std::string last_result() const;
 
  private:
+  Result<void> remove_stored_backup(const StoredBackup& backup, PruneReport& report);
+  Result<void> sweep_unfinished_backups(PruneReport& report);
+
   Repository& m_repository;
   Index& m_index;
   mutable std::mutex m_mutex;  // policy, last result
   std::mutex m_run_mutex;      // one prune at a time
   RetentionPolicy m_policy;
+  std::function<std::optional<std::string>()> m_running_backup;
   std::string m_last_result = "never ran";
   std::atomic<std::uint64_t> m_objects_removed{0};
   std::atomic<std::uint64_t> m_bytes_freed{0};

@@ -139,10 +139,11 @@ awaitable<Received> receive_request(Socket& socket) {
 
 Server::Server(asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, ServerPolicy policy)
     : m_io(io), m_handlers(handlers), m_settings(std::move(settings)), m_policy(std::move(policy)),
-      m_pool(std::max(1u, m_settings.workers)) {}
+      m_pool(std::max(1u, m_settings.workers)), m_long_pool(k_long_lane_threads) {}
 
 Server::~Server() {
   m_pool.join();
+  m_long_pool.join();
   if (m_acceptor) ::unlink(m_settings.socket_path.c_str());
 }
 
@@ -193,7 +194,7 @@ Result<void> Server::listen() {
 class Server::Session {
  public:
   // Validates the received frame; returns the handler to run, or nullptr with `response` set.
-  static const Handler* route(Server& server, Received received, const ucred& cred, Request& request,
+  static const RegisteredHandler* route(Server& server, Received received, const ucred& cred, Request& request,
                               protocol::Message& response) {
     if (!received.problem.empty()) {
       response = protocol::error({ErrorKind::invalid, received.problem});
@@ -204,7 +205,7 @@ class Server::Session {
       response = protocol::error(message.error());
       return nullptr;
     }
-    const Handler* handler = server.m_handlers.find(message->head());
+    const RegisteredHandler* handler = server.m_handlers.find(message->head());
     if (!handler) {
       response = protocol::error({ErrorKind::invalid, "unknown request '" + std::string(message->head()).substr(0, 32) + "'"});
       return nullptr;
@@ -249,10 +250,11 @@ class Server::Session {
       // init-declarations, so the only co_await below is unconditional on its own line.
       protocol::Message response;
       auto request = std::make_shared<Request>();
-      const Handler* handler = route(server, std::move(received), cred, *request, response);
+      const RegisteredHandler* handler = route(server, std::move(received), cred, *request, response);
       if (handler) {
-        Work work = [handler, request] { return (*handler)(*request); };
-        response = co_await offload(server.m_pool, std::move(work));
+        Work work = [handler, request] { return handler->handler(*request); };
+        asio::thread_pool& pool = handler->lane == Lane::long_running ? server.m_long_pool : server.m_pool;
+        response = co_await offload(pool, std::move(work));
       }
       deadline.arm(std::chrono::seconds(10));
       co_await send_message(*socket, response);

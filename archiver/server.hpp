@@ -60,6 +60,9 @@ class Server {
   mutable std::mutex m_policy_mutex;
   ServerPolicy m_policy;
   boost::asio::thread_pool m_pool;
+  // Backups and restore streams (Lane::long_running): one backup plus parallel chunk reads.
+  static constexpr std::size_t k_long_lane_threads = 8;
+  boost::asio::thread_pool m_long_pool;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> m_acceptor;
   UniqueFd m_lock_fd;
   std::atomic<unsigned> m_active{0};

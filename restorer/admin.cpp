@@ -22,19 +22,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(k_units)) {
-    value /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, k_units[unit]);
-  return buf;
-}
-
 double ratio(std::uint64_t plain, std::uint64_t stored) {
   return stored ? static_cast<double>(plain) / static_cast<double>(stored) : 0.0;
 }
@@ -53,6 +40,31 @@ json backup_json(const IndexedBackup& b) {
               {"timeline", b.timeline},   {"start_lsn", format_lsn(b.start_lsn)},
               {"stop_lsn", format_lsn(b.stop_lsn)}, {"start_time", optional_time(b.start_us)},
               {"stop_time", optional_time(b.stop_us)}};
+}
+
+// Stored backups by the .backup file that makes them complete.
+std::map<std::string, const StoredBackup*> stored_by_backup_file(const std::vector<StoredBackup>& stored) {
+  std::map<std::string, const StoredBackup*> out;
+  for (const auto& s : stored) out[s.backup_file] = &s;
+  return out;
+}
+
+json stored_backup_json(const StoredBackup& s, bool with_chunks) {
+  json out{{"id", s.id},
+           {"plain_bytes", s.plain_bytes},
+           {"stored_bytes", s.stored_bytes},
+           {"files", s.files},
+           {"chunk_count", s.chunks.size()},
+           {"has_manifest", s.has_manifest},
+           {"pg_version", s.pg_version},
+           {"started_at", format_timestamp(s.started_at_us)},
+           {"finished_at", format_timestamp(s.finished_at_us)}};
+  if (with_chunks) {
+    out["chunks"] = json::array();
+    for (const auto& c : s.chunks)
+      out["chunks"].push_back(json{{"key", c.key}, {"plain_size", c.plain_size}, {"stored_size", c.stored_size}, {"sha256", c.sha256}});
+  }
+  return out;
 }
 
 std::optional<std::uint32_t> field_u32(const protocol::Message& m, std::string_view key) {
@@ -79,6 +91,19 @@ std::uint64_t segno_of(const std::string& name, std::uint64_t segment_size) {
 }
 
 }  // namespace
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(k_units)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, k_units[unit]);
+  return buf;
+}
 
 Admin::Admin(Repository& repository, Index& index, Indexer& indexer, std::function<json()> daemon_state)
     : m_repository(repository), m_index(index), m_indexer(indexer), m_daemon_state(std::move(daemon_state)) {}
@@ -266,19 +291,27 @@ AdminOutput Admin::list(const protocol::Message& request) {
   AdminOutput out;
   if (backups_only) {
     auto backups = m_index.backups();
-    if (!backups) return failed_output(backups.error());
+    auto stored = m_index.stored_backups();
+    if (!backups || !stored) return failed_output(!backups ? backups.error() : stored.error());
+    const auto by_file = stored_by_backup_file(*stored);
     out.json = json{{"backups", json::array()}};
-    char line[256];
-    std::snprintf(line, sizeof line, "%-40s %4s %14s %14s %-21s %-21s %s\n", "backup file", "tli", "start lsn", "stop lsn",
-                  "start", "stop", "label");
+    char line[320];
+    std::snprintf(line, sizeof line, "%-18s %-40s %4s %14s %14s %-21s %10s %s\n", "stored as", "backup file", "tli", "start lsn",
+                  "stop lsn", "stop", "size", "label");
     out.text = line;
     for (const auto& b : *backups) {
-      out.json["backups"].push_back(backup_json(b));
-      std::snprintf(line, sizeof line, "%-40s %4u %14s %14s %-21s %-21s %s\n", b.name.c_str(), b.timeline,
-                    format_lsn(b.start_lsn).c_str(), format_lsn(b.stop_lsn).c_str(), optional_time_text(b.start_us).c_str(),
-                    optional_time_text(b.stop_us).c_str(), b.label.c_str());
+      auto it = by_file.find(b.name);
+      const StoredBackup* s = it == by_file.end() ? nullptr : it->second;
+      json row = backup_json(b);
+      row["stored"] = s ? stored_backup_json(*s, false) : json(nullptr);
+      out.json["backups"].push_back(row);
+      std::snprintf(line, sizeof line, "%-18s %-40s %4u %14s %14s %-21s %10s %s\n", s ? s->id.c_str() : "-", b.name.c_str(),
+                    b.timeline, format_lsn(b.start_lsn).c_str(), format_lsn(b.stop_lsn).c_str(),
+                    optional_time_text(b.stop_us).c_str(), s ? human_bytes(s->plain_bytes).c_str() : "-", b.label.c_str());
       out.text += line;
     }
+    out.text += std::to_string(backups->size()) + " backup(s), " + std::to_string(by_file.size()) +
+                " stored by walvault (restorable with walvault restore)\n";
     return out;
   }
   auto segments = m_index.segments(filter);
@@ -567,8 +600,34 @@ AdminOutput Admin::plan(const protocol::Message& request) {
   auto segments = m_index.segments();
   auto rows = m_index.timelines();
   auto backups = m_index.backups();
-  if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
-  Plan plan = make_plan(plan_request, *segments, *rows, *backups);
+  auto stored = m_index.stored_backups();
+  if (!segments || !rows || !backups || !stored)
+    return failed_output(!segments ? segments.error() : !rows ? rows.error() : !backups ? backups.error() : stored.error());
+  // `walvault restore` (restore=1) and --backup can only use backups whose data walvault stores.
+  const auto by_file = stored_by_backup_file(*stored);
+  const std::string wanted(request.field("backup").value_or("latest"));
+  const bool stored_only = request.field("restore").has_value() || wanted != "latest";
+  if (wanted != "latest") {
+    bool known = false;
+    for (const auto& s : *stored) known = known || s.id == wanted;
+    if (!known)
+      return failed_output({ErrorKind::not_found, "no stored backup '" + wanted + "' (see walvault list --backups)"});
+  }
+  std::vector<IndexedBackup> candidates;
+  for (const auto& b : *backups) {
+    auto it = by_file.find(b.name);
+    if (stored_only && (it == by_file.end() || (wanted != "latest" && it->second->id != wanted))) continue;
+    candidates.push_back(b);
+  }
+  Plan plan = make_plan(plan_request, *segments, *rows, candidates);
+  if (stored_only && candidates.empty()) {
+    plan.reachable = false;
+    plan.reason = wanted != "latest" ? "backup " + wanted + " is not complete (its .backup file is not in the index)"
+                                     : "no base backup stored by walvault yet (take one with walvault backup)";
+  }
+  const StoredBackup* chosen = nullptr;
+  if (plan.backup)
+    if (auto it = by_file.find(plan.backup->name); it != by_file.end()) chosen = it->second;
 
   AdminOutput out;
   out.exit_code = plan.reachable ? 0 : 1;
@@ -583,6 +642,7 @@ AdminOutput Admin::plan(const protocol::Message& request) {
                   {"reason", plan.reason.empty() ? json(nullptr) : json(plan.reason)},
                   {"timeline", plan.timeline},
                   {"backup", plan.backup ? backup_json(*plan.backup) : json(nullptr)},
+                  {"stored_backup", chosen ? stored_backup_json(*chosen, true) : json(nullptr)},
                   {"timelines", spans},
                   {"first_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.front())},
                   {"last_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.back())},
@@ -595,6 +655,11 @@ AdminOutput Admin::plan(const protocol::Message& request) {
   if (plan.backup)
     out.text += "base backup: " + plan.backup->name + " (label '" + plan.backup->label + "', start " + format_lsn(plan.backup->start_lsn) +
                 ", consistent at " + format_lsn(plan.backup->stop_lsn) + ", finished " + optional_time_text(plan.backup->stop_us) + ")\n";
+  if (plan.backup)
+    out.text += chosen ? "stored by walvault as " + chosen->id + ": " + std::to_string(chosen->files) + " files, " +
+                             human_bytes(chosen->plain_bytes) + " (" + human_bytes(chosen->stored_bytes) + " stored, " +
+                             std::to_string(chosen->chunks.size()) + " chunks)\n"
+                       : "its data is not stored by walvault (taken outside it): restore it by hand\n";
   for (const auto& span : spans)
     out.text += "  timeline " + span["timeline"].dump() + ": " + span["first_segment"].get<std::string>() + " .. " +
                 span["last_segment"].get<std::string>() + " (" + span["segments"].dump() + " segments)\n";

@@ -17,6 +17,9 @@
 
 namespace walvault {
 
+// 1536 -> "1.5 KiB": sizes in documents meant for people.
+std::string human_bytes(std::uint64_t bytes);
+
 struct CheckThresholds {
   std::int64_t max_wal_age_us = 3600LL * 1000000;
   std::int64_t max_backup_age_us = 48LL * 3600 * 1000000;

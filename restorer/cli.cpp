@@ -21,10 +21,6 @@ namespace walvault {
 
 namespace {
 
-constexpr int k_exit_ok = 0;
-constexpr int k_exit_check_failed = 1;
-constexpr int k_exit_usage = 2;
-
 struct Verb {
   const char* name;
   const char* wire;
@@ -44,13 +40,26 @@ const Verb k_verbs[] = {
      {"max-wal-age", "max-backup-age", "max-disk-usage"}, {}},
     {"verify", "VERIFY", "verify                      re-read and check every stored object against the index", {}, {}},
     {"plan", "PLAN", "plan [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target-immediate]\n"
-                     "     [--target-timeline latest|N]\n"
+                     "     [--target-timeline latest|N] [--backup ID|latest]\n"
                      "                              which backup and WAL a restore needs, and whether the target is reachable",
-     {"target-time", "target-lsn", "target-xid", "target-name", "target-timeline"}, {"target-immediate"}},
+     {"target-time", "target-lsn", "target-xid", "target-name", "target-timeline", "backup"}, {"target-immediate"}},
     {"prune", "PRUNE", "prune [--dry-run]           delete what the retention rules no longer need (--dry-run: only list\n"
                        "                              what would go and why each kept object stays)",
      {}, {"dry-run"}},
     {"reindex", "REINDEX", "reindex                     rebuild the index from the repository alone", {}, {}},
+    {"backup", "BACKUP", "backup [--label L]          take a base backup now (walvaultd runs pg_basebackup and stores it);\n"
+                         "                              exit 0 once it is complete, its WAL archived",
+     {"label"}, {}},
+    {"restore", "PLAN", "restore --pgdata DIR [--backup ID|latest] [--target-time T | --target-lsn L | --target-xid X |\n"
+                        "        --target-name N | --target-immediate] [--target-timeline latest|N]\n"
+                        "        [--target-action promote|pause|shutdown] [--standby [--primary-conninfo S]] [--force]\n"
+                        "        [--owner USER] [--jobs N] [--pg-bindir DIR]\n"
+                        "                              restore a stored base backup into DIR, ready to start: refuses an\n"
+                        "                              unreachable target or a non-empty DIR (without --force) before\n"
+                        "                              writing anything; see docs/cli.md",
+     {"pgdata", "backup", "target-time", "target-lsn", "target-xid", "target-name", "target-timeline", "target-action",
+      "primary-conninfo", "owner", "jobs", "pg-bindir"},
+     {"target-immediate", "standby", "force"}},
 };
 
 void usage(FILE* out) {
@@ -79,6 +88,7 @@ int run_walvault_cli(int argc, const char* const* argv) {
   options.socket_path = env_socket && *env_socket ? env_socket : std::string(protocol::k_default_socket);
   options.timeout = std::chrono::milliseconds(3600 * 1000);
   bool as_json = false;
+  bool timeout_set = false;
   const Verb* verb = nullptr;
   std::map<std::string, std::string> values;
 
@@ -118,6 +128,7 @@ int run_walvault_cli(int argc, const char* const* argv) {
       }
       if (name == "socket") options.socket_path = value;
       else if (name == "timeout") {
+        timeout_set = true;
         const long seconds = std::strtol(value.c_str(), nullptr, 10);
         if (seconds <= 0) return usage_error("--timeout needs a number of seconds");
         options.timeout = std::chrono::milliseconds(seconds * 1000);
@@ -133,39 +144,60 @@ int run_walvault_cli(int argc, const char* const* argv) {
     usage(stderr);
     return k_exit_usage;
   }
+  const bool timeout_given = timeout_set;
   int targets = 0;
   for (const char* t : {"target-time", "target-lsn", "target-xid", "target-name", "target-immediate"}) targets += values.contains(t);
   if (targets > 1) return usage_error("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate");
 
+  if (std::string(verb->name) == "restore") return run_restore(options, values, as_json);
+  if (std::string(verb->name) == "backup" && !timeout_given) options.timeout = std::chrono::hours(24 * 7);
+
   protocol::Message request{verb->wire, {}};
   request.set("format", as_json ? "json" : "text");
   for (const auto& [key, value] : values) request.set(key, value);
-
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    std::fprintf(stderr, "walvault: %s\n", os_error_text("create", "pipe", errno).c_str());
+  const std::string name = verb->name;
+  const bool progress = (name == "verify" || name == "backup") && ::isatty(STDERR_FILENO);
+  auto reply = exchange_document(options, request, progress);
+  if (!reply) {
+    std::fprintf(stderr, "walvault: %s\n", reply.error().message.c_str());
     return k_exit_usage;
   }
+  std::fwrite(reply->document.data(), 1, reply->document.size(), stdout);
+  std::fflush(stdout);
+  return exit_code_of(reply->response);
+}
+
+int exit_code_of(const protocol::Message& response) {
+  if (response.head() != "OK") {
+    auto text = response.field("message");
+    std::fprintf(stderr, "walvault: %s\n", text ? std::string(*text).c_str() : response.line.c_str());
+    return response.head() == "ERR" && response.argument() == "invalid" ? k_exit_usage : k_exit_check_failed;
+  }
+  auto code = response.field("exit");
+  if (code && *code == "0") return k_exit_ok;
+  if (auto reason = response.field("message")) std::fprintf(stderr, "walvault: %s\n", std::string(*reason).c_str());
+  return k_exit_check_failed;
+}
+
+Result<DocumentReply> exchange_document(const ClientOptions& options, const protocol::Message& request, bool progress) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
 
   auto client = SocketClient::connect(options.socket_path, options.connect_timeout, options.timeout);
-  if (!client) {
-    std::fprintf(stderr, "walvault: %s\n", client.error().message.c_str());
-    return k_exit_usage;
-  }
+  if (!client) return std::unexpected(client.error());
   // The document comes through the pipe; read it on a thread so a large one never blocks the
   // daemon while we wait for its answer on the socket.
-  std::string document;
+  DocumentReply reply;
   std::thread reader([&] {
     char buf[65536];
     for (;;) {
       ssize_t n = ::read(read_end.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      document.append(buf, static_cast<std::size_t>(n));
+      reply.document.append(buf, static_cast<std::size_t>(n));
     }
   });
-  const bool progress = std::string(verb->name) == "verify" && ::isatty(STDERR_FILENO);
   Result<void> sent;
   if (progress) {
     // Two descriptors: the pipe, then our terminal for progress lines.
@@ -177,25 +209,11 @@ int run_walvault_cli(int argc, const char* const* argv) {
   }
   write_end.reset();  // the daemon holds the only other copy: EOF arrives when it is done
   Result<protocol::Message> response = sent ? client->receive(options.timeout) : std::unexpected(sent.error());
-  if (!response) {
-    read_end.reset();
-  }
+  if (!response) read_end.reset();
   reader.join();
-  if (!response) {
-    std::fprintf(stderr, "walvault: %s\n", response.error().message.c_str());
-    return k_exit_usage;
-  }
-  std::fwrite(document.data(), 1, document.size(), stdout);
-  std::fflush(stdout);
-  if (response->head() != "OK") {
-    auto text = response->field("message");
-    std::fprintf(stderr, "walvault: %s\n", text ? std::string(*text).c_str() : response->line.c_str());
-    return response->head() == "ERR" && response->argument() == "invalid" ? k_exit_usage : k_exit_check_failed;
-  }
-  auto code = response->field("exit");
-  if (code && *code == "0") return k_exit_ok;
-  if (auto reason = response->field("message")) std::fprintf(stderr, "walvault: %s\n", std::string(*reason).c_str());
-  return k_exit_check_failed;
+  if (!response) return std::unexpected(response.error());
+  reply.response = std::move(*response);
+  return reply;
 }
 
 }  // namespace walvault

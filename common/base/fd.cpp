@@ -114,37 +114,67 @@ Result<void> make_directories(const std::string& dir, unsigned mode) {
   return {};
 }
 
-Result<void> write_file_durable(const std::string& path, std::span<const std::byte> data,
-                                bool replace, unsigned mode) {
+Result<DurableFileWriter> DurableFileWriter::create(const std::string& path, unsigned mode) {
   static std::atomic<unsigned> counter{0};
-  const std::string dir = parent_directory(path);
-  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-
+  std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) return fail_os("create file", temp, errno);
-  auto cleanup_on_error = [&](std::unexpected<Failure> failure) {
-    fd.reset();
-    ::unlink(temp.c_str());
+  return DurableFileWriter(path, std::move(temp), std::move(fd));
+}
+
+DurableFileWriter::~DurableFileWriter() { discard(); }
+
+void DurableFileWriter::discard() {
+  if (m_temp.empty()) return;
+  m_fd.reset();
+  ::unlink(m_temp.c_str());
+  m_temp.clear();
+}
+
+Result<void> DurableFileWriter::append(std::span<const std::byte> data) {
+  if (m_temp.empty()) return fail(ErrorKind::internal, "write to '" + m_path + "' after commit");
+  if (auto r = write_all(m_fd.get(), data, m_temp); !r) {
+    discard();
+    return r;
+  }
+  m_size += data.size();
+  return {};
+}
+
+Result<void> DurableFileWriter::commit(bool replace, std::span<const std::byte> head) {
+  if (m_temp.empty()) return fail(ErrorKind::internal, "commit of '" + m_path + "' twice");
+  auto failed = [&](std::unexpected<Failure> failure) {
+    discard();
     return failure;
   };
-  if (auto r = write_all(fd.get(), data, temp); !r) return cleanup_on_error(std::unexpected(r.error()));
-  if (::fsync(fd.get()) != 0) return cleanup_on_error(fail_os("sync file", temp, errno));
-  if (::close(fd.release()) != 0) return cleanup_on_error(fail_os("close file", temp, errno));
+  if (!head.empty())
+    if (auto r = pwrite_all(m_fd.get(), head, 0, m_temp); !r) return failed(std::unexpected(r.error()));
+  if (::fsync(m_fd.get()) != 0) return failed(fail_os("sync file", m_temp, errno));
+  if (::close(m_fd.release()) != 0) return failed(fail_os("close file", m_temp, errno));
 
   if (replace) {
-    if (::rename(temp.c_str(), path.c_str()) != 0) return cleanup_on_error(fail_os("rename file", temp, errno));
+    if (::rename(m_temp.c_str(), m_path.c_str()) != 0) return failed(fail_os("rename file", m_temp, errno));
   } else {
     // link() refuses an existing target atomically, so a concurrent writer can never be
     // overwritten; rename() would silently replace it.
-    if (::link(temp.c_str(), path.c_str()) != 0) {
-      int err = errno;
-      ::unlink(temp.c_str());
-      if (err == EEXIST) return fail(ErrorKind::conflict, "unable to create file '" + path + "': it already exists");
-      return fail_os("link file", path, err);
+    if (::link(m_temp.c_str(), m_path.c_str()) != 0) {
+      const int err = errno;
+      discard();
+      if (err == EEXIST) return fail(ErrorKind::conflict, "unable to create file '" + m_path + "': it already exists");
+      return fail_os("link file", m_path, err);
     }
-    ::unlink(temp.c_str());
+    ::unlink(m_temp.c_str());
   }
-  return fsync_directory(dir);
+  m_temp.clear();
+  return fsync_directory(parent_directory(m_path));
+}
+
+Result<void> write_file_durable(const std::string& path, std::span<const std::byte> data,
+                                bool replace, unsigned mode) {
+  auto writer = DurableFileWriter::create(path, mode);
+  if (!writer) return std::unexpected(writer.error());
+  if (auto r = writer->append(data); !r) return r;
+  return writer->commit(replace);
 }
 
 }  // namespace walvault

@@ -1,9 +1,11 @@
 #pragma once
 // File-descriptor ownership and the few POSIX file helpers every part of walvault needs.
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/base/error.hpp"
@@ -58,6 +60,33 @@ Result<void> make_directories(const std::string& dir, unsigned mode = 0750);
 // (replace = false); finally fsync the directory. The temp file is removed on every failure.
 Result<void> write_file_durable(const std::string& path, std::span<const std::byte> data,
                                 bool replace, unsigned mode = 0640);
+
+// The same sequence for content that arrives in pieces (a base backup chunk): bytes go to a
+// temp file beside `path`; commit() optionally overwrites the first bytes (a header known only
+// at the end), fsyncs, publishes under `path` as write_file_durable does and fsyncs the
+// directory. Destroyed uncommitted, the temp file is removed: nothing partial is ever visible.
+class DurableFileWriter {
+ public:
+  static Result<DurableFileWriter> create(const std::string& path, unsigned mode = 0640);
+  DurableFileWriter(DurableFileWriter&& other) noexcept
+      : m_path(std::move(other.m_path)), m_temp(std::exchange(other.m_temp, {})), m_fd(std::move(other.m_fd)), m_size(other.m_size) {}
+  DurableFileWriter& operator=(DurableFileWriter&&) = delete;
+  ~DurableFileWriter();
+
+  Result<void> append(std::span<const std::byte> data);
+  Result<void> commit(bool replace, std::span<const std::byte> head = {});
+  std::uint64_t size() const { return m_size; }
+
+ private:
+  DurableFileWriter(std::string path, std::string temp, UniqueFd fd)
+      : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)) {}
+  void discard();
+
+  std::string m_path;
+  std::string m_temp;  // empty once committed or discarded
+  UniqueFd m_fd;
+  std::uint64_t m_size = 0;
+};
 
 std::string parent_directory(std::string_view path);
 std::string_view base_name(std::string_view path);

@@ -77,10 +77,12 @@ using DecompressionContext = ContextLease<ZSTD_DCtx, ZSTD_createDCtx, ZSTD_freeD
 
 class ZstdEncoder final : public Encoder {
  public:
-  explicit ZstdEncoder(int level) : m_ctx(m_lease.get()) {
+  ZstdEncoder(int level, int threads) : m_ctx(m_lease.get()) {
     if (m_ctx) {
       ZSTD_CCtx_reset(m_ctx, ZSTD_reset_session_and_parameters);
       ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_compressionLevel, level);
+      // Ignored (left at 0) by a libzstd built without multithreading: still correct, slower.
+      if (threads > 0) ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_nbWorkers, threads);
     }
   }
   ZstdEncoder(const ZstdEncoder&) = delete;
@@ -185,7 +187,7 @@ std::string to_string(const CompressSpec& spec) {
 std::string_view codec_name(Codec codec) { return codec == Codec::zstd ? "zstd" : "none"; }
 
 std::unique_ptr<Encoder> make_encoder(const CompressSpec& spec) {
-  if (spec.codec == Codec::zstd) return std::make_unique<ZstdEncoder>(spec.level);
+  if (spec.codec == Codec::zstd) return std::make_unique<ZstdEncoder>(spec.level, spec.threads);
   return std::make_unique<NoneEncoder>();
 }
 

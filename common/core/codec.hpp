@@ -18,6 +18,8 @@ enum class Codec : std::uint8_t { none = 0, zstd = 1 };
 struct CompressSpec {
   Codec codec = Codec::zstd;
   int level = 3;
+  // zstd worker threads for one large stream (a base backup); 0 compresses on the caller's thread.
+  int threads = 0;
   bool operator==(const CompressSpec&) const = default;
 };
 

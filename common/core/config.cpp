@@ -1,5 +1,7 @@
 #include "common/core/config.hpp"
 
+#include "common/core/cron.hpp"
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -30,6 +32,11 @@ constexpr OptionSpec k_options[] = {
     {"retention-backup-days", "30", "DAYS", "keep every complete base backup younger than this many days", true},
     {"retention-wal-days", "7", "DAYS", "point-in-time window: keep WAL back to the newest backup at least this old", true},
     {"prune-interval", "3600", "SECONDS", "seconds between automatic prunes; also one after each .backup file (0: timer off)", true},
+    {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; empty: backups are refused", true},
+    {"pg-bindir", "/usr/lib/postgresql/15/bin", "DIR", "where walvaultd finds pg_basebackup", true},
+    {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
+    {"backup-chunk-size", "64MiB", "SIZE", "a base backup is stored as chunks of about this much tar data (1MiB to 4GiB); restore fetches chunks in parallel", true},
+    {"backup-checkpoint", "fast", "MODE", "checkpoint a backup starts with: fast (start now) or spread (gentler on a busy server, slower to start)", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };
@@ -47,6 +54,23 @@ Result<unsigned long> parse_unsigned(std::string_view text, unsigned long min, u
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max)
     return fail(ErrorKind::invalid, "expected a number from " + std::to_string(min) + " to " + std::to_string(max));
   return value;
+}
+
+// 1048576, 512KiB, 64MiB, 1GiB (also K/M/G, KB/MB/GB as binary units).
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc()) return std::nullopt;
+  std::string unit(ptr, text.data() + text.size());
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::uint64_t scale = 1;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1ULL << 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1ULL << 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1ULL << 30;
+  else return std::nullopt;
+  if (value > (std::uint64_t{1} << 40)) return std::nullopt;
+  return value * scale;
 }
 
 Result<std::vector<uid_t>> parse_uid_list(std::string_view text) {
@@ -159,6 +183,26 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 0, 86400 * 30);
     if (!n) return std::unexpected(n.error());
     config.prune_interval = std::chrono::seconds(*n);
+  } else if (name == "pg-conninfo") {
+    config.pg_conninfo = value;
+  } else if (name == "pg-bindir") {
+    if (value.empty() || value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
+    config.pg_bindir = value;
+  } else if (name == "backup-schedule") {
+    if (trim(value).empty() || trim(value) == "off") {
+      config.backup_schedule.clear();
+    } else {
+      if (auto schedule = parse_cron(value); !schedule) return std::unexpected(schedule.error());
+      config.backup_schedule = trim(value);
+    }
+  } else if (name == "backup-chunk-size") {
+    auto bytes = parse_size(value);
+    if (!bytes || *bytes < (1ULL << 20) || *bytes > (4ULL << 30))
+      return fail(ErrorKind::invalid, "expected a size from 1MiB to 4GiB, such as 64MiB");
+    config.backup_chunk_size = *bytes;
+  } else if (name == "backup-checkpoint") {
+    if (value != "fast" && value != "spread") return fail(ErrorKind::invalid, "expected fast or spread");
+    config.backup_checkpoint = value;
   } else if (name == "log-level") {
     if (value != "debug" && value != "info" && value != "warn" && value != "error")
       return fail(ErrorKind::invalid, "expected debug, info, warn or error");

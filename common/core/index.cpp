@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS backups (
   start_time INTEGER,
   stop_time INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stored_backups (
+  id TEXT PRIMARY KEY,
+  backup_file TEXT NOT NULL,
+  document TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pruned (
   name TEXT PRIMARY KEY,
   pruned_at INTEGER NOT NULL
@@ -145,7 +150,7 @@ Result<void> Index::remove_object(std::string_view name) {
 
 Result<void> Index::clear() {
   std::lock_guard lock(m_mutex);
-  return m_db.exec("DELETE FROM objects; DELETE FROM timelines; DELETE FROM backups;");
+  return m_db.exec("DELETE FROM objects; DELETE FROM timelines; DELETE FROM backups; DELETE FROM stored_backups;");
 }
 
 Result<bool> Index::contains(std::string_view name) {
@@ -279,6 +284,38 @@ Result<std::vector<IndexedBackup>> Index::backups() {
     backup.start_us = stmt->column_optional_int(6);
     backup.stop_us = stmt->column_optional_int(7);
     result.push_back(std::move(backup));
+  }
+  return result;
+}
+
+Result<void> Index::put_stored_backup(const StoredBackup& backup) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("INSERT OR REPLACE INTO stored_backups (id, backup_file, document) VALUES (?1, ?2, ?3)");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, backup.id).bind(2, backup.backup_file).bind(3, render_backup_info(backup));
+  return stmt->run();
+}
+
+Result<void> Index::remove_stored_backup(std::string_view id) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("DELETE FROM stored_backups WHERE id = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, id);
+  return stmt->run();
+}
+
+Result<std::vector<StoredBackup>> Index::stored_backups() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT id, document FROM stored_backups ORDER BY id");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::vector<StoredBackup> result;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    auto backup = parse_backup_info(stmt->column_text(1), "index row " + stmt->column_text(0));
+    if (!backup) return std::unexpected(backup.error());
+    result.push_back(std::move(*backup));
   }
   return result;
 }

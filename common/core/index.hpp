@@ -16,6 +16,7 @@
 
 #include "common/base/error.hpp"
 #include "common/base/wal_name.hpp"
+#include "common/core/base_backup.hpp"
 #include "common/core/sqlite.hpp"
 
 namespace walvault {
@@ -115,6 +116,11 @@ class Index {
   Result<std::vector<IndexedTimeline>> timelines();
   Result<std::vector<IndexedBackup>> backups();
   Result<IndexTotals> totals();
+
+  // Base backups whose data walvault stores (backup.json written), by id.
+  Result<void> put_stored_backup(const StoredBackup& backup);
+  Result<void> remove_stored_backup(std::string_view id);
+  Result<std::vector<StoredBackup>> stored_backups();
 
   struct Carry {
     std::vector<std::byte> bytes;

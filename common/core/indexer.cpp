@@ -171,11 +171,52 @@ Result<RepairReport> Indexer::repair() {
     if (auto r = m_index.remove_object(name); !r) return std::unexpected(r.error());
     ++report.removed;
   }
+  if (auto r = repair_stored_backups(report); !r) return std::unexpected(r.error());
   // Every object the repository holds is now in the index (or recorded as unreadable, which
   // `verify` reports): "not in the index" means "not in the repository" again, unless an index
   // write failed while this repair ran.
   if (m_index.failures() == failures_before) m_index.set_trusted(true);
   return report;
+}
+
+// Base backups: a backup.json in the repository is a stored backup; its chunks are listed in it
+// and need no rows of their own. A backup directory without one is a backup that never
+// finished (retention sweeps those).
+Result<void> Indexer::repair_stored_backups(RepairReport& report) {
+  auto indexed = m_index.stored_backups();
+  if (!indexed) return std::unexpected(indexed.error());
+  auto objects = m_repository.storage().list_objects(std::string(k_backup_prefix));
+  if (!objects) return std::unexpected(objects.error());
+  std::set<std::string> known, present;
+  for (const auto& b : *indexed) known.insert(b.id);
+  for (const auto& info : *objects) {
+    const std::string_view key = info.key;
+    if (base_name(key) != "backup.json") continue;
+    const std::string id(base_name(parent_directory(key)));
+    if (!is_valid_backup_id(id) || info.key != backup_info_key(id)) continue;
+    present.insert(id);
+    if (known.contains(id)) continue;
+    auto stored = m_repository.storage().get(info.key);
+    if (!stored && stored.error().kind == ErrorKind::not_found) continue;
+    Result<OpenedObject> opened = stored ? open_object(*stored, m_repository.describe() + "/" + info.key)
+                                         : Result<OpenedObject>(std::unexpected(stored.error()));
+    Result<StoredBackup> backup = opened ? parse_backup_info(as_text(opened->plain), info.key)
+                                         : Result<StoredBackup>(std::unexpected(opened.error()));
+    if (!backup || backup->id != id) {
+      spdlog::error("index repair: unable to index backup '{}': {}", info.key,
+                    backup ? "its id does not match its directory" : backup.error().message);
+      ++report.unreadable;
+      continue;
+    }
+    if (auto r = m_index.put_stored_backup(*backup); !r) return r;
+    ++report.added;
+  }
+  for (const auto& id : known) {
+    if (present.contains(id)) continue;
+    if (auto r = m_index.remove_stored_backup(id); !r) return r;
+    ++report.removed;
+  }
+  return {};
 }
 
 Result<RepairReport> Indexer::rebuild() {

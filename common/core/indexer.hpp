@@ -33,6 +33,7 @@ class Indexer {
   Result<RepairReport> rebuild();
 
  private:
+  Result<void> repair_stored_backups(RepairReport& report);
   Result<std::optional<Index::Carry>> carry_before(std::uint32_t timeline, std::uint64_t segno);
   Result<void> index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
                            std::uint64_t stored_size, std::int64_t stored_at_us);

@@ -94,4 +94,126 @@ Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_
   return OpenedObject{*header, std::move(*plain)};
 }
 
+Result<ObjectStreamWriter> ObjectStreamWriter::begin(Storage& storage, const std::string& key, const CompressSpec& spec,
+                                                     PutMode mode) {
+  ObjectStreamWriter out;
+  auto writer = storage.create(key, mode);
+  if (!writer) return std::unexpected(writer.error());
+  out.m_writer = std::move(*writer);
+  out.m_encoder = make_encoder(spec);
+  out.m_sha = std::make_unique<Sha256>();
+  out.m_header.codec = spec.codec;
+  out.m_key = key;
+  // The real header goes over these bytes at commit.
+  const std::array<std::byte, k_object_header_size> placeholder{};
+  if (auto r = out.m_writer->append(placeholder); !r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<void> ObjectStreamWriter::flush_encoded() {
+  if (m_encoded.empty()) return {};
+  if (auto r = m_writer->append(m_encoded); !r) return r;
+  m_header.body_size += m_encoded.size();
+  m_encoded.clear();
+  return {};
+}
+
+Result<void> ObjectStreamWriter::append(std::span<const std::byte> plain) {
+  if (!m_writer) return fail(ErrorKind::internal, "append to finished object '" + m_key + "'");
+  m_sha->update(plain);
+  m_header.plain_size += plain.size();
+  if (auto r = m_encoder->update(plain, m_encoded); !r) return r;
+  // Write out in large pieces: few syscalls, and memory stays at about this bound.
+  if (m_encoded.size() >= (1u << 20)) return flush_encoded();
+  return {};
+}
+
+Result<ObjectHeader> ObjectStreamWriter::finish() {
+  if (!m_writer) return fail(ErrorKind::internal, "object '" + m_key + "' finished twice");
+  if (auto r = m_encoder->finish(m_encoded); !r) return std::unexpected(r.error());
+  if (auto r = flush_encoded(); !r) return std::unexpected(r.error());
+  m_header.plain_sha256 = m_sha->finish();
+  const auto head = encode_object_header(m_header);
+  auto writer = std::move(m_writer);
+  if (auto r = writer->commit(head); !r) return std::unexpected(r.error());
+  return m_header;
+}
+
+Result<ObjectStreamReader> ObjectStreamReader::open(Storage& storage, const std::string& key, std::string expected_sha256) {
+  ObjectStreamReader out;
+  auto reader = storage.open_read(key);
+  if (!reader) return std::unexpected(reader.error());
+  out.m_reader = std::move(*reader);
+  out.m_key = key;
+  out.m_expected_sha256 = std::move(expected_sha256);
+  std::array<std::byte, k_object_header_size> head{};
+  std::size_t got = 0;
+  while (got < head.size()) {
+    auto n = out.m_reader->read(std::span<std::byte>(head).subspan(got));
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) break;
+    got += *n;
+  }
+  auto header = decode_object_header(std::span<const std::byte>(head.data(), got), key);
+  if (!header) return std::unexpected(header.error());
+  out.m_header = *header;
+  if (out.m_reader->size() != k_object_header_size + header->body_size)
+    return fail(ErrorKind::corrupt, "stored object '" + key + "' is corrupt: " + std::to_string(out.m_reader->size()) +
+                                        " bytes on storage, the header says " +
+                                        std::to_string(k_object_header_size + header->body_size));
+  auto decoder = make_decoder(header->codec);
+  if (!decoder) return std::unexpected(decoder.error());
+  out.m_decoder = std::move(*decoder);
+  out.m_sha = std::make_unique<Sha256>();
+  out.m_input.reserve(1u << 20);
+  return out;
+}
+
+Result<std::size_t> ObjectStreamReader::fill() {
+  m_input.resize(1u << 20);
+  auto n = m_reader->read(m_input);
+  if (!n) return std::unexpected(n.error());
+  m_input.resize(*n);
+  m_input_pos = 0;
+  if (*n == 0) m_input_done = true;
+  return *n;
+}
+
+Result<void> ObjectStreamReader::prove() {
+  auto corrupt = [&](const std::string& why) {
+    return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: " + why);
+  };
+  if (auto r = m_decoder->finish(); !r) return corrupt(r.error().message);
+  if (m_plain_read != m_header.plain_size)
+    return corrupt("decodes to " + std::to_string(m_plain_read) + " bytes, the header says " + std::to_string(m_header.plain_size));
+  const Sha256Digest digest = m_sha->finish();
+  if (digest != m_header.plain_sha256) return corrupt("SHA-256 of the content does not match its header");
+  if (!m_expected_sha256.empty() && to_hex(digest) != m_expected_sha256)
+    return corrupt("SHA-256 of the content does not match the index");
+  m_proven = true;
+  return {};
+}
+
+Result<std::size_t> ObjectStreamReader::read(std::span<std::byte> out) {
+  if (m_proven || out.empty()) return 0;
+  for (;;) {
+    // Drain what zstd holds before asking for more input, and prove only once it is empty.
+    auto produced = m_decoder->decode_some(m_input, m_input_pos, out);
+    if (!produced) return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: " + produced.error().message);
+    if (*produced > 0) {
+      m_plain_read += *produced;
+      if (m_plain_read > m_header.plain_size)
+        return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: decodes to more than the header's " +
+                                            std::to_string(m_header.plain_size) + " bytes");
+      m_sha->update(out.first(*produced));
+      return *produced;
+    }
+    if (m_input_done) {
+      if (auto r = prove(); !r) return std::unexpected(r.error());
+      return 0;
+    }
+    if (auto n = fill(); !n) return std::unexpected(n.error());
+  }
+}
+
 }  // namespace walvault

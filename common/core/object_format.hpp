@@ -11,6 +11,8 @@
 //  56  8  body size (bytes after the header)
 //  64  8  first 8 bytes of SHA-256 over bytes 0..63 (header check)
 #include <array>
+#include <memory>
+#include <string>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -20,6 +22,7 @@
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
 #include "common/core/sha256.hpp"
+#include "common/core/storage/storage.hpp"
 
 namespace walvault {
 
@@ -56,5 +59,57 @@ struct OpenedObject {
   std::vector<std::byte> plain;
 };
 Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_view what);
+
+// Writes one object of any size with bounded memory: a placeholder header, the body encoded
+// piece by piece, then the real header once size and digest are known. Nothing is visible
+// under the key until finish() returns; dropped unfinished, nothing is left behind.
+class ObjectStreamWriter {
+ public:
+  static Result<ObjectStreamWriter> begin(Storage& storage, const std::string& key, const CompressSpec& spec, PutMode mode);
+  Result<void> append(std::span<const std::byte> plain);
+  // Durable and visible on success; returns the header written.
+  Result<ObjectHeader> finish();
+  std::uint64_t plain_size() const { return m_header.plain_size; }
+  std::uint64_t stored_size() const { return k_object_header_size + m_header.body_size; }
+
+ private:
+  ObjectStreamWriter() = default;
+  Result<void> flush_encoded();
+
+  std::unique_ptr<ObjectWriter> m_writer;
+  std::unique_ptr<Encoder> m_encoder;
+  std::unique_ptr<Sha256> m_sha;
+  std::vector<std::byte> m_encoded;
+  ObjectHeader m_header;
+  std::string m_key;
+};
+
+// Reads one object of any size with bounded memory: the header is checked on open, the body
+// is decoded piece by piece, and the end of the stream proves size and digest against the
+// header (and `expected_sha256` when the index knows it). Anything wrong is ErrorKind::corrupt.
+class ObjectStreamReader {
+ public:
+  static Result<ObjectStreamReader> open(Storage& storage, const std::string& key, std::string expected_sha256 = {});
+  const ObjectHeader& header() const { return m_header; }
+  // Up to out.size() plain bytes; 0 only after the whole object was read and proven.
+  Result<std::size_t> read(std::span<std::byte> out);
+
+ private:
+  ObjectStreamReader() = default;
+  Result<std::size_t> fill();
+  Result<void> prove();
+
+  std::unique_ptr<ObjectReader> m_reader;
+  std::unique_ptr<Decoder> m_decoder;
+  std::unique_ptr<Sha256> m_sha;
+  ObjectHeader m_header;
+  std::string m_key;
+  std::string m_expected_sha256;
+  std::vector<std::byte> m_input;
+  std::size_t m_input_pos = 0;
+  std::uint64_t m_plain_read = 0;
+  bool m_input_done = false;
+  bool m_proven = false;
+};
 
 }  // namespace walvault

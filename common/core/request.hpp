@@ -24,16 +24,28 @@ struct Request {
 // Runs on a worker thread; returns the response.
 using Handler = std::function<protocol::Message(Request&)>;
 
+// Where a handler runs: short work on the fixed worker pool; work that lasts as long as a base
+// backup or a restore stream on a lane of its own, so it can never hold up PUSH and GET (a
+// backup waits for the WAL it needs to be pushed: on a shared pool that could deadlock).
+enum class Lane { worker, long_running };
+
+struct RegisteredHandler {
+  Handler handler;
+  Lane lane = Lane::worker;
+};
+
 class HandlerRegistry {
  public:
-  void register_handler(std::string verb, Handler handler) { m_handlers[std::move(verb)] = std::move(handler); }
-  const Handler* find(std::string_view verb) const {
+  void register_handler(std::string verb, Handler handler, Lane lane = Lane::worker) {
+    m_handlers[std::move(verb)] = RegisteredHandler{std::move(handler), lane};
+  }
+  const RegisteredHandler* find(std::string_view verb) const {
     auto it = m_handlers.find(verb);
     return it == m_handlers.end() ? nullptr : &it->second;
   }
 
  private:
-  std::map<std::string, Handler, std::less<>> m_handlers;
+  std::map<std::string, RegisteredHandler, std::less<>> m_handlers;
 };
 
 }  // namespace walvault

@@ -577,6 +577,18 @@ pg_restore_setup() {
   log "restore prepared: $backup -> $dir (port $port)"
 }
 
+# pg_adopt DIR [CONF-LINE...]: a data directory made by `walvault restore` gets a port of its
+# own (its postgresql.conf is the backed-up cluster's) so it can start beside the original.
+pg_adopt() {
+  local dir=$1 port
+  shift
+  pick_port port
+  WV_PG_PORT[$dir]=$port
+  _wv_pg_conf "$dir" "$port" "$@"
+  chown postgres: "$dir/postgresql.conf"
+  log "restored cluster $dir gets port $port"
+}
+
 pg_logfile() { echo "$T/logs/pg.$(basename "$1").log"; }
 
 pg_start() { # DIR

@@ -15,6 +15,35 @@ namespace walvault {
 
 namespace {
 
+class PosixObjectWriter final : public ObjectWriter {
+ public:
+  PosixObjectWriter(DurableFileWriter file, PutMode mode) : m_file(std::move(file)), m_mode(mode) {}
+  Result<void> append(std::span<const std::byte> data) override { return m_file.append(data); }
+  Result<void> commit(std::span<const std::byte> head) override { return m_file.commit(m_mode == PutMode::replace, head); }
+
+ private:
+  DurableFileWriter m_file;
+  PutMode m_mode;
+};
+
+class PosixObjectReader final : public ObjectReader {
+ public:
+  PosixObjectReader(UniqueFd fd, std::string path, std::uint64_t size) : m_fd(std::move(fd)), m_path(std::move(path)), m_size(size) {}
+  Result<std::size_t> read(std::span<std::byte> out) override {
+    for (;;) {
+      const ssize_t n = ::read(m_fd.get(), out.data(), out.size());
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return fail_os("read file", m_path, errno);
+    }
+  }
+  std::uint64_t size() const override { return m_size; }
+
+ private:
+  UniqueFd m_fd;
+  std::string m_path;
+  std::uint64_t m_size;
+};
+
 class PosixStorage final : public Storage {
  public:
   explicit PosixStorage(std::string root) : m_root(std::move(root)) {}
@@ -61,6 +90,27 @@ class PosixStorage final : public Storage {
     if (::stat(path->c_str(), &st) == 0) return true;
     if (errno == ENOENT || errno == ENOTDIR) return false;
     return fail_os("stat file", *path, errno);
+  }
+
+  Result<std::unique_ptr<ObjectWriter>> create(const std::string& key, PutMode mode) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    if (auto r = make_directories(parent_directory(*path)); !r) return std::unexpected(r.error());
+    auto file = DurableFileWriter::create(*path);
+    if (!file) return std::unexpected(file.error());
+    return std::unique_ptr<ObjectWriter>(std::make_unique<PosixObjectWriter>(std::move(*file), mode));
+  }
+
+  Result<std::unique_ptr<ObjectReader>> open_read(const std::string& key) override {
+    auto path = path_for(key);
+    if (!path) return std::unexpected(path.error());
+    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_os("open file", *path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", *path, errno);
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + *path + "' is not a regular file");
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    return std::unique_ptr<ObjectReader>(std::make_unique<PosixObjectReader>(std::move(fd), *path, static_cast<std::uint64_t>(st.st_size)));
   }
 
   Result<void> remove(const std::string& key) override {

@@ -25,6 +25,26 @@ enum class PutMode {
   create_only,  // fail with ErrorKind::conflict when the key exists (never overwrites)
 };
 
+// An object written in pieces (a base backup chunk), so memory stays bounded whatever its size.
+// Nothing is visible under the key until commit() returns; destroyed uncommitted, it vanishes.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual Result<void> append(std::span<const std::byte> data) = 0;
+  // Replaces the first head.size() bytes (a header reserved with placeholder bytes and known
+  // only at the end), then makes the object durable under its key, as put() does.
+  virtual Result<void> commit(std::span<const std::byte> head) = 0;
+};
+
+// Sequential reads of one stored object.
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  // Up to out.size() bytes; 0 at the end of the object.
+  virtual Result<std::size_t> read(std::span<std::byte> out) = 0;
+  virtual std::uint64_t size() const = 0;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -39,6 +59,9 @@ class Storage {
   // The object, or its first `max_bytes` bytes. A missing key is ErrorKind::not_found.
   virtual Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes = std::nullopt) = 0;
   virtual Result<bool> exists(const std::string& key) = 0;
+  // Streaming forms of put() and get(), for objects too large to hold in memory.
+  virtual Result<std::unique_ptr<ObjectWriter>> create(const std::string& key, PutMode mode) = 0;
+  virtual Result<std::unique_ptr<ObjectReader>> open_read(const std::string& key) = 0;
   // Removing a missing key succeeds.
   virtual Result<void> remove(const std::string& key) = 0;
   // Size and modification time of one object; a missing key is ErrorKind::not_found.

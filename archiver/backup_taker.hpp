@@ -1,0 +1,100 @@
+#pragma once
+// Base backups taken by walvaultd: it runs pg_basebackup (tar format on stdout, -X none: the
+// WAL a backup needs arrives through archive_command like all other WAL), reads the tar
+// stream with libarchive and stores it as chunk objects of about `backup-chunk-size` each,
+// encoded like every other object, so memory stays bounded whatever the cluster's size. The
+// backup is declared complete (backup.json written, index row added) only after pg_basebackup
+// succeeded and the WAL from its start to its stop is in the archive; a backup that fails at
+// any point leaves no backup.json and its chunks are removed (or swept by prune after a crash).
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/base/error.hpp"
+#include "common/core/base_backup.hpp"
+#include "common/core/codec.hpp"
+#include "common/core/index.hpp"
+#include "common/core/repository.hpp"
+#include "common/core/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace walvault {
+
+struct BackupSettings {
+  std::string conninfo;  // empty: backups refused
+  std::string bindir;    // where pg_basebackup is
+  std::string checkpoint = "fast";
+  std::uint64_t chunk_size = 64ULL << 20;
+  CompressSpec compress;
+  std::chrono::seconds wal_wait{120};  // after pg_basebackup: how long the WAL may take to arrive
+};
+
+// What a running (or the last) backup is doing; for `walvault status` and the CLI's progress.
+struct BackupProgress {
+  std::string id;
+  std::string label;
+  std::string trigger;  // "walvault backup" or "schedule"
+  std::string phase;    // starting, streaming, waiting for WAL, complete, failed
+  std::uint64_t bytes = 0;            // tar bytes read so far
+  std::uint64_t estimated_bytes = 0;  // pg_basebackup's estimate (0 until known)
+  std::uint64_t stored_bytes = 0;
+  std::uint64_t files = 0;
+  std::uint64_t chunks = 0;
+  std::int64_t started_at_us = 0;
+  std::int64_t finished_at_us = 0;
+  std::string error;  // phase "failed": why
+  bool finished() const { return phase == "complete" || phase == "failed"; }
+};
+
+class BackupTaker {
+ public:
+  BackupTaker(Repository& repository, Index& index, std::function<BackupSettings()> settings);
+  ~BackupTaker();  // cancels a running backup and waits for it
+  BackupTaker(const BackupTaker&) = delete;
+  BackupTaker& operator=(const BackupTaker&) = delete;
+
+  // Starts a backup on a thread of its own and returns its id; ErrorKind::conflict when one is
+  // already running, invalid when pg-conninfo is not set.
+  Result<std::string> start(std::string label, std::string trigger);
+  // Waits for backup `id` to finish, calling `on_progress` about once a second meanwhile.
+  Result<StoredBackup> wait(const std::string& id, const std::function<void(const BackupProgress&)>& on_progress);
+  // The running backup, else the last one since start-up.
+  std::optional<BackupProgress> progress() const;
+  // Stops a running backup (SIGTERM): it fails and leaves nothing that looks complete.
+  void cancel();
+
+ private:
+  void run(std::string id, BackupSettings settings);
+  Result<StoredBackup> take(const std::string& id, const BackupSettings& settings);
+  Result<std::string> unique_id(std::int64_t now_us);
+  void update(const std::function<void(BackupProgress&)>& change);
+
+  Repository& m_repository;
+  Index& m_index;
+  std::function<BackupSettings()> m_settings;
+
+  mutable std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::optional<BackupProgress> m_progress;
+  std::optional<StoredBackup> m_result;
+  std::thread m_thread;
+  std::atomic<bool> m_cancel{false};
+  std::atomic<pid_t> m_child{0};
+};
+
+// The BACKUP verb (docs/protocol.md): starts a backup (label=L), writes progress lines to the
+// request's second descriptor when there is one (a terminal), and answers once the backup is
+// complete (exit=0) or failed (exit=1, message=why), with the document in the first descriptor.
+protocol::Message serve_backup_request(BackupTaker& taker, Request& request);
+// The running or last backup, for STATUS; null when there was none since start-up.
+nlohmann::ordered_json backup_status_json(const std::optional<BackupProgress>& progress);
+
+}  // namespace walvault

@@ -1,0 +1,58 @@
+#include "restorer/backup_server.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/core/object_format.hpp"
+
+namespace walvault {
+
+void BackupReads::register_handlers(HandlerRegistry& registry) {
+  registry.register_handler("BACKUP-READ", [this](Request& r) { return read_chunk(r); }, Lane::long_running);
+}
+
+protocol::Message BackupReads::read_chunk(Request& request) {
+  if (!request.fd) return protocol::error({ErrorKind::invalid, "BACKUP-READ needs a pipe passed with the request"});
+  const std::string id(request.message.field("id").value_or(""));
+  const std::string_view number_text = request.message.field("chunk").value_or("");
+  std::size_t number = 0;
+  if (!is_valid_backup_id(id)) return protocol::error({ErrorKind::invalid, "BACKUP-READ: bad backup id '" + id + "'"});
+  if (std::from_chars(number_text.data(), number_text.data() + number_text.size(), number).ec != std::errc() || number == 0)
+    return protocol::error({ErrorKind::invalid, "BACKUP-READ: bad chunk number '" + std::string(number_text) + "'"});
+  auto backups = m_index.stored_backups();
+  if (!backups) return protocol::error(backups.error());
+  const StoredBackup* backup = nullptr;
+  for (const auto& b : *backups)
+    if (b.id == id) backup = &b;
+  if (!backup) return protocol::error({ErrorKind::not_found, "no stored backup '" + id + "' (see walvault list --backups)"});
+  if (number > backup->chunks.size())
+    return protocol::error({ErrorKind::invalid, "backup " + id + " has " + std::to_string(backup->chunks.size()) + " chunks, not " +
+                                                    std::to_string(number)});
+  const BackupChunk& chunk = backup->chunks[number - 1];
+  auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
+  if (!reader) {
+    spdlog::error("backup {} chunk {}: {}", id, number, reader.error().message);
+    return protocol::error(reader.error());
+  }
+  std::vector<std::byte> buffer(1 << 20);
+  std::uint64_t sent = 0;
+  for (;;) {
+    auto n = reader->read(buffer);
+    if (!n) {
+      spdlog::error("backup {} chunk {}: {}", id, number, n.error().message);
+      return protocol::error(n.error());
+    }
+    if (*n == 0) break;
+    if (auto r = write_all(request.fd.get(), std::span<const std::byte>(buffer.data(), *n), "the restore client's pipe"); !r)
+      return protocol::error(r.error());
+    sent += *n;
+  }
+  request.fd.reset();  // EOF for the reader before the verdict
+  ++m_served;
+  return protocol::ok().set("bytes", std::to_string(sent)).set("sha256", chunk.sha256);
+}
+
+}  // namespace walvault
