@@ -123,10 +123,16 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
       report.bytes_removed += sizes[item.name];
       spdlog::info("pruned {} ({})", item.name, item.reason);
     }
-    if (!report.failure)
-      if (auto r = sweep_unfinished_backups(report); !r) report.failure = r.error();
     m_objects_removed += report.removed;
     m_bytes_freed += report.bytes_removed;
+  }
+  // Unfinished backups are garbage whatever retention decides (even with no complete backup).
+  if (!dry_run && !report.failure) {
+    const std::size_t before = report.removed;
+    const std::uint64_t bytes_before = report.bytes_removed;
+    if (auto r = sweep_unfinished_backups(report); !r) report.failure = r.error();
+    m_objects_removed += report.removed - before;
+    m_bytes_freed += report.bytes_removed - bytes_before;
   }
   std::string result;
   if (report.failure) result = "stopped after " + std::to_string(report.removed) + " object(s): " + report.failure->message;

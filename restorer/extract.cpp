@@ -193,8 +193,8 @@ Result<void> Extractor::open() {
   // Without ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS: libarchive applies it to the path it is
   // given, and ours are absolute on purpose (no chdir with four streams in one process). The
   // entry's own path is refused when absolute by our check before it is rewritten.
-  int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_PERM |
-              ARCHIVE_EXTRACT_TIME;
+  int flags =
+      ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME;
   if (m_options.owner_uid) flags |= ARCHIVE_EXTRACT_OWNER;
   {
     std::lock_guard lock(g_libarchive_mutex);
@@ -220,7 +220,7 @@ std::unexpected<Failure> Extractor::read_failure(std::string_view context) const
 }
 
 std::unexpected<Failure> Extractor::write_failure(std::string_view shown, std::string_view disk_path,
-                                                 bool from_header) const {
+                                                  bool from_header) const {
   archive* writer = m_writer.get();
   const int err = archive_errno(writer);
   const std::string detail = archive_message(writer);
@@ -234,13 +234,13 @@ std::unexpected<Failure> Extractor::write_failure(std::string_view shown, std::s
 Result<void> Extractor::extract_entry(archive_entry* entry) {
   const char* raw_path = archive_entry_pathname(entry);
   const std::string shown = raw_path ? raw_path : "";
-  const char* hardlink = archive_entry_hardlink(entry);
-  const char* symlink = archive_entry_symlink(entry);
+  const char* hardlink_target = archive_entry_hardlink(entry);
+  const char* symlink_target = archive_entry_symlink(entry);
   const auto type = static_cast<unsigned>(archive_entry_filetype(entry));
 
   // libarchive decides by the link names before the type (a hard link wins, then a symlink),
   // so the checks follow the same order.
-  if (!hardlink && !symlink && type != AE_IFREG && type != AE_IFDIR) {
+  if (!hardlink_target && !symlink_target && type != AE_IFREG && type != AE_IFDIR) {
     if (type == AE_IFLNK) return refuse(shown, "link target is empty");
     return refuse(shown, std::string(type_name(type)) + " entries are not allowed");
   }
@@ -249,20 +249,20 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
   if (relative->empty()) {
     // "./" only restates the root's mode and times, which belong to whoever made the root;
     // as anything else it would replace the root itself.
-    if (!hardlink && !symlink && type == AE_IFDIR) return skip_data();
+    if (!hardlink_target && !symlink_target && type == AE_IFDIR) return skip_data();
     return refuse(shown, "path names the data directory itself");
   }
-  if (symlink)
-    if (auto reason = link_target_reason(*relative, symlink)) return refuse(shown, *reason);
+  if (symlink_target)
+    if (auto reason = link_target_reason(*relative, symlink_target)) return refuse(shown, *reason);
 
   const std::string disk_path = m_root + "/" + *relative;
   // libarchive chdir()s through paths of PATH_MAX or more (process-wide, fatal with several
   // streams at once); no data directory has them, so refuse instead.
   if (disk_path.size() >= PATH_MAX) return refuse(shown, "path is too long");
   archive_entry_set_pathname(entry, disk_path.c_str());
-  if (hardlink) {
-    auto target = normalise_entry_path(hardlink);
-    if (!target) return refuse(shown, "hard link target '" + std::string(hardlink) + "': " + target.error());
+  if (hardlink_target) {
+    auto target = normalise_entry_path(hardlink_target);
+    if (!target) return refuse(shown, "hard link target '" + std::string(hardlink_target) + "': " + target.error());
     if (target->empty()) return refuse(shown, "hard link target names the data directory itself");
     const std::string disk_target = m_root + "/" + *target;
     if (disk_target.size() >= PATH_MAX) return refuse(shown, "hard link target is too long");
@@ -270,6 +270,7 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
   }
   if (m_options.owner_uid) {
     archive_entry_set_uid(entry, *m_options.owner_uid);
+    // Without owner_gid, our own group rather than whatever the source host's id means here.
     archive_entry_set_gid(entry, m_options.owner_gid.value_or(::getegid()));
     // No names: the ids above are the whole answer, whatever the source host called them.
     archive_entry_set_uname(entry, nullptr);
@@ -284,7 +285,7 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
   // ARCHIVE_WARN too: it means a mode, owner or time could not be set, and PostgreSQL cares
   // about modes and owners of its data directory.
   if (status != ARCHIVE_OK) return write_failure(shown, disk_path, true);
-  if (type == AE_IFREG && !hardlink && !symlink) ++m_stats.files;
+  if (type == AE_IFREG && !hardlink_target && !symlink_target) ++m_stats.files;
   if (auto r = copy_data(shown, disk_path); !r) return r;
   // Finished here rather than implicitly by the next header, so that closing the file and
   // setting its times happen outside the lock.
