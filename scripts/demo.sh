@@ -44,13 +44,13 @@ if [ "${DEMO_SKIP_BUILD:-0}" != 1 ]; then
 
   step "Building walvault (cmake, RelWithDebInfo)"
   build_log=$(mktemp /tmp/walvault-demo-build.XXXXXX.log)
-  if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target walvaultd archive-push archive-get; } >"$build_log" 2>&1; then
+  if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target walvaultd archive-push archive-get walvault; } >"$build_log" 2>&1; then
     tail -n 30 "$build_log" | sed 's/^/    /'
     echo "demo: build failed (full log: $build_log)" >&2
     exit 1
   fi
   rm -f "$build_log"
-  say "built build/bin/walvaultd, build/bin/archive-push, build/bin/archive-get"
+  say "built build/bin/walvaultd, build/bin/archive-push, build/bin/archive-get, build/bin/walvault"
   export WALVAULT_BIN_DIR="$ROOT/build/bin"
 fi
 
@@ -60,17 +60,19 @@ export WALVAULT_BIN_DIR="${WALVAULT_BIN_DIR:-$ROOT/build/bin}" WV_TEST_NAME=demo
 source "$ROOT/tests/integration/lib.sh"
 wv_setup
 
-step "Starting walvaultd on a fresh local repository"
-daemon_start
-say "repository: $REPO"
-say "socket:     $SOCK (PostgreSQL connects as postgres; --allow-uid postgres)"
-
 step "Starting a throwaway PostgreSQL 15 cluster that archives through archive-push"
 PG="$T/pg"
 pg_init "$PG"
-pg_start "$PG"
 say "data directory:  $PG (port ${WV_PG_PORT[$PG]}, loopback only)"
 say "archive_command: '$T/bin/archive-push --socket $SOCK %p'"
+
+step "Starting walvaultd on a fresh local repository"
+# root may use the socket too (it runs walvault backup/restore here); pg-conninfo is how
+# walvaultd reaches PostgreSQL for base backups.
+daemon_start --allow-uid postgres,root --pg-conninfo "host=$T/pgsock port=${WV_PG_PORT[$PG]} user=postgres"
+pg_start "$PG"
+say "repository: $REPO"
+say "socket:     $SOCK (allow-uid postgres,root)"
 
 step "Writing real WAL: pgbench -i -s 5, then 2000 transactions"
 pgbench_run "$PG" -i -s 5 -q
@@ -82,9 +84,10 @@ repo_kb=$(du -sk "$REPO" | cut -f1)
 say "PostgreSQL archived $archived WAL files ($((archived * 16)) MiB of segments), $failed failures"
 say "the repository holds them in $((repo_kb / 1024)) MiB (checked, compressed, fsync'd)"
 
-step "Taking a base backup (pg_basebackup -X none: the archive will supply all WAL)"
-pg_basebackup_to "$PG" "$T/backup"
-say "backup in $T/backup, $(du -sh "$T/backup" | cut -f1), no WAL inside"
+step "Taking a base backup: walvault backup"
+wv_cli -u root backup --label demo
+[ "$RUN_RC" -eq 0 ] || fail "walvault backup failed: $RUN_OUT$RUN_ERR"
+while IFS= read -r line; do say "$line"; done <<<"$RUN_OUT"
 
 step "Inserting 1000 important rows"
 psql_q "$PG" "create table important (id int primary key, note text not null)" >/dev/null
@@ -111,13 +114,12 @@ wv_cli plan --target-time "$target"
 [ "$RUN_RC" -eq 0 ] || fail "walvault plan says the target is not reachable: $RUN_OUT$RUN_ERR"
 while IFS= read -r line; do say "$line"; done <<<"$RUN_OUT"
 
-step "Point-in-time recovery: base backup + archived WAL up to just before the DELETE"
+step "Point-in-time recovery: walvault restore --target-time '$target'"
 R="$T/restored"
-pg_restore_setup "$T/backup" "$R" \
-  "recovery_target_time = '$target'" \
-  "recovery_target_action = 'promote'"
-say "restore_command = '$T/bin/archive-get --socket $SOCK %f %p'"
-say "recovery_target_time = '$target'"
+wv_cli -u root restore --pgdata "$R" --target-time "$target"
+[ "$RUN_RC" -eq 0 ] || fail "walvault restore failed: $RUN_OUT$RUN_ERR"
+while IFS= read -r line; do say "$line"; done <<<"$RUN_OUT"
+pg_adopt "$R"
 pg_start "$R"
 wait_recovery_done "$R" 120
 restored=$(grep -c 'restored log file "[0-9A-F]\{24\}" from archive' "$(pg_logfile "$R")" || true)
