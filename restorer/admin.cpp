@@ -643,6 +643,9 @@ AdminOutput Admin::plan(const protocol::Message& request) {
                   {"timeline", plan.timeline},
                   {"backup", plan.backup ? backup_json(*plan.backup) : json(nullptr)},
                   {"stored_backup", chosen ? stored_backup_json(*chosen, true) : json(nullptr)},
+                  // The instant planned for, in UTC with its zone: what restore writes as
+                  // recovery_target_time, so PostgreSQL's own timezone cannot shift it.
+                  {"target_time", target.kind == PlanTarget::Kind::time ? json(format_timestamp(target.time_us)) : json(nullptr)},
                   {"timelines", spans},
                   {"first_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.front())},
                   {"last_segment", plan.segments.empty() ? json(nullptr) : json(plan.segments.back())},
