@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -365,7 +366,14 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
     if (auto r = empty_directory(o.pgdata, state->entries); !r) return refuse(r.error().message);
   if (auto r = prepare_directory(o.pgdata, o); !r) return refuse(r.error().message);
 
-  std::atomic<std::size_t> next{1};
+  // Largest chunks first: a 1 GiB relation file is one chunk, and starting it last would leave
+  // one worker running alone at the end.
+  std::vector<std::size_t> order(chunk_count);
+  for (std::size_t i = 0; i < chunk_count; ++i) order[i] = i + 1;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return backup["chunks"][a - 1]["plain_size"].get<std::uint64_t>() > backup["chunks"][b - 1]["plain_size"].get<std::uint64_t>();
+  });
+  std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> done_bytes{0}, files{0};
   std::atomic<bool> stop{false};
   std::mutex error_mutex;
@@ -374,8 +382,9 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   auto worker = [&] {
     for (;;) {
       if (stop) return;
-      const std::size_t number = next++;
-      if (number > chunk_count) return;
+      const std::size_t slot = next++;
+      if (slot >= chunk_count) return;
+      const std::size_t number = order[slot];
       ExtractOptions extract;
       extract.root = o.pgdata;
       extract.owner_uid = o.owner_uid;
