@@ -9,7 +9,7 @@ packages=(
   libspdlog-dev libfmt-dev libgtest-dev googletest
   libarchive-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
-  pgbackrest util-linux procps psmisc
+  pgbackrest util-linux procps psmisc jq python3
 )
 
 SUDO=""
