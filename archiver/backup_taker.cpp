@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <vector>
 
@@ -298,11 +299,12 @@ void BackupTaker::update(const std::function<void(BackupProgress&)>& change) {
 
 Result<std::string> BackupTaker::unique_id(std::int64_t now_us) {
   const std::string base = backup_id_for(now_us);
+  // Any directory counts as taken, even one holding only a crashed write's temp file.
+  auto taken = m_repository.storage().list_children(std::string(k_backup_prefix));
+  if (!taken) return std::unexpected(taken.error());
   for (int n = 1; n < 100; ++n) {
     const std::string id = n == 1 ? base : base + "-" + std::to_string(n);
-    auto existing = m_repository.storage().list_objects(backup_directory_key(id));
-    if (!existing) return std::unexpected(existing.error());
-    if (existing->empty()) return id;
+    if (std::find(taken->begin(), taken->end(), id) == taken->end()) return id;
   }
   return fail(ErrorKind::conflict, "unable to find a free backup id for " + base);
 }
@@ -354,9 +356,8 @@ void BackupTaker::run(std::string id, BackupSettings settings) {
   if (!result) {
     // Nothing of a failed backup may look like a backup: remove its chunks now (prune sweeps
     // whatever a crash leaves behind).
-    auto keys = m_repository.storage().list(backup_directory_key(id));
-    if (keys)
-      for (const auto& key : *keys) (void)m_repository.storage().remove(key);
+    if (auto removed = m_repository.storage().remove_all(backup_directory_key(id)); !removed)
+      spdlog::warn("backup {}: unable to remove its chunks now ({}); prune will", id, removed.error().message);
     spdlog::error("backup {} failed: {}", id, result.error().message);
   } else {
     spdlog::info("backup {} complete: {} files, {} bytes ({} stored) in {} chunk(s), WAL {} .. {} on timeline {}", id, result->files,
@@ -371,6 +372,7 @@ void BackupTaker::run(std::string id, BackupSettings settings) {
     m_progress->finished_at_us = now_unix_us();
   }
   m_changed.notify_all();
+  if (m_on_finished) m_on_finished();
 }
 
 Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettings& settings) {
@@ -414,6 +416,9 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     if (exited_on_its_own && WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
       failure.message = "pg_basebackup exited with status " + std::to_string(WEXITSTATUS(child_status)) +
                         (said.empty() ? "" : ": " + said) + " (then: " + failure.message + ")";
+    else if (exited_on_its_own && WIFSIGNALED(child_status))
+      failure.message = "pg_basebackup was killed by signal " + std::to_string(WTERMSIG(child_status)) + " (then: " +
+                        failure.message + ")";
     else if (!said.empty())
       failure.message += " (pg_basebackup: " + said + ")";
     return std::unexpected(failure);

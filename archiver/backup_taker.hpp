@@ -70,6 +70,9 @@ class BackupTaker {
   std::optional<BackupProgress> progress() const;
   // Stops a running backup (SIGTERM): it fails and leaves nothing that looks complete.
   void cancel();
+  // Called on the backup's thread after each backup finishes, complete or failed (the daemon
+  // prunes then: retention waits while a backup is being taken).
+  void set_on_finished(std::function<void()> callback) { m_on_finished = std::move(callback); }
 
  private:
   void run(std::string id, BackupSettings settings);
@@ -80,6 +83,7 @@ class BackupTaker {
   Repository& m_repository;
   Index& m_index;
   std::function<BackupSettings()> m_settings;
+  std::function<void()> m_on_finished;
 
   mutable std::mutex m_mutex;
   std::condition_variable m_changed;

@@ -98,6 +98,7 @@ class Daemon {
     m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
     m_handlers.register_handler("BACKUP", [this](Request& r) { return serve_backup_request(m_backups, r); }, Lane::long_running);
     m_backup_reads.register_handlers(m_handlers);
+    m_backups.set_on_finished([this] { schedule_prune_now(); });
     m_pruner.set_running_backup_probe([this]() -> std::optional<std::string> {
       auto p = m_backups.progress();
       if (p && !p->finished()) return p->id;
@@ -125,6 +126,11 @@ class Daemon {
       spdlog::critical("{}", r.error().message);
       return k_exit_failure;
     }
+    // The lock is ours, so no other walvaultd writes here: temp files are a crash's leftovers.
+    if (auto swept = m_repository->storage().remove_abandoned_writes(); !swept)
+      spdlog::warn("unable to remove writes a crash left behind: {}", swept.error().message);
+    else if (swept->objects)
+      spdlog::warn("removed {} unfinished write(s) a crash left behind ({} bytes)", swept->objects, swept->bytes);
     // The lock is ours: bring the index up to the repository (a crash between storing an
     // object and indexing it leaves the index behind) before answering "not there".
     auto repaired = m_indexer.repair();

@@ -48,29 +48,28 @@ Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneRepor
 // Directories of backups that never finished (no backup.json: pg_basebackup failed, or
 // walvaultd was killed mid-backup), except the one running now.
 Result<void> Pruner::sweep_unfinished_backups(PruneReport& report) {
+  // list_children sees directories holding only a crashed write's temp file, too.
+  auto ids = m_repository.storage().list_children(std::string(k_backup_prefix));
+  if (!ids) return std::unexpected(ids.error());
+  // Asked after the listing: a backup started before it is still running (skipped) or has
+  // finished (backup.json exists, or it failed and its directory is garbage); one started
+  // after it has a new id that is not in the listing.
   std::optional<std::string> running;
   {
     std::lock_guard lock(m_mutex);
     if (m_running_backup) running = m_running_backup();
   }
-  auto objects = m_repository.storage().list_objects(std::string(k_backup_prefix));
-  if (!objects) return std::unexpected(objects.error());
-  std::map<std::string, std::vector<const ObjectInfo*>> by_id;
-  std::set<std::string> finished;
-  for (const auto& info : *objects) {
-    const std::string id(base_name(parent_directory(info.key)));
-    if (!is_valid_backup_id(id) || parent_directory(info.key) != backup_directory_key(id)) continue;
-    if (base_name(info.key) == "backup.json") finished.insert(id);
-    by_id[id].push_back(&info);
-  }
-  for (const auto& [id, files] : by_id) {
-    if (finished.contains(id) || (running && *running == id)) continue;
-    for (const ObjectInfo* info : files) {
-      if (auto r = m_repository.storage().remove(info->key); !r) return r;
-      ++report.removed;
-      report.bytes_removed += info->size;
-    }
-    spdlog::info("pruned unfinished base backup {} ({} object(s))", id, files.size());
+  for (const auto& id : *ids) {
+    if (!is_valid_backup_id(id) || (running && *running == id)) continue;
+    auto finished = m_repository.storage().exists(backup_info_key(id));
+    if (!finished) return std::unexpected(finished.error());
+    if (*finished) continue;
+    auto removed = m_repository.storage().remove_all(backup_directory_key(id));
+    if (!removed) return std::unexpected(removed.error());
+    report.removed += removed->objects;
+    report.bytes_removed += removed->bytes;
+    report.swept_backups.push_back(id);
+    spdlog::info("pruned unfinished base backup {} ({} file(s), {} bytes)", id, removed->objects, removed->bytes);
   }
   return {};
 }
@@ -86,15 +85,36 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
     report.failure = !objects ? objects.error() : !timelines ? timelines.error() : backups.error();
     return report;
   }
+  // Once walvault stores backups, only those count: a .backup file whose backup did not finish
+  // (or is still being taken) must never expire a backup that restore can use. Without any,
+  // every .backup counts (backups taken by hand, as before walvault took them).
+  auto stored = m_index.stored_backups();
+  if (!stored) {
+    report.failure = stored.error();
+    return report;
+  }
+  if (!stored->empty()) {
+    std::set<std::string> files;
+    for (const auto& b : *stored) files.insert(b.backup_file);
+    std::erase_if(*backups, [&](const IndexedBackup& b) { return !files.contains(b.name); });
+  }
   report.decision = plan_prune(policy(), now_us, *objects, *timelines, *backups);
+  std::optional<std::string> running;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_running_backup) running = m_running_backup();
+  }
+  if (running && !dry_run) {
+    // Deleting while a backup is being taken could expire the last restorable backup before
+    // the new one is complete: wait for it (walvaultd prunes again when it finishes).
+    report.decision.allowed = false;
+    report.decision.refusal = "deferred while backup " + *running + " is being taken";
+  }
   if (!dry_run && report.decision.allowed) {
     std::map<std::string, std::uint64_t> sizes;
     for (const auto& o : *objects) sizes[o.name] = o.stored_size;
-    auto stored = m_index.stored_backups();
-    if (!stored) report.failure = stored.error();
     std::map<std::string, const StoredBackup*> stored_by_file;
-    if (stored)
-      for (const auto& b : *stored) stored_by_file[b.backup_file] = &b;
+    for (const auto& b : *stored) stored_by_file[b.backup_file] = &b;
     for (const auto& item : report.decision.remove) {
       if (report.failure) break;
       auto name = parse_wal_name(item.name);
@@ -135,10 +155,12 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
     m_bytes_freed += report.bytes_removed - bytes_before;
   }
   std::string result;
+  const std::string swept = report.swept_backups.empty() ? ""
+                            : "; " + std::to_string(report.swept_backups.size()) + " unfinished backup(s) removed";
   if (report.failure) result = "stopped after " + std::to_string(report.removed) + " object(s): " + report.failure->message;
-  else if (!report.decision.allowed) result = "nothing pruned: " + report.decision.refusal;
+  else if (!report.decision.allowed) result = "retention deleted nothing: " + report.decision.refusal + swept;
   else if (dry_run) result = "dry run: " + std::to_string(report.decision.remove.size()) + " object(s) would go";
-  else result = std::to_string(report.removed) + " object(s) pruned, " + std::to_string(report.bytes_removed) + " bytes freed";
+  else result = std::to_string(report.removed) + " object(s) pruned, " + std::to_string(report.bytes_removed) + " bytes freed" + swept;
   if (!dry_run) {
     m_last_run_us = now_us;
     std::lock_guard lock(m_mutex);
@@ -167,10 +189,12 @@ AdminOutput render_prune(const PruneReport& report) {
                   {"remove", removed},
                   {"keep", kept},
                   {"removed", report.removed},
+                  {"unfinished_backups_removed", report.swept_backups},
                   {"bytes_freed", report.dry_run ? d.bytes_freed : report.bytes_removed},
                   {"error", report.failure ? json(report.failure->message) : json(nullptr)}};
+  for (const auto& id : report.swept_backups) out.text += "removed      unfinished base backup " + id + " (no backup.json)\n";
   if (!d.allowed) {
-    out.text = "nothing pruned: " + d.refusal + "\n";
+    out.text += "retention deleted nothing: " + d.refusal + "\n";
   } else {
     out.text = report.dry_run ? "dry run: nothing is deleted\n" : "";
     if (!d.window_start.empty()) out.text += "point-in-time window starts at " + d.window_start + "\n";

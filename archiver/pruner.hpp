@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "archiver/retention.hpp"
 #include "common/base/error.hpp"
@@ -23,6 +24,7 @@ struct PruneReport {
   std::size_t removed = 0;  // objects actually deleted
   std::uint64_t bytes_removed = 0;
   std::optional<Failure> failure;  // stopped early (the rest stays)
+  std::vector<std::string> swept_backups;  // ids of unfinished backups removed
 };
 
 class Pruner {

@@ -89,12 +89,23 @@ std::string_view base_name(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+namespace {
+// Directories whose entry this process has made durable. An existing directory is not
+// proof: a crash between another mkdir and its parent's fsync (ours or a previous run's)
+// leaves one that can still vanish, so each is synced once per process before use.
+std::mutex synced_mutex;
+std::set<std::string> synced;
+}  // namespace
+
+void forget_directory(const std::string& dir) {
+  std::lock_guard lock(synced_mutex);
+  for (auto it = synced.lower_bound(dir); it != synced.end() && it->starts_with(dir);) {
+    if (it->size() == dir.size() || (*it)[dir.size()] == '/') it = synced.erase(it);
+    else ++it;
+  }
+}
+
 Result<void> make_directories(const std::string& dir, unsigned mode) {
-  // Directories whose entry this process has made durable. An existing directory is not
-  // proof: a crash between another mkdir and its parent's fsync (ours or a previous run's)
-  // leaves one that can still vanish, so each is synced once per process before use.
-  static std::mutex synced_mutex;
-  static std::set<std::string> synced;
   {
     std::lock_guard lock(synced_mutex);
     if (synced.contains(dir)) return {};

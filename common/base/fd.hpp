@@ -54,6 +54,8 @@ Result<void> fsync_directory(const std::string& dir);
 
 // mkdir -p with fsync of every parent whose entries changed.
 Result<void> make_directories(const std::string& dir, unsigned mode = 0750);
+// After removing `dir` (and everything below it): make_directories() must create it again.
+void forget_directory(const std::string& dir);
 
 // The durable-write sequence: temp name in the same directory, write, fsync, then either
 // rename over `path` (replace = true) or link to `path`, failing with conflict when it exists

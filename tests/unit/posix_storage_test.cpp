@@ -416,3 +416,56 @@ TEST_F(StorageFaultTest, NoSpaceLeftOnDevice) {
 
 }  // namespace
 }  // namespace walvault
+
+namespace walvault {
+namespace {
+
+// Writes a file straight into the repository directory, as a crashed writer would leave it.
+void leave_file(const std::string& path, std::string_view content) {
+  ASSERT_TRUE(make_directories(parent_directory(path)));
+  ASSERT_TRUE(write_file_durable(path, as_bytes(content), true));
+}
+
+TEST_F(PosixStorageTest, ChildrenIncludeDirectoriesHoldingOnlyAbandonedWrites) {
+  ASSERT_TRUE(m_storage->put("backup/A/chunk-00001.tar", as_bytes("x"), PutMode::create_only));
+  leave_file(m_dir / "backup/B/chunk-00001.tar.tmp.999999.0", "partial");
+  auto children = m_storage->list_children("backup");
+  ASSERT_TRUE(children) << children.error().message;
+  EXPECT_EQ(*children, (std::vector<std::string>{"A", "B"}));
+  EXPECT_TRUE(m_storage->list_objects("backup/B").value().empty()) << "temp files are not objects";
+  EXPECT_TRUE(m_storage->list_children("nothing-here").value().empty());
+}
+
+TEST_F(PosixStorageTest, RemoveAllTakesTempFilesAndTheDirectory) {
+  ASSERT_TRUE(m_storage->put("backup/B/chunk-00001.tar", as_bytes("12345"), PutMode::create_only));
+  leave_file(m_dir / "backup/B/chunk-00002.tar.tmp.999999.0", "abc");
+  ASSERT_TRUE(m_storage->put("backup/C/chunk-00001.tar", as_bytes("keep"), PutMode::create_only));
+  auto removed = m_storage->remove_all("backup/B");
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(removed->objects, 2u);
+  EXPECT_EQ(removed->bytes, 8u);
+  EXPECT_EQ(m_storage->list_children("backup").value(), std::vector<std::string>{"C"});
+  EXPECT_TRUE(m_storage->remove_all("backup/missing")) << "removing nothing succeeds";
+}
+
+TEST_F(PosixStorageTest, AbandonedWritesOfDeadProcessesGoLiveOnesStay) {
+  ASSERT_TRUE(m_storage->put("wal/0000000100000000/000000010000000000000001", as_bytes("seg"), PutMode::create_only));
+  // pid 999999 is above pid_max on Linux (at most 4194304 is possible, but the default is far
+  // lower); our own pid stands for "this process crashed earlier with the same pid".
+  const std::string dead = m_dir / "wal/0000000100000000/000000010000000000000002.tmp.999999.3";
+  const std::string ours = m_dir / ("backup/X/chunk-00001.tar.tmp." + std::to_string(::getpid()) + ".1");
+  const std::string live = m_dir / "wal/0000000100000000/000000010000000000000003.tmp.1.0";  // init: alive
+  leave_file(dead, "a");
+  leave_file(ours, "bb");
+  leave_file(live, "ccc");
+  auto removed = m_storage->remove_abandoned_writes();
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(removed->objects, 2u);
+  EXPECT_NE(::access(dead.c_str(), F_OK), 0);
+  EXPECT_NE(::access(ours.c_str(), F_OK), 0);
+  EXPECT_EQ(::access(live.c_str(), F_OK), 0) << "a live process's write was removed";
+  EXPECT_TRUE(m_storage->exists("wal/0000000100000000/000000010000000000000001").value());
+}
+
+}  // namespace
+}  // namespace walvault

@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <vector>
 #include <cerrno>
+#include <cstdlib>
 
 #include "common/base/fd.hpp"
 #include "common/core/storage/storage.hpp"
@@ -148,7 +152,90 @@ class PosixStorage final : public Storage {
     return objects;
   }
 
+  Result<std::vector<std::string>> list_children(const std::string& prefix) override {
+    auto dir = path_for(prefix);
+    if (!dir) return std::unexpected(dir.error());
+    std::vector<std::string> names;
+    DIR* handle = ::opendir(dir->c_str());
+    if (!handle) {
+      if (errno == ENOENT) return names;
+      return fail_os("list directory", *dir, errno);
+    }
+    errno = 0;
+    while (dirent* entry = ::readdir(handle)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    const int err = errno;
+    ::closedir(handle);
+    if (err != 0) return fail_os("list directory", *dir, err);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<Removed> remove_all(const std::string& prefix) override {
+    auto path = path_for(prefix);
+    if (!path) return std::unexpected(path.error());
+    Removed removed;
+    if (auto r = remove_tree(*path, [](const std::string&) { return true; }, removed, true); !r) return std::unexpected(r.error());
+    if (auto r = fsync_directory(parent_directory(*path)); !r && r.error().kind != ErrorKind::not_found) return std::unexpected(r.error());
+    return removed;
+  }
+
+  Result<Removed> remove_abandoned_writes() override {
+    Removed removed;
+    // <name>.tmp.<pid>.<n>: a live process other than us may still be writing it (a second
+    // daemon misconfigured onto this repository): leave those.
+    auto is_temp = [](const std::string& name) {
+      const auto at = name.find(".tmp.");
+      if (at == std::string::npos) return false;
+      const long pid = std::strtol(name.c_str() + at + 5, nullptr, 10);
+      return pid <= 0 || pid == ::getpid() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+    };
+    if (auto r = remove_tree(m_root, is_temp, removed, false); !r) return std::unexpected(r.error());
+    return removed;
+  }
+
  private:
+  // Removes the files below `path` that `wanted` picks (by name), and, with `remove_dirs`, the
+  // directories once empty, `path` included. Never follows symlinks.
+  Result<void> remove_tree(const std::string& path, const std::function<bool(const std::string&)>& wanted, Removed& removed,
+                           bool remove_dirs) {
+    DIR* handle = ::opendir(path.c_str());
+    if (!handle) {
+      if (errno == ENOENT) return {};
+      return fail_os("list directory", path, errno);
+    }
+    std::vector<std::string> names;
+    while (dirent* entry = ::readdir(handle)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(handle);
+    bool changed = false;
+    for (const auto& name : names) {
+      const std::string child = path + "/" + name;
+      struct stat st {};
+      if (::lstat(child.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        if (auto r = remove_tree(child, wanted, removed, remove_dirs); !r) return r;
+        continue;
+      }
+      if (!wanted(name)) continue;
+      if (::unlink(child.c_str()) != 0 && errno != ENOENT) return fail_os("remove file", child, errno);
+      ++removed.objects;
+      removed.bytes += static_cast<std::uint64_t>(st.st_size);
+      changed = true;
+    }
+    if (changed)
+      if (auto r = fsync_directory(path); !r) return r;
+    if (remove_dirs && path != m_root) {
+      forget_directory(path);
+      if (::rmdir(path.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY) return fail_os("remove directory", path, errno);
+    }
+    return {};
+  }
+
   Result<std::string> path_for(const std::string& key) const {
     if (!is_valid_storage_key(key)) return fail(ErrorKind::invalid, "invalid storage key '" + key + "'");
     return m_root + "/" + key;

@@ -77,6 +77,18 @@ class Storage {
   virtual Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) = 0;
   // Keys below `prefix` (recursive), sorted.
   Result<std::vector<std::string>> list(const std::string& prefix);
+  // Names directly below `prefix` ("backup" -> the backup ids), counting ones that hold only
+  // writes in progress or left by a crash, which list_objects() does not show. Sorted.
+  virtual Result<std::vector<std::string>> list_children(const std::string& prefix) = 0;
+  // Everything below `prefix`, abandoned writes included, and the prefix itself.
+  struct Removed {
+    std::uint64_t objects = 0;
+    std::uint64_t bytes = 0;
+  };
+  virtual Result<Removed> remove_all(const std::string& prefix) = 0;
+  // Writes left behind by a crashed process (posix: *.tmp.<pid>.<n> files). Only the holder of
+  // the repository's lock may call this: then no write can be in progress.
+  virtual Result<Removed> remove_abandoned_writes() = 0;
 };
 
 // Keys are relative, '/'-separated; each component is [A-Za-z0-9._-]+ and not "." or "..".
