@@ -280,5 +280,75 @@ TEST_F(StoredBackups, PruneSweepsUnfinishedBackupsButNotTheRunningOne) {
   EXPECT_EQ(keys_under("backup/20261124T030000Z").size(), 2u);
 }
 
+// PostgreSQL's 'YYYY-MM-DD HH:MM:SS UTC' for a Unix time in microseconds.
+std::string pg_time(std::int64_t unix_us) {
+  std::string text = format_timestamp(unix_us / 1000000 * 1000000);
+  text[10] = ' ';
+  text.pop_back();
+  return text + " UTC";
+}
+
+// Two backups 40 and 35 days old (A starts in segment 2, B in segment 4), WAL 1..6; keep one.
+class RetentionWithStoredBackups : public StoredBackups {
+ protected:
+  static constexpr const char* k_a = "000000010000000000000002.00000028.backup";
+  static constexpr const char* k_b = "000000010000000000000004.00000028.backup";
+  void SetUp() override {
+    StoredBackups::SetUp();
+    for (std::uint64_t n = 1; n <= 6; ++n) push(segment_file(1, n), segment_fixture(1, n));
+    const std::int64_t day = 86400LL * 1000000, now = now_unix_us();
+    push_text(k_a, backup_history_text("0/200028", "0/200100", "000000010000000000000002", pg_time(now - 40 * day),
+                                       pg_time(now - 40 * day + 1000000)));
+    push_text(k_b, backup_history_text("0/400028", "0/400100", "000000010000000000000004", pg_time(now - 35 * day),
+                                       pg_time(now - 35 * day + 1000000)));
+    m_pruner = std::make_unique<Pruner>(*m_repository, *m_index);
+    m_pruner->set_policy(RetentionPolicy{1, 0, 0});
+  }
+  bool removes(const PruneReport& report, const std::string& name) {
+    for (const auto& item : report.decision.remove)
+      if (item.name == name) return true;
+    return false;
+  }
+  std::unique_ptr<Pruner> m_pruner;
+};
+
+TEST_F(RetentionWithStoredBackups, WithoutStoredBackupsEveryBackupFileCounts) {
+  PruneReport report = m_pruner->run(/*dry_run=*/true, now_unix_us());
+  ASSERT_TRUE(report.decision.allowed) << report.decision.refusal;
+  EXPECT_TRUE(removes(report, k_a)) << "the older hand-taken backup expires";
+  EXPECT_FALSE(removes(report, k_b));
+}
+
+TEST_F(RetentionWithStoredBackups, ABackupFileWithoutStoredDataNeverExpiresAStoredBackup) {
+  // A is stored by walvault; B's .backup arrived but its data never became a backup (failed
+  // after pg_basebackup, or still being taken): A is the only restorable backup and stays.
+  store("20261014T000000Z", true, k_a);
+  ASSERT_TRUE(m_indexer->repair());
+  PruneReport report = m_pruner->run(/*dry_run=*/true, now_unix_us());
+  ASSERT_TRUE(report.decision.allowed) << report.decision.refusal;
+  EXPECT_FALSE(removes(report, k_a)) << "the only stored backup would be pruned";
+  EXPECT_FALSE(removes(report, segment_file(1, 2))) << "the stored backup's WAL would be pruned";
+
+  // Once B is stored too, A expires: its data goes with its .backup file.
+  store("20261019T000000Z", true, k_b);
+  ASSERT_TRUE(m_indexer->repair());
+  report = m_pruner->run(/*dry_run=*/false, now_unix_us());
+  ASSERT_FALSE(report.failure) << report.failure->message;
+  EXPECT_TRUE(removes(report, k_a));
+  EXPECT_TRUE(keys_under("backup/20261014T000000Z").empty()) << "the expired backup's data is still there";
+  EXPECT_EQ(keys_under("backup/20261019T000000Z").size(), 3u);
+  ASSERT_EQ(m_index->stored_backups()->size(), 1u);
+  EXPECT_EQ(m_index->stored_backups()->front().id, "20261019T000000Z");
+}
+
+TEST_F(RetentionWithStoredBackups, PruneWaitsWhileABackupIsBeingTaken) {
+  m_pruner->set_running_backup_probe([] { return std::optional<std::string>("20261124T000000Z"); });
+  PruneReport report = m_pruner->run(/*dry_run=*/false, now_unix_us());
+  EXPECT_FALSE(report.decision.allowed);
+  EXPECT_NE(report.decision.refusal.find("20261124T000000Z"), std::string::npos) << report.decision.refusal;
+  EXPECT_EQ(report.removed, 0u);
+  EXPECT_TRUE(m_index->contains(k_a).value());
+}
+
 }  // namespace
 }  // namespace walvault::test
