@@ -259,6 +259,19 @@ AdminOutput Admin::status() {
     text += "retention:         " + r["objects_pruned"].dump() + " object(s) pruned since start, " +
             human_bytes(r["bytes_freed"].get<std::uint64_t>()) + " freed; last: " + r["last_result"].get<std::string>() + "\n";
   }
+  if (daemon.contains("backup")) {
+    const auto& b = daemon["backup"];
+    if (b.is_null()) {
+      text += "base backup:       none since start";
+    } else {
+      text += "base backup:       " + b["id"].get<std::string>() + " " + b["phase"].get<std::string>() + " (" +
+              b["trigger"].get<std::string>() + "), " + human_bytes(b["bytes"].get<std::uint64_t>()) + " read";
+      if (!b["error"].is_null()) text += ": " + b["error"].get<std::string>();
+    }
+    if (daemon.contains("backup_schedule") && !daemon["backup_schedule"].is_null())
+      text += "; schedule '" + daemon["backup_schedule"].get<std::string>() + "' (UTC)";
+    text += "\n";
+  }
   if (daemon.contains("connections_in_flight"))
     text += "in flight:         " + daemon["connections_in_flight"].dump() + " connection(s)\n";
   if (daemon.contains("since_start")) {

@@ -427,7 +427,20 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
                   "walvault restore again with --force");
   const double extract_seconds = std::chrono::duration<double>(Clock::now() - started).count();
 
-  // 4. The backup's own manifest.
+  // 4. The backup's own manifest, read back from the page cache while the kernel writes the
+  // extracted data out (syncfs in parallel: the two mostly use different resources).
+  UniqueFd data_dir(::open(o.pgdata.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!data_dir) return refuse(os_error_text("open", o.pgdata, errno));
+  int sync_errno = 0;
+  std::thread syncer([&] {
+    if (::syncfs(data_dir.get()) != 0) sync_errno = errno;
+  });
+  struct JoinOnExit {
+    std::thread& thread;
+    ~JoinOnExit() {
+      if (thread.joinable()) thread.join();  // early returns below: never leave it running
+    }
+  } join_syncer{syncer};
   std::string verified = "no backup_manifest in this backup";
   if (has_manifest) {
     const std::string bindir = !o.pg_bindir.empty() ? o.pg_bindir : "/usr/lib/postgresql/" + std::to_string(pg_version) + "/bin";
@@ -444,7 +457,10 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
     }
   }
 
-  // 5. Recovery settings, then the signal file, then a sync of the whole filesystem.
+  syncer.join();
+  if (sync_errno != 0) return refuse(os_error_text("sync the filesystem of", o.pgdata, sync_errno));
+
+  // 5. Recovery settings, then the signal file (each fsync'd), then the directory entry.
   const std::string bin_dir = self_directory();
   const std::string restore_command =
       bin_dir + "/archive-get --socket " + options.socket_path + " %f %p";
@@ -457,10 +473,7 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   if (auto r = write_owned_file(o.pgdata + "/postgresql.auto.conf", settings, true, o); !r) return refuse(r.error().message);
   const std::string signal = o.standby ? "standby.signal" : "recovery.signal";
   if (auto r = write_owned_file(o.pgdata + "/" + signal, "", false, o); !r) return refuse(r.error().message);
-  {
-    UniqueFd dir(::open(o.pgdata.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir || ::syncfs(dir.get()) != 0) return refuse(os_error_text("sync the filesystem of", o.pgdata, errno));
-  }
+  if (::fsync(data_dir.get()) != 0) return refuse(os_error_text("sync directory", o.pgdata, errno));
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   const std::uint64_t bytes = done_bytes.load();
   if (as_json) {

@@ -93,7 +93,9 @@ check_eq "$(jq_out '.chunks')" "$B1_CHUNKS" "restore --json: every chunk of $B1 
 check_contains "pg_verifybackup" "$(jq_out '.verified')" "restore --json: backup_manifest verified"
 check_contains "recovery_target_time" "$(jq_out '.target')" "restore --json names the target"
 conf=$(cat "$R2/postgresql.auto.conf")
-check_contains "recovery_target_time = '$target'" "$conf" "postgresql.auto.conf has recovery_target_time"
+written=$(sed -n "s/^recovery_target_time = '\(.*\)'$/\1/p" "$R2/postgresql.auto.conf" | tail -n 1)
+check_eq "$(psql_q "$PG" "select '$written'::timestamptz = '$target'::timestamptz")" t \
+  "postgresql.auto.conf has recovery_target_time, the same instant as the target ('$written')"
 check_contains "recovery_target_action = 'promote'" "$conf" "postgresql.auto.conf: target action promote by default"
 check_contains "archive-get --socket $SOCK %f %p" "$conf" "postgresql.auto.conf has walvault's restore_command"
 pg_adopt "$R2" "archive_mode = off"
