@@ -469,10 +469,21 @@ AdminOutput Admin::check(const protocol::Message& request) {
     add("wal_age", now - *newest_wal <= limits.max_wal_age_us, (now - *newest_wal) / 1000000, limits.max_wal_age_us / 1000000,
         "newest WAL age " + format_duration(now - *newest_wal) + " (threshold " + format_duration(limits.max_wal_age_us) + ")");
 
+  // Once walvault stores backups, the age that matters is the newest one restore can use (the
+  // rule retention follows too); before that, any .backup file counts.
+  auto stored = m_index.stored_backups();
+  if (!stored) return failed_output(stored.error());
+  const auto by_file = stored_by_backup_file(*stored);
   std::optional<std::int64_t> newest_backup;
+  std::string newest_backup_id;
   std::optional<std::uint64_t> oldest_backup_start;
   for (const auto& b : *backups) {
-    if (b.stop_us && (!newest_backup || *b.stop_us > *newest_backup)) newest_backup = b.stop_us;
+    auto it = by_file.find(b.name);
+    const bool counts = by_file.empty() || it != by_file.end();
+    if (counts && b.stop_us && (!newest_backup || *b.stop_us > *newest_backup)) {
+      newest_backup = b.stop_us;
+      newest_backup_id = it != by_file.end() ? it->second->id : "";
+    }
     if (!oldest_backup_start || b.start_lsn < *oldest_backup_start) oldest_backup_start = b.start_lsn;
   }
   if (!newest_backup)
@@ -480,7 +491,8 @@ AdminOutput Admin::check(const protocol::Message& request) {
   else
     add("backup_age", now - *newest_backup <= limits.max_backup_age_us, (now - *newest_backup) / 1000000,
         limits.max_backup_age_us / 1000000,
-        "newest base backup age " + format_duration(now - *newest_backup) + " (threshold " +
+        "newest base backup age " + format_duration(now - *newest_backup) +
+            (newest_backup_id.empty() ? "" : " (" + newest_backup_id + ", stored by walvault)") + " (threshold " +
             format_duration(limits.max_backup_age_us) + ")");
 
   if (auto space = m_repository.storage().space(); space && *space && (*space)->total) {

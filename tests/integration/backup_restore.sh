@@ -174,6 +174,10 @@ for id in "$B1" "$B2"; do
 done
 wv_cli plan --backup NOSUCH
 check_rc 1 "plan --backup NOSUCH is refused"
+wv_cli_json check --max-disk-usage 100%
+check_contains "stored by walvault" "$(jq_out '.checks[] | select(.name == "backup_age") | .message')" \
+  "check's backup age is the newest backup walvault stores"
+check_eq "$(jq_out '.checks[] | select(.name == "backup_age") | .ok')" true "check: the stored backup is young enough"
 
 # ---------------------------------------------------------------------------------------------
 log "--- refusals change nothing; --force"
