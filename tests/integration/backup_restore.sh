@@ -174,6 +174,9 @@ for id in "$B1" "$B2"; do
 done
 wv_cli plan --backup NOSUCH
 check_rc 1 "plan --backup NOSUCH is refused"
+wv_cli_json verify
+check_rc 0 "verify: every object and every backup chunk proven"
+check_eq "$(jq_out '.backup_chunks > 0')" true "verify covered the stored backups' chunks ($(jq_out .backup_chunks))"
 wv_cli_json check --max-disk-usage 100%
 check_contains "stored by walvault" "$(jq_out '.checks[] | select(.name == "backup_age") | .message')" \
   "check's backup age is the newest backup walvault stores"

@@ -275,7 +275,7 @@ TEST_F(AdminTest, VerifyPassesOnAHealthyArchive) {
   EXPECT_EQ(out.json["ok"], true);
   EXPECT_EQ(out.json["objects"], 5);
   EXPECT_EQ(out.json["problems"], json::array());
-  EXPECT_EQ(out.text, "5 object(s) verified, 0 problem(s)\n");
+  EXPECT_EQ(out.text, "5 object(s) and 0 base backup chunk(s) verified, 0 problem(s)\n");
 }
 
 TEST_F(AdminTest, VerifyDetectsAFlippedByteInAStoredObject) {

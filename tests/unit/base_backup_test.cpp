@@ -6,6 +6,7 @@
 #include <set>
 
 #include "archiver/pruner.hpp"
+#include "restorer/admin.hpp"
 #include "common/core/base_backup.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/time_format.hpp"
@@ -278,6 +279,24 @@ TEST_F(StoredBackups, PruneSweepsUnfinishedBackupsButNotTheRunningOne) {
   pruner.set_running_backup_probe([] { return std::nullopt; });
   pruner.run(/*dry_run=*/true, now_unix_us());
   EXPECT_EQ(keys_under("backup/20261124T030000Z").size(), 2u);
+}
+
+TEST_F(StoredBackups, VerifyProvesEveryChunk) {
+  store("20261124T010000Z", true);
+  ASSERT_TRUE(m_indexer->repair());
+  Admin admin(*m_repository, *m_index, *m_indexer, {});
+  AdminOutput out = admin.verify(-1);
+  EXPECT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.json["backup_chunks"], 2);
+
+  const std::string path = m_dir / ("repo/" + backup_chunk_key("20261124T010000Z", 2));
+  auto bytes = read_file(path).value();
+  bytes[bytes.size() - 3] ^= std::byte{0x01};
+  ASSERT_TRUE(write_file_durable(path, bytes, true));
+  out = admin.verify(-1);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(out.json["backup_chunks"], 1);
+  EXPECT_NE(out.text.find("chunk-00002.tar"), std::string::npos) << out.text;
 }
 
 // PostgreSQL's 'YYYY-MM-DD HH:MM:SS UTC' for a Unix time in microseconds.
