@@ -58,6 +58,9 @@ Result<Child> spawn_pg_basebackup(const BackupSettings& settings, const std::str
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
+  // Asio's sockets are not close-on-exec: pg_basebackup must not hold the daemon's listening
+  // socket or its clients' connections.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   // The daemon ignores SIGPIPE; the child must not inherit that, so a vanished reader ends it.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -209,6 +212,7 @@ struct BackupLabel {
   std::uint64_t start_lsn = 0;
   std::uint64_t checkpoint_lsn = 0;
   std::uint32_t timeline = 0;
+  bool from_standby = false;
 };
 
 Result<BackupLabel> parse_backup_label(std::string_view text) {
@@ -229,6 +233,8 @@ Result<BackupLabel> parse_backup_label(std::string_view text) {
       if (auto lsn = parse_lsn(*v)) label.start_lsn = *lsn, have_start = true;
     } else if (auto c = value_of("CHECKPOINT LOCATION: ")) {
       if (auto lsn = parse_lsn(*c)) label.checkpoint_lsn = *lsn;
+    } else if (auto from = value_of("BACKUP FROM: ")) {
+      label.from_standby = *from == "standby";
     } else if (auto t = value_of("START TIMELINE: ")) {
       label.timeline = static_cast<std::uint32_t>(std::strtoul(std::string(*t).c_str(), nullptr, 10));
       have_timeline = label.timeline != 0;
@@ -281,7 +287,8 @@ BackupTaker::~BackupTaker() {
 
 void BackupTaker::cancel() {
   m_cancel = true;
-  if (const pid_t child = m_child.load(); child > 0) ::kill(child, SIGTERM);
+  std::lock_guard lock(m_child_mutex);
+  if (m_child > 0) ::kill(m_child, SIGTERM);
 }
 
 std::optional<BackupProgress> BackupTaker::progress() const {
@@ -314,6 +321,8 @@ Result<std::string> BackupTaker::start(std::string label, std::string trigger) {
   if (settings.conninfo.empty())
     return fail(ErrorKind::invalid, "walvaultd has no pg-conninfo: set it to a connection string for pg_basebackup "
                                     "(e.g. 'host=/var/run/postgresql user=postgres') and reload (SIGHUP)");
+  if (label.size() > 1000 || label.find_first_of("\r\n") != std::string::npos)
+    return fail(ErrorKind::invalid, "--label must be one line of at most 1000 bytes (PostgreSQL keeps it in backup_label)");
   std::lock_guard lock(m_mutex);
   if (m_progress && !m_progress->finished())
     return fail(ErrorKind::conflict, "backup " + m_progress->id + " is already running (" + m_progress->phase + ")");
@@ -337,7 +346,13 @@ Result<std::string> BackupTaker::start(std::string label, std::string trigger) {
 Result<StoredBackup> BackupTaker::wait(const std::string& id, const std::function<void(const BackupProgress&)>& on_progress) {
   std::unique_lock lock(m_mutex);
   for (;;) {
-    if (!m_progress || m_progress->id != id) return fail(ErrorKind::not_found, "backup " + id + " is not running");
+    if (!m_progress || m_progress->id != id) {
+      // Finished, and another backup (the schedule) started before this waiter woke up.
+      auto done = m_outcomes.find(id);
+      if (done == m_outcomes.end()) return fail(ErrorKind::not_found, "backup " + id + " is not running");
+      if (!done->second.result) return fail(ErrorKind::io, "backup " + id + " failed: " + done->second.error);
+      return *done->second.result;
+    }
     if (m_progress->finished()) break;
     const BackupProgress snapshot = *m_progress;
     lock.unlock();
@@ -356,6 +371,9 @@ void BackupTaker::run(std::string id, BackupSettings settings) {
   if (!result) {
     // Nothing of a failed backup may look like a backup: remove its chunks now (prune sweeps
     // whatever a crash leaves behind).
+    // backup.json first (it may exist if its directory sync failed): a crash during this
+    // cleanup must never leave a description whose chunks are gone.
+    (void)m_repository.storage().remove(backup_info_key(id));
     if (auto removed = m_repository.storage().remove_all(backup_directory_key(id)); !removed)
       spdlog::warn("backup {}: unable to remove its chunks now ({}); prune will", id, removed.error().message);
     spdlog::error("backup {} failed: {}", id, result.error().message);
@@ -370,6 +388,8 @@ void BackupTaker::run(std::string id, BackupSettings settings) {
     m_progress->phase = result ? "complete" : "failed";
     if (!result) m_progress->error = result.error().message;
     m_progress->finished_at_us = now_unix_us();
+    if (m_outcomes.size() >= 16) m_outcomes.erase(m_outcomes.begin());  // ids sort by time
+    m_outcomes[id] = Outcome{result ? std::optional<StoredBackup>(*result) : std::nullopt, m_progress->error};
   }
   m_changed.notify_all();
   if (m_on_finished) m_on_finished();
@@ -383,7 +403,10 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
 
   auto child = spawn_pg_basebackup(settings, backup.label);
   if (!child) return std::unexpected(child.error());
-  m_child = child->pid;
+  {
+    std::lock_guard lock(m_child_mutex);
+    m_child = child->pid;
+  }
   if (m_cancel) ::kill(child->pid, SIGTERM);
   StderrReader messages(std::move(child->err), [this](std::uint64_t estimate) {
     update([&](BackupProgress& p) { p.estimated_bytes = estimate; });
@@ -391,25 +414,36 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   // Reaps the child on every path; a backup that went wrong on our side stops it first.
   bool child_done = false;
   int child_status = 0;
-  auto reap = [&](bool stop) {
-    if (child_done) return;
-    if (stop) ::kill(child->pid, SIGTERM);
+  // The child is waited for without reaping it first (WNOWAIT), and forgotten under the lock
+  // cancel() kills under: its pid can never be reused before cancel() stops using it.
+  auto collect = [&](bool block) {
+    siginfo_t info{};
+    int rc;
+    while ((rc = ::waitid(P_PID, static_cast<id_t>(child->pid), &info, WEXITED | WNOWAIT | (block ? 0 : WNOHANG))) < 0 &&
+           errno == EINTR) {
+    }
+    if (rc < 0 || info.si_pid == 0) return false;
+    {
+      std::lock_guard lock(m_child_mutex);
+      m_child = 0;
+    }
     while (::waitpid(child->pid, &child_status, 0) < 0 && errno == EINTR) {
     }
     child_done = true;
-    m_child = 0;
+    return true;
+  };
+  auto reap = [&](bool stop) {
+    if (child_done) return;
+    if (stop) ::kill(child->pid, SIGTERM);
+    collect(true);
   };
   auto failed = [&](Failure failure) -> Result<StoredBackup> {
     // When pg_basebackup itself failed (it exits at once on a bad connection string), its
     // own words are the cause; ours ("unrecognized archive format") only the symptom.
     bool exited_on_its_own = false;
     for (int i = 0; i < 20 && !child_done; ++i) {
-      if (::waitpid(child->pid, &child_status, WNOHANG) == child->pid) {
-        child_done = exited_on_its_own = true;
-        m_child = 0;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      if (collect(false)) exited_on_its_own = true;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     reap(true);
     const std::string said = messages.messages();
@@ -493,7 +527,11 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   backup.checkpoint_lsn = label->checkpoint_lsn;
   backup.timeline = label->timeline;
   backup.pg_version = std::atoi(version_text.c_str());
-  backup.system_identifier = m_repository.system_identifier().value_or(0);
+  // PostgreSQL writes no .backup file for a backup taken during recovery, so walvault could
+  // never prove it complete: say so now instead of after the WAL wait.
+  if (label->from_standby)
+    return fail(ErrorKind::refused, "pg-conninfo points at a standby: walvault takes base backups from the primary only "
+                                    "(a standby archives no .backup file to prove a backup complete)");
   update([&](BackupProgress& p) {
     p.phase = "waiting for WAL";
     p.chunks = backup.chunks.size();
@@ -512,7 +550,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     if (!rows) return std::unexpected(rows.error());
     const IndexedBackup* found = nullptr;
     for (const auto& row : *rows)
-      if (row.start_lsn == backup.start_lsn && row.timeline == backup.timeline) found = &row;
+      if (row.start_lsn == backup.start_lsn && row.timeline == backup.timeline && row.label == backup.label) found = &row;
     if (!found) {
       missing = "the .backup file for WAL location " + format_lsn(backup.start_lsn);
     } else {
@@ -544,6 +582,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 
+  backup.system_identifier = m_repository.system_identifier().value_or(0);
   backup.finished_at_us = now_unix_us();
   const std::string info = render_backup_info(backup);
   auto object = build_object(settings.compress, as_bytes(info), sha256(as_bytes(info)));

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -89,9 +90,15 @@ class BackupTaker {
   std::condition_variable m_changed;
   std::optional<BackupProgress> m_progress;
   std::optional<StoredBackup> m_result;
+  struct Outcome {
+    std::optional<StoredBackup> result;
+    std::string error;
+  };
+  std::map<std::string, Outcome> m_outcomes;  // the last few finished backups, for late waiters
   std::thread m_thread;
   std::atomic<bool> m_cancel{false};
-  std::atomic<pid_t> m_child{0};
+  std::mutex m_child_mutex;  // m_child: set, cleared and killed under it
+  pid_t m_child = 0;
 };
 
 // The BACKUP verb (docs/protocol.md): starts a backup (label=L), writes progress lines to the

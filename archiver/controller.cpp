@@ -196,6 +196,10 @@ class Daemon {
     }
     if (config->backup_schedule != m_config.backup_schedule) {
       m_config.backup_schedule = config->backup_schedule;
+      {
+        std::lock_guard lock(m_backup_mutex);
+        m_schedule_text = config->backup_schedule;
+      }
       arm_backup_schedule();
     }
     m_admin.set_thresholds(thresholds_of(*config));
@@ -238,31 +242,42 @@ class Daemon {
       spdlog::error("{}", schedule.error().message);
       return;
     }
+    // From the later of now and the run just planned: a steady-clock timer can fire a little
+    // before the wall clock reaches the minute (NTP slew), which must not plan it again.
     const std::int64_t now = now_unix_us();
-    auto next = next_cron_time(*schedule, now);
+    auto next = next_cron_time(*schedule, std::max(now, m_schedule_planned_us));
     if (!next) {
       spdlog::warn("backup-schedule '{}' never fires", m_config.backup_schedule);
       return;
     }
     spdlog::info("next scheduled backup at {} (backup-schedule '{}')", format_timestamp(*next), m_config.backup_schedule);
-    m_schedule_timer.expires_after(std::chrono::microseconds(*next - now));
+    m_schedule_planned_us = *next;
+    m_schedule_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
     m_schedule_timer.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      auto id = m_backups.start("", "schedule");
-      if (id) spdlog::info("scheduled backup {} started", *id);
-      else spdlog::error("scheduled backup not started: {}", id.error().message);
+      // Off the io thread: starting a backup lists the repository.
+      boost::asio::post(m_background, [this] {
+        auto id = m_backups.start("", "schedule");
+        if (id) spdlog::info("scheduled backup {} started", *id);
+        else spdlog::error("scheduled backup not started: {}", id.error().message);
+      });
       arm_backup_schedule();
     });
   }
 
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
+    std::string schedule_text;  // read on worker threads while SIGHUP may change it
+    {
+      std::lock_guard lock(m_backup_mutex);
+      schedule_text = m_schedule_text;
+    }
     return nlohmann::ordered_json{
         {"uptime_seconds", (now_unix_us() - m_started_us) / 1000000},
         {"connections_in_flight", m_server.active_connections() > 0 ? m_server.active_connections() - 1 : 0},
         {"index_trusted", m_index->trusted()},
         {"backup", backup_status_json(m_backups.progress())},
-        {"backup_schedule", m_config.backup_schedule.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m_config.backup_schedule)},
+        {"backup_schedule", schedule_text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(schedule_text)},
         {"retention",
          {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
           {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
@@ -286,6 +301,8 @@ class Daemon {
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
   std::mutex m_backup_mutex;
   BackupSettings m_backup_settings{backup_settings_of(m_config)};
+  std::string m_schedule_text{m_config.backup_schedule};  // guarded by m_backup_mutex
+  std::int64_t m_schedule_planned_us = 0;                  // io thread only
   // Before the server: destroyed after it, so no handler can still be waiting on them.
   BackupTaker m_backups{*m_repository, *m_index, [this] { return backup_settings(); }};
   BackupReads m_backup_reads{*m_repository, *m_index};

@@ -35,12 +35,18 @@ void Pruner::set_running_backup_probe(std::function<std::optional<std::string>()
 // directory that the sweep removes.
 Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneReport& report) {
   if (auto r = m_index.remove_stored_backup(backup.id); !r) return r;
-  if (auto r = m_repository.storage().remove(backup_info_key(backup.id)); !r) return r;
-  for (const auto& chunk : backup.chunks) {
-    if (auto r = m_repository.storage().remove(chunk.key); !r) return r;
-    ++report.removed;
-    report.bytes_removed += chunk.stored_size;
+  if (auto r = m_repository.storage().remove(backup_info_key(backup.id)); !r) {
+    // Still a backup: it must stay listed (and expire again next time), or its .backup file
+    // would go while its data stays forever.
+    (void)m_index.put_stored_backup(backup);
+    return r;
   }
+  // No longer a backup: the chunks and the directory go whole; a failure here leaves an
+  // unfinished directory for the sweep.
+  auto removed = m_repository.storage().remove_all(backup_directory_key(backup.id));
+  if (!removed) return std::unexpected(removed.error());
+  report.removed += removed->objects + 1;
+  report.bytes_removed += removed->bytes;
   spdlog::info("pruned base backup {} ({} chunk(s), {} bytes stored)", backup.id, backup.chunks.size(), backup.stored_bytes);
   return {};
 }
@@ -104,9 +110,11 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
     std::lock_guard lock(m_mutex);
     if (m_running_backup) running = m_running_backup();
   }
-  if (running && !dry_run) {
-    // Deleting while a backup is being taken could expire the last restorable backup before
-    // the new one is complete: wait for it (walvaultd prunes again when it finishes).
+  if (running && !dry_run && stored->empty()) {
+    // Before the first stored backup, the running one's .backup file counts like any other and
+    // could expire the hand-taken backups before it is itself complete: wait for it
+    // (walvaultd prunes again when it finishes). Once backups are stored, the running one is
+    // not counted until complete, so pruning need not wait.
     report.decision.allowed = false;
     report.decision.refusal = "deferred while backup " + *running + " is being taken";
   }

@@ -143,8 +143,14 @@ PruneDecision plan_prune(const RetentionPolicy& policy, std::int64_t now_us, con
         for (const auto& b : backups)
           if (b.name == o.name) row = &b;
         const bool is_complete = row && std::find(complete.begin(), complete.end(), row) != complete.end();
-        if (row && !is_complete && row->start_lsn / segment_size >= window_segno)
+        std::uint64_t position = row ? row->start_lsn / segment_size : 0;
+        if (!row)
+          if (auto parsed = parse_wal_name(o.name)) position = segment_number(*parsed, segment_size);
+        if (row && !is_complete && position >= window_segno)
           keep = "backup not complete yet (its WAL is not all archived), inside the window";
+        else if (!row && position >= window_segno)
+          // Not a counted backup (its data is not stored, or not yet: being taken now).
+          keep = "backup file of a backup that does not count (its data is not stored), inside the window";
         else
           why_not = is_complete ? "backup beyond the count and older than " + days(policy.backup_days_us) : "incomplete backup before the window";
       }

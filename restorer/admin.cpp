@@ -123,9 +123,11 @@ void Admin::register_handlers(HandlerRegistry& registry) {
   registry.register_handler("LIST", [this](Request& r) { return serve(r, [&] { return list(r.message); }); });
   registry.register_handler("TIMELINES", [this](Request& r) { return serve(r, [&] { return timelines(); }); });
   registry.register_handler("CHECK", [this](Request& r) { return serve(r, [&] { return check(r.message); }); });
-  registry.register_handler("VERIFY", [this](Request& r) { return serve(r, [&] { return verify(r.progress_fd.get()); }); });
+  // VERIFY and REINDEX read the whole repository: never on the push workers.
+  registry.register_handler("VERIFY", [this](Request& r) { return serve(r, [&] { return verify(r.progress_fd.get()); }); },
+                            Lane::long_running);
   registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); });
-  registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); });
+  registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); }, Lane::long_running);
 }
 
 void Admin::add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run) {

@@ -22,20 +22,26 @@ protocol::Message BackupReads::read_chunk(Request& request) {
   if (!is_valid_backup_id(id)) return protocol::error({ErrorKind::invalid, "BACKUP-READ: bad backup id '" + id + "'"});
   if (std::from_chars(number_text.data(), number_text.data() + number_text.size(), number).ec != std::errc() || number == 0)
     return protocol::error({ErrorKind::invalid, "BACKUP-READ: bad chunk number '" + std::string(number_text) + "'"});
-  auto backups = m_index.stored_backups();
-  if (!backups) return protocol::error(backups.error());
-  const StoredBackup* backup = nullptr;
-  for (const auto& b : *backups)
-    if (b.id == id) backup = &b;
-  if (!backup) return protocol::error({ErrorKind::not_found, "no stored backup '" + id + "' (see walvault list --backups)"});
+  // Every failure below closes the pipe first, so the client's reader sees EOF at once.
+  auto refuse = [&](Failure failure) {
+    request.fd.reset();
+    return protocol::error(failure);
+  };
+  auto found = m_index.stored_backup(id);
+  if (!found) return refuse(found.error());
+  if (!*found) return refuse({ErrorKind::not_found, "no stored backup '" + id + "' (see walvault list --backups)"});
+  const StoredBackup* backup = &**found;
   if (number > backup->chunks.size())
-    return protocol::error({ErrorKind::invalid, "backup " + id + " has " + std::to_string(backup->chunks.size()) + " chunks, not " +
+    return refuse({ErrorKind::invalid, "backup " + id + " has " + std::to_string(backup->chunks.size()) + " chunks, not " +
                                                     std::to_string(number)});
   const BackupChunk& chunk = backup->chunks[number - 1];
   auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
   if (!reader) {
     spdlog::error("backup {} chunk {}: {}", id, number, reader.error().message);
-    return protocol::error(reader.error());
+    // A chunk backup.json lists but storage lacks is damage, not "not there".
+    Failure failure = reader.error();
+    if (failure.kind == ErrorKind::not_found) failure = {ErrorKind::corrupt, "backup " + id + " is damaged: " + failure.message};
+    return refuse(failure);
   }
   std::vector<std::byte> buffer(1 << 20);
   std::uint64_t sent = 0;
@@ -43,11 +49,11 @@ protocol::Message BackupReads::read_chunk(Request& request) {
     auto n = reader->read(buffer);
     if (!n) {
       spdlog::error("backup {} chunk {}: {}", id, number, n.error().message);
-      return protocol::error(n.error());
+      return refuse(n.error());
     }
     if (*n == 0) break;
     if (auto r = write_all(request.fd.get(), std::span<const std::byte>(buffer.data(), *n), "the restore client's pipe"); !r)
-      return protocol::error(r.error());
+      return refuse(r.error());
     sent += *n;
   }
   request.fd.reset();  // EOF for the reader before the verdict

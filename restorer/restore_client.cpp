@@ -298,7 +298,9 @@ Result<ExtractStats> restore_chunk(const ClientOptions& options, const std::stri
   auto stats = extract_tar(read_end.get(), extract);
   read_end.reset();  // an early stop: the daemon's next write fails and it gives up
   auto response = client->receive(options.timeout);
-  if (!stats) return stats;
+  // An unsafe entry is our own verdict; any other extraction failure (a stream cut short) is
+  // the symptom of what walvaultd reports (a corrupt chunk), so its words come first.
+  if (!stats && (stats.error().kind == ErrorKind::refused || !response || response->head() == "OK")) return stats;
   if (!response) return std::unexpected(response.error());
   if (response->head() != "OK") {
     auto text = response->field("message");

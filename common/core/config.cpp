@@ -69,7 +69,7 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1ULL << 20;
   else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1ULL << 30;
   else return std::nullopt;
-  if (value > (std::uint64_t{1} << 40)) return std::nullopt;
+  if (value > (std::uint64_t{1} << 40) / scale) return std::nullopt;  // no wrap-around
   return value * scale;
 }
 

@@ -320,6 +320,19 @@ Result<std::vector<StoredBackup>> Index::stored_backups() {
   return result;
 }
 
+Result<std::optional<StoredBackup>> Index::stored_backup(std::string_view id) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT document FROM stored_backups WHERE id = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, id);
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<StoredBackup>();
+  auto backup = parse_backup_info(stmt->column_text(0), "index row " + std::string(id));
+  if (!backup) return std::unexpected(backup.error());
+  return std::optional<StoredBackup>(std::move(*backup));
+}
+
 Result<IndexTotals> Index::totals() {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare("SELECT kind, count(*), coalesce(sum(plain_size), 0), coalesce(sum(stored_size), 0) FROM objects GROUP BY kind");

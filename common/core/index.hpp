@@ -121,6 +121,7 @@ class Index {
   Result<void> put_stored_backup(const StoredBackup& backup);
   Result<void> remove_stored_backup(std::string_view id);
   Result<std::vector<StoredBackup>> stored_backups();
+  Result<std::optional<StoredBackup>> stored_backup(std::string_view id);
 
   struct Carry {
     std::vector<std::byte> bytes;

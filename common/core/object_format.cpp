@@ -195,7 +195,8 @@ Result<void> ObjectStreamReader::prove() {
 }
 
 Result<std::size_t> ObjectStreamReader::read(std::span<std::byte> out) {
-  if (m_proven || out.empty()) return 0;
+  if (out.empty()) return fail(ErrorKind::internal, "read of '" + m_key + "' into an empty buffer");
+  if (m_proven) return 0;
   for (;;) {
     // Drain what zstd holds before asking for more input, and prove only once it is empty.
     auto produced = m_decoder->decode_some(m_input, m_input_pos, out);

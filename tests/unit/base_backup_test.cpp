@@ -347,6 +347,7 @@ TEST_F(RetentionWithStoredBackups, ABackupFileWithoutStoredDataNeverExpiresAStor
   ASSERT_TRUE(report.decision.allowed) << report.decision.refusal;
   EXPECT_FALSE(removes(report, k_a)) << "the only stored backup would be pruned";
   EXPECT_FALSE(removes(report, segment_file(1, 2))) << "the stored backup's WAL would be pruned";
+  EXPECT_FALSE(removes(report, k_b)) << "the .backup file of a backup being taken would be pruned";
 
   // Once B is stored too, A expires: its data goes with its .backup file.
   store("20261019T000000Z", true, k_b);
@@ -358,6 +359,20 @@ TEST_F(RetentionWithStoredBackups, ABackupFileWithoutStoredDataNeverExpiresAStor
   EXPECT_EQ(keys_under("backup/20261019T000000Z").size(), 3u);
   ASSERT_EQ(m_index->stored_backups()->size(), 1u);
   EXPECT_EQ(m_index->stored_backups()->front().id, "20261019T000000Z");
+}
+
+TEST_F(RetentionWithStoredBackups, OnceBackupsAreStoredARunningBackupDoesNotHoldPruneUp) {
+  store("20261014T000000Z", true, k_a);
+  store("20261019T000000Z", true, k_b);
+  store("20261124T000000Z", false);  // the one being taken
+  ASSERT_TRUE(m_indexer->repair());
+  m_pruner->set_running_backup_probe([] { return std::optional<std::string>("20261124T000000Z"); });
+  PruneReport report = m_pruner->run(/*dry_run=*/false, now_unix_us());
+  ASSERT_TRUE(report.decision.allowed) << report.decision.refusal;
+  EXPECT_TRUE(removes(report, k_a));
+  EXPECT_TRUE(report.swept_backups.empty()) << "an expired backup was reported as unfinished";
+  EXPECT_EQ(m_repository->storage().list_children("backup").value(),
+            (std::vector<std::string>{"20261019T000000Z", "20261124T000000Z"}));
 }
 
 TEST_F(RetentionWithStoredBackups, PruneWaitsWhileABackupIsBeingTaken) {

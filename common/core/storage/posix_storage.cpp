@@ -206,15 +206,17 @@ class PosixStorage final : public Storage {
       if (errno == ENOENT) return {};
       return fail_os("list directory", path, errno);
     }
-    std::vector<std::string> names;
+    std::vector<std::pair<std::string, unsigned char>> entries;
     while (dirent* entry = ::readdir(handle)) {
       const std::string name = entry->d_name;
-      if (name != "." && name != "..") names.push_back(name);
+      if (name != "." && name != "..") entries.emplace_back(name, entry->d_type);
     }
     ::closedir(handle);
     bool changed = false;
-    for (const auto& name : names) {
+    for (const auto& [name, type] : entries) {
       const std::string child = path + "/" + name;
+      // d_type spares a stat of every segment when only temp files are wanted (start-up).
+      if (type != DT_DIR && type != DT_UNKNOWN && !wanted(name)) continue;
       struct stat st {};
       if (::lstat(child.c_str(), &st) != 0) continue;
       if (S_ISDIR(st.st_mode)) {
