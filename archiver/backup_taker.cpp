@@ -4,7 +4,6 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,13 +17,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
+#include "common/base/process.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
 #include "restorer/admin.hpp"
-
-extern char** environ;
 
 namespace walvault {
 
@@ -47,34 +45,11 @@ Result<Child> spawn_pg_basebackup(const BackupSettings& settings, const std::str
   if (::pipe2(err, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
   UniqueFd err_read(err[0]), err_write(err[1]);
 
-  std::vector<std::string> args = {program, "--dbname=" + settings.conninfo, "--pgdata=-", "--format=tar", "--wal-method=none",
-                                    "--checkpoint=" + settings.checkpoint, "--label=" + label, "--progress", "--no-password"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-  // Asio's sockets are not close-on-exec: pg_basebackup must not hold the daemon's listening
-  // socket or its clients' connections.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  // The daemon ignores SIGPIPE; the child must not inherit that, so a vanished reader ends it.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return fail_os("run", program, rc);
-  return Child{pid, std::move(out_read), std::move(err_read)};
+  auto pid = spawn_process({program, "--dbname=" + settings.conninfo, "--pgdata=-", "--format=tar", "--wal-method=none",
+                            "--checkpoint=" + settings.checkpoint, "--label=" + label, "--progress", "--no-password"},
+                           out_write.get(), err_write.get());
+  if (!pid) return std::unexpected(pid.error());
+  return Child{*pid, std::move(out_read), std::move(err_read)};
 }
 
 // Reads pg_basebackup's stderr: its -P lines ("  1234/56789 kB (2%), 0/1 tablespace") give
@@ -266,15 +241,6 @@ class ArchiveReader {
   bool m_open = false;
 };
 
-void drain(int fd) {
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-  }
-}
-
 }  // namespace
 
 BackupTaker::BackupTaker(Repository& repository, Index& index, std::function<BackupSettings()> settings)
@@ -427,8 +393,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
       std::lock_guard lock(m_child_mutex);
       m_child = 0;
     }
-    while (::waitpid(child->pid, &child_status, 0) < 0 && errno == EINTR) {
-    }
+    child_status = wait_process(child->pid);
     child_done = true;
     return true;
   };
@@ -512,7 +477,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     backup.chunks.push_back(std::move(*done));
     chunk.reset();
   }
-  drain(child->out.get());  // the end-of-archive padding, so pg_basebackup never sees EPIPE
+  (void)read_to_end(child->out.get(), 0);  // the end-of-archive padding, so pg_basebackup never sees EPIPE
   reap(false);
   const std::string said = messages.messages();
   if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0)

@@ -11,7 +11,6 @@
 #include <ftw.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,10 +32,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base/fd.hpp"
+#include "common/base/process.hpp"
 #include "restorer/cli.hpp"
 #include "restorer/extract.hpp"
-
-extern char** environ;
 
 namespace walvault {
 
@@ -228,34 +226,14 @@ Result<void> prepare_directory(const std::string& dir, const RestoreOptions& o) 
 // Runs pg_verifybackup on the restored directory (WAL is checked by recovery itself: the
 // backup carries none). Returns its complaint, or nothing when it passed.
 Result<std::optional<std::string>> verify_backup(const std::string& bindir, const std::string& dir) {
-  const std::string program = bindir + "/pg_verifybackup";
-  std::vector<std::string> args = {program, "--no-parse-wal", "--quiet", dir};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
   UniqueFd read_end(out[0]), write_end(out[1]);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return fail_os("run", program, rc);
+  auto pid = spawn_process({bindir + "/pg_verifybackup", "--no-parse-wal", "--quiet", dir}, write_end.get(), write_end.get());
+  if (!pid) return std::unexpected(pid.error());
   write_end.reset();
-  std::string said;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (said.size() < 8192) said.append(buf, static_cast<std::size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  std::string said = read_to_end(read_end.get(), 8192);
+  const int status = wait_process(*pid);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::optional<std::string>();
   while (!said.empty() && said.back() == '\n') said.pop_back();
   return std::optional<std::string>(said.empty() ? "pg_verifybackup failed" : said);

@@ -1,0 +1,25 @@
+#pragma once
+// Starting the PostgreSQL programs walvault runs (pg_basebackup in walvaultd, pg_verifybackup in
+// `walvault restore`): one way to spawn them, so each gets the same hygiene.
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/base/error.hpp"
+
+namespace walvault {
+
+// Starts argv[0] (a path) with stdin from /dev/null, stdout and stderr on the given descriptors,
+// no other descriptor inherited (Asio's sockets are not close-on-exec), and SIGPIPE back at its
+// default (the daemon ignores it; a child whose reader vanished must end).
+Result<pid_t> spawn_process(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd);
+
+// Waits for `pid` to exit (retrying EINTR) and returns its wait status.
+int wait_process(pid_t pid);
+
+// Reads `fd` to its end, keeping at most `limit` bytes (the rest is read and dropped, so the
+// writer never blocks or sees EPIPE).
+std::string read_to_end(int fd, std::size_t limit);
+
+}  // namespace walvault

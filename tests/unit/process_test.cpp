@@ -1,0 +1,51 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/base/fd.hpp"
+#include "common/base/process.hpp"
+
+namespace walvault {
+namespace {
+
+TEST(Process, OutputStatusAndNoInheritedDescriptors) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  // A descriptor without close-on-exec (as Asio's sockets are) must not reach the child.
+  UniqueFd leaky(::open("/dev/null", O_RDONLY));
+  ASSERT_TRUE(leaky);
+  const std::string script = "echo out; echo err >&2; read x && echo stdin-not-empty; "
+                             "[ -e /proc/self/fd/" + std::to_string(leaky.get()) + " ] && echo leaked; exit 3";
+  auto pid = spawn_process({"/bin/sh", "-c", script}, write_end.get(), write_end.get());
+  ASSERT_TRUE(pid) << pid.error().message;
+  write_end.reset();
+  const std::string said = read_to_end(read_end.get(), 1 << 16);
+  const int status = wait_process(*pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  EXPECT_EQ(said, "out\nerr\n");
+}
+
+TEST(Process, ReadToEndKeepsAtMostTheLimitButDrainsAll) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  auto pid = spawn_process({"/bin/sh", "-c", "head -c 300000 /dev/zero"}, write_end.get(), write_end.get());
+  ASSERT_TRUE(pid);
+  write_end.reset();
+  EXPECT_EQ(read_to_end(read_end.get(), 100).size(), 100u);
+  EXPECT_EQ(WEXITSTATUS(wait_process(*pid)), 0) << "the writer was not drained";
+}
+
+TEST(Process, MissingProgramIsAnError) {
+  auto pid = spawn_process({"/nonexistent/program"}, STDOUT_FILENO, STDERR_FILENO);
+  // posix_spawn may report it, or the child exits 127: either way it is not a success.
+  if (pid) {
+    EXPECT_EQ(WEXITSTATUS(wait_process(*pid)), 127);
+  }
+}
+
+}  // namespace
+}  // namespace walvault
