@@ -509,6 +509,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   // normally passes at once; it fails when archive_command does not point at walvault.
   const auto deadline = std::chrono::steady_clock::now() + settings.wal_wait;
   std::string missing;
+  std::uint64_t segment_size = 0;
   for (;;) {
     missing.clear();
     auto rows = m_index.backups();
@@ -523,9 +524,12 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
       backup.stop_lsn = found->stop_lsn;
       backup.start_us = found->start_us;
       backup.stop_us = found->stop_us;
-      auto segments = m_index.segments(SegmentFilter{backup.timeline, std::nullopt, std::nullopt});
-      if (!segments) return std::unexpected(segments.error());
-      const std::uint64_t segment_size = segments->empty() ? 0 : segments->front().segment_size;
+      if (segment_size == 0) {
+        // Learnt once (the index knows it from any archived segment), not on every poll.
+        auto segments = m_index.segments(SegmentFilter{backup.timeline, std::nullopt, std::nullopt});
+        if (!segments) return std::unexpected(segments.error());
+        if (!segments->empty()) segment_size = segments->front().segment_size;
+      }
       if (segment_size == 0) {
         missing = "any segment of timeline " + std::to_string(backup.timeline);
       } else {

@@ -100,9 +100,8 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
     return report;
   }
   if (!stored->empty()) {
-    std::set<std::string> files;
-    for (const auto& b : *stored) files.insert(b.backup_file);
-    std::erase_if(*backups, [&](const IndexedBackup& b) { return !files.contains(b.name); });
+    const auto counted = stored_by_backup_file(*stored);
+    std::erase_if(*backups, [&](const IndexedBackup& b) { return !counted.contains(b.name); });
   }
   report.decision = plan_prune(policy(), now_us, *objects, *timelines, *backups);
   std::optional<std::string> running;
@@ -121,8 +120,7 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
   if (!dry_run && report.decision.allowed) {
     std::map<std::string, std::uint64_t> sizes;
     for (const auto& o : *objects) sizes[o.name] = o.stored_size;
-    std::map<std::string, const StoredBackup*> stored_by_file;
-    for (const auto& b : *stored) stored_by_file[b.backup_file] = &b;
+    const auto stored_by_file = stored_by_backup_file(*stored);
     for (const auto& item : report.decision.remove) {
       if (report.failure) break;
       auto name = parse_wal_name(item.name);

@@ -42,13 +42,6 @@ json backup_json(const IndexedBackup& b) {
               {"stop_time", optional_time(b.stop_us)}};
 }
 
-// Stored backups by the .backup file that makes them complete.
-std::map<std::string, const StoredBackup*> stored_by_backup_file(const std::vector<StoredBackup>& stored) {
-  std::map<std::string, const StoredBackup*> out;
-  for (const auto& s : stored) out[s.backup_file] = &s;
-  return out;
-}
-
 json stored_backup_json(const StoredBackup& s, bool with_chunks) {
   json out{{"id", s.id},
            {"plain_bytes", s.plain_bytes},

@@ -144,8 +144,10 @@ class Extractor {
   Result<void> open();
   // One entry: checks, rewrites its paths below the root, writes header and data.
   Result<void> extract_entry(archive_entry* entry);
-  Result<void> copy_data(const std::string& shown, const std::string& disk_path);
-  Result<void> skip_data();
+  // Reads the entry's data to its end, writing it to disk unless `disk_path` is null (skipped
+  // entries are read too, so the end-of-archive check in run() compares stream positions
+  // taken at entry boundaries).
+  Result<void> read_data(const std::string& shown, const std::string* disk_path);
   Result<void> drain();
 
   std::unexpected<Failure> refuse(std::string_view entry, std::string_view reason) const {
@@ -249,7 +251,7 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
   if (relative->empty()) {
     // "./" only restates the root's mode and times, which belong to whoever made the root;
     // as anything else it would replace the root itself.
-    if (!hardlink_target && !symlink_target && type == AE_IFDIR) return skip_data();
+    if (!hardlink_target && !symlink_target && type == AE_IFDIR) return read_data(shown, nullptr);
     return refuse(shown, "path names the data directory itself");
   }
   if (symlink_target)
@@ -286,14 +288,14 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
   // about modes and owners of its data directory.
   if (status != ARCHIVE_OK) return write_failure(shown, disk_path, true);
   if (type == AE_IFREG && !hardlink_target && !symlink_target) ++m_stats.files;
-  if (auto r = copy_data(shown, disk_path); !r) return r;
+  if (auto r = read_data(shown, &disk_path); !r) return r;
   // Finished here rather than implicitly by the next header, so that closing the file and
   // setting its times happen outside the lock.
   if (archive_write_finish_entry(m_writer.get()) != ARCHIVE_OK) return write_failure(shown, disk_path, false);
   return {};
 }
 
-Result<void> Extractor::copy_data(const std::string& shown, const std::string& disk_path) {
+Result<void> Extractor::read_data(const std::string& shown, const std::string* disk_path) {
   for (;;) {
     const void* block = nullptr;
     std::size_t size = 0;
@@ -301,26 +303,13 @@ Result<void> Extractor::copy_data(const std::string& shown, const std::string& d
     const int status = archive_read_data_block(m_reader.get(), &block, &size, &offset);
     if (status == ARCHIVE_EOF) return {};
     if (status != ARCHIVE_OK) return read_failure("data of '" + shown + "'");
-    if (size == 0) continue;
+    if (size == 0 || !disk_path) continue;
     // Block by block with offsets, so holes of sparse entries stay holes.
     if (archive_write_data_block(m_writer.get(), block, size, offset) != ARCHIVE_OK)
-      return write_failure(shown, disk_path, false);
+      return write_failure(shown, *disk_path, false);
     m_stats.bytes += size;
     m_pending_progress += size;
     report_progress(false);
-  }
-}
-
-Result<void> Extractor::skip_data() {
-  // Read to the entry's end like any other, so that the end-of-archive check in run() compares
-  // stream positions taken at entry boundaries.
-  for (;;) {
-    const void* block = nullptr;
-    std::size_t size = 0;
-    la_int64_t offset = 0;
-    const int status = archive_read_data_block(m_reader.get(), &block, &size, &offset);
-    if (status == ARCHIVE_EOF) return {};
-    if (status != ARCHIVE_OK) return read_failure("skipping data");
   }
 }
 

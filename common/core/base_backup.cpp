@@ -5,16 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base/text.hpp"
+
 namespace walvault {
 
 namespace {
 
 using json = nlohmann::ordered_json;
 constexpr int k_backup_format = 1;
-
-bool all_digits(std::string_view text) {
-  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
-}
 
 json optional_int(const std::optional<std::int64_t>& value) { return value ? json(*value) : json(nullptr); }
 
@@ -43,6 +41,12 @@ std::string backup_chunk_key(std::string_view id, std::size_t number) {
   char name[32];
   std::snprintf(name, sizeof name, "/chunk-%05zu.tar", number);
   return backup_directory_key(id) + name;
+}
+
+std::map<std::string, const StoredBackup*> stored_by_backup_file(const std::vector<StoredBackup>& stored) {
+  std::map<std::string, const StoredBackup*> out;
+  for (const auto& s : stored) out[s.backup_file] = &s;
+  return out;
 }
 
 std::string render_backup_info(const StoredBackup& b) {

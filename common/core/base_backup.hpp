@@ -5,6 +5,7 @@
 //   backup/<id>/chunk-00001.tar ...   the pg_basebackup tar stream, cut at entry boundaries
 //   backup/<id>/backup.json           this structure (docs/repository-format.md)
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,9 @@ std::string backup_id_for(std::int64_t unix_us);  // 20261124T093001Z
 std::string backup_directory_key(std::string_view id);
 std::string backup_info_key(std::string_view id);
 std::string backup_chunk_key(std::string_view id, std::size_t number);  // number from 1
+
+// Stored backups by the .backup file that makes them complete (pointers into `stored`).
+std::map<std::string, const StoredBackup*> stored_by_backup_file(const std::vector<StoredBackup>& stored);
 
 std::string render_backup_info(const StoredBackup& backup);
 // ErrorKind::corrupt naming `what` when the document is not a valid backup.json.

@@ -1,5 +1,6 @@
 #include "common/core/config.hpp"
 
+#include "common/base/text.hpp"
 #include "common/core/cron.hpp"
 
 #include <pwd.h>
@@ -41,12 +42,7 @@ constexpr OptionSpec k_options[] = {
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };
 
-std::string trim(std::string_view text) {
-  std::size_t start = 0, end = text.size();
-  while (start < end && (text[start] == ' ' || text[start] == '\t' || text[start] == '\r')) ++start;
-  while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\r')) --end;
-  return std::string(text.substr(start, end - start));
-}
+std::string trim(std::string_view text) { return std::string(trim_blanks(text)); }
 
 Result<unsigned long> parse_unsigned(std::string_view text, unsigned long min, unsigned long max, int base = 10) {
   unsigned long value = 0;

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/base/text.hpp"
+
 namespace walvault {
 
 namespace {
@@ -42,13 +44,6 @@ constexpr std::size_t k_day_of_week = 4;
 
 // Wide enough for every field (0..59); values are stored at their own index.
 using Bits = std::bitset<64>;
-
-bool all_digits(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
 
 bool all_letters(std::string_view text) {
   if (text.empty()) return false;
@@ -154,13 +149,6 @@ void copy_bits(const Bits& from, std::bitset<N>& to) {
   for (std::size_t i = 0; i < N; ++i) to[i] = from[i];
 }
 
-std::string_view trim(std::string_view text) {
-  const auto space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!text.empty() && space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 std::vector<std::string_view> split_fields(std::string_view text) {
   std::vector<std::string_view> fields;
   std::size_t pos = 0;
@@ -208,7 +196,7 @@ bool day_matches(const CronSchedule& schedule, chr::sys_days day) {
 }  // namespace
 
 Result<CronSchedule> parse_cron(std::string_view spec) {
-  const std::string_view text = trim(spec);
+  const std::string_view text = trim_blanks(spec);
   if (!text.empty() && text.front() == '@') {
     for (const auto& macro : k_macros) {
       if (!equals_ignoring_case(text, macro.name)) continue;

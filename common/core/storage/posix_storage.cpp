@@ -75,15 +75,12 @@ class PosixStorage final : public Storage {
   Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
-    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_os("open file", *path, errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", *path, errno);
-    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + *path + "' is not a regular file");
-    std::size_t size = static_cast<std::size_t>(st.st_size);
+    auto file = open_regular(*path);
+    if (!file) return std::unexpected(file.error());
+    std::size_t size = static_cast<std::size_t>(file->size);
     if (max_bytes) size = std::min(size, *max_bytes);
     std::vector<std::byte> data(size);
-    if (auto r = pread_exact(fd.get(), data, 0, *path); !r) return std::unexpected(r.error());
+    if (auto r = pread_exact(file->fd.get(), data, 0, *path); !r) return std::unexpected(r.error());
     return data;
   }
 
@@ -108,13 +105,10 @@ class PosixStorage final : public Storage {
   Result<std::unique_ptr<ObjectReader>> open_read(const std::string& key) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
-    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_os("open file", *path, errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", *path, errno);
-    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + *path + "' is not a regular file");
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    return std::unique_ptr<ObjectReader>(std::make_unique<PosixObjectReader>(std::move(fd), *path, static_cast<std::uint64_t>(st.st_size)));
+    auto file = open_regular(*path);
+    if (!file) return std::unexpected(file.error());
+    ::posix_fadvise(file->fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    return std::unique_ptr<ObjectReader>(std::make_unique<PosixObjectReader>(std::move(file->fd), *path, file->size));
   }
 
   Result<void> remove(const std::string& key) override {
@@ -197,6 +191,20 @@ class PosixStorage final : public Storage {
   }
 
  private:
+  struct OpenFile {
+    UniqueFd fd;
+    std::uint64_t size = 0;
+  };
+  // A stored object opened for reading; anything but a regular file there is damage.
+  static Result<OpenFile> open_regular(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_os("open file", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", path, errno);
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + path + "' is not a regular file");
+    return OpenFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)};
+  }
+
   // Removes the files below `path` that `wanted` picks (by name), and, with `remove_dirs`, the
   // directories once empty, `path` included. Never follows symlinks.
   Result<void> remove_tree(const std::string& path, const std::function<bool(const std::string&)>& wanted, Removed& removed,
