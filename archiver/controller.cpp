@@ -82,7 +82,7 @@ class Daemon {
          std::unique_ptr<Index> index)
       : m_command_line(std::move(command_line)), m_config(std::move(config)), m_repository(std::move(repository)),
         m_index(std::move(index)), m_indexer(*m_repository, *m_index),
-        m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, m_index.get()),
+        m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, *m_index),
         m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); }),
         m_server(m_io, m_handlers,
                  ServerSettings{m_config.socket, m_config.socket_mode, worker_count(m_config), m_config.max_connections},
@@ -138,9 +138,9 @@ class Daemon {
       spdlog::critical("unable to bring the index '{}' up to the repository: {}", m_index->path(), repaired.error().message);
       return k_exit_failure;
     }
-    if (repaired->added || repaired->removed || repaired->unreadable)
-      spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable", repaired->added, repaired->removed,
-                   repaired->unreadable);
+    if (repaired->added || repaired->removed || repaired->unreadable || repaired->lost_count)
+      spdlog::warn("index repaired: {} object(s) added, {} removed (pruned), {} unreadable, {} LOST", repaired->added,
+                   repaired->removed, repaired->unreadable, repaired->lost_count);
     m_server.start();
     wait_for_signal();
     arm_prune_timer();

@@ -118,8 +118,9 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   NameLocks::Guard guard(m_locks, key);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto existing = m_repository.storage().get(key, k_object_header_size);
-    if (existing) {
-      auto header = decode_object_header(*existing, key);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) {
+      auto header = decode_object_header(**existing, key);
       if (!header)
         return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived but the stored object is unreadable (" +
                                              header.error().message + "); it was left untouched");
@@ -128,7 +129,9 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
         // tells PostgreSQL it may recycle its own copy.
         auto whole = m_repository.storage().get(key);
         if (!whole) return std::unexpected(whole.error());
-        if (auto opened = open_object(*whole, key); !opened) {
+        auto opened = *whole ? open_object(**whole, key)
+                             : Result<OpenedObject>(fail(ErrorKind::corrupt, "stored object '" + key + "' vanished while it was read"));
+        if (!opened) {
           // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
           spdlog::error("{}; replacing it with the content PostgreSQL pushed again", opened.error().message);
           auto object = build_object(compress(), content, Sha256Digest{});
@@ -147,7 +150,6 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
       return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) +
                                            "' is already archived with different content; the stored object was left untouched");
     }
-    if (existing.error().kind != ErrorKind::not_found) return std::unexpected(existing.error());
 
     auto object = build_object(compress(), content, Sha256Digest{});
     if (!object) return std::unexpected(object.error());

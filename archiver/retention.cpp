@@ -32,7 +32,8 @@ PruneDecision plan_prune(const RetentionPolicy& policy, std::int64_t now_us, con
   std::map<Position, const IndexedObject*> segments;
   std::vector<IndexedObject> segment_rows;
   for (const auto& o : objects) {
-    if (o.sha256 == k_unreadable_sha256) continue;
+    // Neither an unreadable nor a lost object covers its place in WAL.
+    if (o.sha256 == k_unreadable_sha256 || o.sha256 == k_missing_sha256) continue;
     if (o.kind == WalFileKind::segment || o.kind == WalFileKind::partial) {
       segment_size = segment_size ? segment_size : o.segment_size;
       segment_rows.push_back(o);

@@ -543,11 +543,11 @@ AdminOutput Admin::verify(int progress_fd) {
     if (!name || object_key(*name) != info.key) continue;
     seen.insert(file_name);
     auto stored = m_repository.storage().get(info.key);
-    if (!stored) {
-      problem(info.key, stored.error().message);
+    if (!stored || !*stored) {
+      problem(info.key, stored ? "listed, then gone before it could be read" : stored.error().message);
       continue;
     }
-    auto opened = open_object(*stored, info.key);
+    auto opened = open_object(**stored, info.key);
     if (!opened) {
       problem(info.key, opened.error().message);
       continue;
@@ -722,11 +722,24 @@ AdminOutput Admin::reindex() {
   auto report = m_indexer.rebuild();
   if (!report) return failed_output(report.error());
   AdminOutput out;
-  out.exit_code = report->unreadable ? 1 : 0;
-  out.json = json{{"indexed", report->added}, {"unreadable", report->unreadable}};
+  out.exit_code = report->unreadable || report->lost_count ? 1 : 0;
+  out.json = json{{"indexed", report->added},
+                  {"unreadable", report->unreadable},
+                  {"lost", report->lost_count},
+                  {"lost_names", report->lost_names}};
   out.text = "reindexed " + std::to_string(report->added) + " object(s) from the repository";
   if (report->unreadable) out.text += "; " + std::to_string(report->unreadable) + " unreadable (see walvaultd's log, run 'walvault verify')";
   out.text += "\n";
+  if (report->lost_count) {
+    // Loud on purpose: the archive shrank behind walvault's back.
+    out.text += "LOST: " + std::to_string(report->lost_count) +
+                " object(s) the index listed as archived are gone from the repository; they stay recorded as lost "
+                "(archive-get fails on them instead of answering 'not there'):\n";
+    for (const auto& name : report->lost_names) out.text += "  " + name + "\n";
+    if (report->lost_count > report->lost_names.size())
+      out.text += "  ... and " + std::to_string(report->lost_count - report->lost_names.size()) + " more (see walvaultd's log)\n";
+    out.text += "restore them from a copy if you have one, and take a new base backup ('walvault backup')\n";
+  }
   return out;
 }
 

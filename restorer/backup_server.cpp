@@ -38,10 +38,8 @@ protocol::Message BackupReads::read_chunk(Request& request) {
   auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
   if (!reader) {
     spdlog::error("backup {} chunk {}: {}", id, number, reader.error().message);
-    // A chunk backup.json lists but storage lacks is damage, not "not there".
-    Failure failure = reader.error();
-    if (failure.kind == ErrorKind::not_found) failure = {ErrorKind::corrupt, "backup " + id + " is damaged: " + failure.message};
-    return refuse(failure);
+    // A chunk backup.json lists but storage lacks is corrupt (ObjectStreamReader says so).
+    return refuse({reader.error().kind, "backup " + id + " is damaged: " + reader.error().message});
   }
   std::vector<std::byte> buffer(1 << 20);
   std::uint64_t sent = 0;

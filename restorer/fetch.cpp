@@ -8,6 +8,7 @@
 #include "common/base/fd.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/sha256.hpp"
+#include "common/core/time_format.hpp"
 #include "common/core/wal_page.hpp"
 #include "common/core/wal_checks.hpp"
 
@@ -24,36 +25,22 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
   const std::string key = object_key(*name);
-  auto not_there = [&]() -> Result<std::uint64_t> {
-    // During recovery, a segment missing below an archived later one is a hole: answering
-    // "not there" would make PostgreSQL end recovery (and promote) at the hole.
-    if (!exact && m_index && name->kind == WalFileKind::segment) {
-      auto pruned = m_index->was_pruned(file_name);
-      auto later = m_index->later_segment(name->timeline, file_name);
-      if (pruned && !*pruned && later && *later)
-        return fail(ErrorKind::corrupt, "'" + std::string(file_name) + "' is missing from the archive although the later segment '" +
-                                            **later + "' is archived: a gap, not the end of WAL (see 'walvault check')");
-    }
-    return fail(ErrorKind::not_found, "'" + std::string(file_name) + "' is not in the archive");
-  };
-  if (!exact && m_index && m_index->trusted()) {
-    auto known = m_index->contains(file_name);
+  if (!exact && m_index.trusted()) {
+    auto known = m_index.contains(file_name);
     if (known && !*known) {
       // Another walvaultd (a standby's sidecar) may write to the same repository, so a miss is
       // confirmed with one existence check: a stat here, a HEAD on object storage, never a LIST.
       auto present = m_repository.storage().exists(key);
-      if (present && !*present) return not_there();
+      if (present && !*present) return std::unexpected(judge_absent(file_name, *name, key, exact));
     }
     // An index or storage error falls through to reading: never answer "not there" on a guess.
   }
   auto stored = m_repository.storage().get(key);
-  if (!stored) {
-    if (stored.error().kind == ErrorKind::not_found) return not_there();
-    return std::unexpected(stored.error());
-  }
+  if (!stored) return std::unexpected(stored.error());
+  if (!*stored) return std::unexpected(judge_absent(file_name, *name, key, exact));
   const std::string what = m_repository.describe() + "/" + key;
   if (name->kind == WalFileKind::history || name->kind == WalFileKind::backup) {
-    auto opened = open_object(*stored, what);
+    auto opened = open_object(**stored, what);
     if (!opened) return std::unexpected(opened.error());
     if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
       return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
@@ -61,7 +48,50 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
     return static_cast<std::uint64_t>(opened->plain.size());
   }
-  return stream_segment(*stored, *name, file_name, what, out_fd);
+  return stream_segment(**stored, *name, file_name, what, out_fd);
+}
+
+// Storage has no object for `file_name`. This is the one place that decides whether that is
+// "not there" (NOTFOUND: PostgreSQL may take it as the end of WAL, promote, and pick a timeline
+// it believes unused) or a loss (any other answer: archive-get exits 126 and recovery stops,
+// or 1 in standby mode, which keeps waiting). It is "not there" only when nothing says the
+// name was archived: the index has no row for it and can be believed, the repository still
+// holds its identity (an unmounted or emptied repository is damage, not an empty archive) and,
+// for a segment during recovery, no later segment of its timeline is archived (a hole). A name
+// retention pruned on purpose is "not there": the end of an older backup's island of WAL.
+Failure Fetch::judge_absent(std::string_view file_name, const WalName& name, const std::string& key, bool exact) {
+  const std::string quoted = "'" + std::string(file_name) + "'";
+  const std::string where = "repository '" + m_repository.describe() + "' (object " + key + ")";
+  auto row = m_index.find(file_name);
+  if (!row) return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + row.error().message};
+  if (*row)
+    return {ErrorKind::corrupt, quoted + " was archived on " + format_timestamp((*row)->stored_at_us) + " and is gone from " + where +
+                                    ": the archive lost it; restore the object from a copy or take a new base backup "
+                                    "(see 'walvault verify')"};
+  auto pruned = m_index.was_pruned(file_name);
+  if (!pruned) return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + pruned.error().message};
+  if (!*pruned && !m_index.trusted())
+    return {ErrorKind::io, quoted + " is not in " + where + ", but walvaultd's index '" + m_index.path() +
+                               "' is not trusted since an index write failed, so it cannot prove the name was never "
+                               "archived; run 'walvault reindex'"};
+  auto identity = m_repository.storage().get(std::string(k_identity_key));
+  if (!identity)
+    return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + identity.error().message};
+  if (!*identity)
+    return {ErrorKind::corrupt, quoted + " is not in " + where + ", and neither is the repository's identity file " +
+                                    std::string(k_identity_key) + ": the repository is unmounted, emptied or not the one "
+                                    "walvaultd opened; refusing to answer 'not there'"};
+  if (!*pruned && !exact && name.kind == WalFileKind::segment) {
+    // During recovery, a segment missing below an archived later one is a hole: answering
+    // "not there" would make PostgreSQL end recovery (and promote) at the hole.
+    auto later = m_index.later_segment(name.timeline, file_name);
+    if (!later) return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + later.error().message};
+    if (*later)
+      return {ErrorKind::corrupt, quoted + " is missing from the archive although the later segment '" + **later +
+                                      "' is archived: a gap, not the end of WAL (see 'walvault check')"};
+  }
+  if (*pruned) return {ErrorKind::not_found, quoted + " is not in the archive (retention removed it)"};
+  return {ErrorKind::not_found, quoted + " is not in the archive"};
 }
 
 // Segments stream in one pass: decode a piece, check the page header (first piece), hash it,

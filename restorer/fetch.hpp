@@ -17,13 +17,15 @@ namespace walvault {
 
 class Fetch {
  public:
-  // With an index, a name it does not hold is answered "not there" without asking storage
-  // (no LIST, no GET on the hot path) unless the request is exact.
-  explicit Fetch(Repository& repository, Index* index = nullptr) : m_repository(repository), m_index(index) {}
+  // A name the index does not hold is confirmed absent with one existence check (no LIST, no
+  // GET on the hot path) unless the request is exact. The index is also what tells "never
+  // archived" (NOTFOUND) from "archived and lost" (corrupt): see judge_absent().
+  Fetch(Repository& repository, Index& index) : m_repository(repository), m_index(index) {}
 
   // Writes the archived content of `name` into `out_fd` (a regular file, truncated first) and
-  // returns its size. A name that is not archived is ErrorKind::not_found. `exact`: pg_rewind's
-  // real names; storage is always asked.
+  // returns its size. A name proven never archived (or pruned on purpose) is
+  // ErrorKind::not_found; one that was archived and is gone is ErrorKind::corrupt. `exact`:
+  // pg_rewind's real names; storage is always asked and no gap check applies.
   Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true);
 
   // GET request handler (docs/protocol.md).
@@ -34,9 +36,10 @@ class Fetch {
  private:
   Result<std::uint64_t> stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
                                        const std::string& what, int out_fd);
+  Failure judge_absent(std::string_view file_name, const WalName& name, const std::string& key, bool exact);
 
   Repository& m_repository;
-  Index* m_index;
+  Index& m_index;
   std::atomic<std::uint64_t> m_served{0};
 };
 

@@ -47,7 +47,6 @@ std::string os_error_text(std::string_view operation, std::string_view path, int
 std::unexpected<Failure> fail_os(std::string_view operation, std::string_view path, int err) {
   ErrorKind kind = ErrorKind::io;
   if (err == ENOSPC || err == EDQUOT) kind = ErrorKind::no_space;
-  else if (err == ENOENT || err == ENOTDIR) kind = ErrorKind::not_found;
   return fail(kind, os_error_text(operation, path, err));
 }
 

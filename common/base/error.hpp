@@ -11,7 +11,7 @@ enum class ErrorKind {
   forbidden,  // peer not allowed
   refused,    // not WAL of this cluster
   conflict,   // same name, different content
-  not_found,  // the object does not exist
+  not_found,  // proven not archived (decided by the reader that owns the rule, never by errno)
   corrupt,    // stored object fails verification
   io,         // operating-system or storage failure
   no_space,   // ENOSPC / EDQUOT: reported apart so operators see it
@@ -38,8 +38,9 @@ inline std::unexpected<Failure> fail(ErrorKind kind, std::string message) {
 
 // "unable to <operation> '<path>': [<errno>] <strerror>", the one template for OS errors.
 std::string os_error_text(std::string_view operation, std::string_view path, int err);
-// A Failure from errno after a failed system call; ENOSPC/EDQUOT become no_space,
-// ENOENT becomes not_found.
+// A Failure from errno after a failed system call; ENOSPC/EDQUOT become no_space, everything
+// else (ENOENT included) is io. A missing file is never "not there" by itself: readers that
+// can be asked for something absent test for it and return it as a value.
 std::unexpected<Failure> fail_os(std::string_view operation, std::string_view path, int err);
 
 }  // namespace walvault

@@ -148,6 +148,14 @@ Result<void> Index::remove_object(std::string_view name) {
   return backup->run();
 }
 
+Result<void> Index::mark_missing(std::string_view name) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("UPDATE objects SET sha256 = ?2 WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name).bind(2, k_missing_sha256);
+  return stmt->run();
+}
+
 Result<void> Index::clear() {
   std::lock_guard lock(m_mutex);
   return m_db.exec("DELETE FROM objects; DELETE FROM timelines; DELETE FROM backups; DELETE FROM stored_backups;");
@@ -203,7 +211,7 @@ Result<std::optional<IndexedObject>> Index::find(std::string_view name) {
 Result<std::vector<IndexedObject>> Index::segments(const SegmentFilter& filter) {
   std::lock_guard lock(m_mutex);
   std::string sql = "SELECT " + std::string(k_object_columns) +
-                    " FROM objects WHERE kind IN ('segment', 'partial') AND sha256 <> 'unreadable' AND (?1 IS NULL OR timeline = ?1)"
+                    " FROM objects WHERE kind IN ('segment', 'partial') AND sha256 NOT IN ('unreadable', 'missing') AND (?1 IS NULL OR timeline = ?1)"
                     " AND (?2 IS NULL OR segno >= ?2) AND (?3 IS NULL OR segno <= ?3) ORDER BY timeline, segno, kind DESC";
   auto stmt = m_db.prepare(sql);
   if (!stmt) return std::unexpected(stmt.error());
@@ -237,7 +245,7 @@ Result<std::vector<IndexedObject>> Index::all_objects() {
 Result<std::vector<std::string>> Index::names(bool include_unreadable) {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare(include_unreadable ? "SELECT name FROM objects ORDER BY name"
-                                              : "SELECT name FROM objects WHERE sha256 <> 'unreadable' ORDER BY name");
+                                              : "SELECT name FROM objects WHERE sha256 NOT IN ('unreadable', 'missing') ORDER BY name");
   if (!stmt) return std::unexpected(stmt.error());
   std::vector<std::string> result;
   for (;;) {

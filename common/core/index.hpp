@@ -24,6 +24,10 @@ namespace walvault {
 // sha256 of a row that records an object which exists but could not be decoded: it answers
 // contains() (so it is never reported "not there") but is left out of segments().
 inline constexpr std::string_view k_unreadable_sha256 = "unreadable";
+// sha256 of a row whose object was archived (indexed) and is gone from the repository: it too
+// answers contains(), so the name is reported as lost ("archived on <time> and is gone"),
+// never as "not there", and it is left out of segments() (the archive has a hole there).
+inline constexpr std::string_view k_missing_sha256 = "missing";
 
 struct IndexedObject {
   std::string name;
@@ -97,6 +101,8 @@ class Index {
   Result<void> put_timeline(const IndexedTimeline& timeline);
   Result<void> put_backup(const IndexedBackup& backup);
   Result<void> remove_object(std::string_view name);
+  // Keeps the row of an object that vanished from the repository, marked k_missing_sha256.
+  Result<void> mark_missing(std::string_view name);
   Result<void> clear();
 
   Result<bool> contains(std::string_view name);
@@ -109,9 +115,10 @@ class Index {
   Result<std::optional<std::string>> later_segment(std::uint32_t timeline, std::string_view name);
   Result<std::optional<IndexedObject>> find(std::string_view name);
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
-  // Every indexed name; without `include_unreadable`, rows of unreadable objects are left out.
+  // Every indexed name; without `include_unreadable`, rows of unreadable and missing objects
+  // are left out.
   Result<std::vector<std::string>> names(bool include_unreadable = true);
-  // Every row of every kind, unreadable ones included.
+  // Every row of every kind, unreadable and missing ones included.
   Result<std::vector<IndexedObject>> all_objects();
   Result<std::vector<IndexedTimeline>> timelines();
   Result<std::vector<IndexedBackup>> backups();

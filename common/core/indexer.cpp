@@ -33,7 +33,10 @@ IndexedObject unreadable_row(const WalName& name, const ObjectInfo& info) {
 Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest) {
   auto info = m_repository.storage().info(object_key(name));
   if (!info) return std::unexpected(info.error());
-  return index_plain(name, plain, digest, info->size, info->modified_us);
+  if (!*info)
+    return fail(ErrorKind::io, "'" + format_wal_name(name) + "' was stored in repository '" + m_repository.describe() +
+                                   "' and is gone right after: is something else deleting from it?");
+  return index_plain(name, plain, digest, (*info)->size, (*info)->modified_us);
 }
 
 Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
@@ -125,18 +128,33 @@ Result<std::optional<Index::Carry>> Indexer::carry_before(std::uint32_t timeline
 }
 
 Result<RepairReport> Indexer::repair() {
-  RepairReport report;
-  const std::uint64_t failures_before = m_index.failures();
   // The index is read before the repository is listed: a push landing in between is then in
   // the listing (and re-indexed, harmlessly) but never in the snapshot of rows to drop.
-  // Rows of unreadable objects are retried each time (the object may have been replaced by
-  // a good copy); they are still dropped below when their object is gone.
-  auto readable_names = m_index.names(false);
-  auto all_names = m_index.names(true);
-  if (!readable_names || !all_names) return std::unexpected(!readable_names ? readable_names.error() : all_names.error());
+  auto rows = m_index.all_objects();
+  if (!rows) return std::unexpected(rows.error());
+  return repair_from(*rows);
+}
+
+Result<RepairReport> Indexer::rebuild() {
+  m_index.set_trusted(false);
+  // What the index knew is kept aside: an object it listed that the repository no longer has
+  // is reported lost (and stays recorded as such), never silently dropped with the rows.
+  auto rows = m_index.all_objects();
+  if (!rows) return std::unexpected(rows.error());
+  if (auto r = m_index.clear(); !r) return std::unexpected(r.error());
+  return repair_from(*rows);
+}
+
+// `known`: the rows the index held before the listing. Rows of unreadable or missing objects
+// are retried each time (the object may have been replaced by a good copy).
+Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& known) {
+  RepairReport report;
+  const std::uint64_t failures_before = m_index.failures();
   auto objects = m_repository.storage().list_objects("wal");
   if (!objects) return std::unexpected(objects.error());
-  std::set<std::string> indexed(readable_names->begin(), readable_names->end());
+  auto current = m_index.names(false);
+  if (!current) return std::unexpected(current.error());
+  std::set<std::string> indexed(current->begin(), current->end());
   std::set<std::string> present;
 
   // Timeline histories first (a new timeline's first segment continues its parent's record),
@@ -151,8 +169,11 @@ Result<RepairReport> Indexer::repair() {
     present.insert(file_name);
     if (indexed.contains(file_name)) continue;
     auto stored = m_repository.storage().get(info.key);
-    if (!stored && stored.error().kind == ErrorKind::not_found) continue;  // deleted since the listing
-    Result<OpenedObject> opened = stored ? open_object(*stored, m_repository.describe() + "/" + info.key)
+    if (stored && !*stored) {  // deleted since the listing: judged with the rest below
+      present.erase(file_name);
+      continue;
+    }
+    Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
                                          : Result<OpenedObject>(std::unexpected(stored.error()));
     Result<void> indexed_ok = opened ? index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us)
                                      : Result<void>(std::unexpected(opened.error()));
@@ -166,17 +187,39 @@ Result<RepairReport> Indexer::repair() {
     }
     ++report.added;
   }
-  for (const auto& name : *all_names) {
-    if (present.contains(name)) continue;
-    if (auto r = m_index.remove_object(name); !r) return std::unexpected(r.error());
-    ++report.removed;
-  }
+  if (auto r = record_lost(known, present, report); !r) return std::unexpected(r.error());
   if (auto r = repair_stored_backups(report); !r) return std::unexpected(r.error());
   // Every object the repository holds is now in the index (or recorded as unreadable, which
-  // `verify` reports): "not in the index" means "not in the repository" again, unless an index
-  // write failed while this repair ran.
+  // `verify` reports), and every object it lost is recorded as missing: "not in the index"
+  // means "never archived" again, unless an index write failed while this repair ran.
   if (m_index.failures() == failures_before) m_index.set_trusted(true);
   return report;
+}
+
+// Rows whose object is gone: dropped when retention removed it (a prune interrupted between
+// its steps), otherwise kept as "missing" so the name is answered as lost, not as never archived.
+Result<void> Indexer::record_lost(const std::vector<IndexedObject>& known, const std::set<std::string>& present,
+                                  RepairReport& report) {
+  for (const auto& row : known) {
+    if (present.contains(row.name)) continue;
+    auto pruned = m_index.was_pruned(row.name);
+    if (!pruned) return std::unexpected(pruned.error());
+    if (*pruned) {
+      if (auto r = m_index.remove_object(row.name); !r) return r;
+      ++report.removed;
+      continue;
+    }
+    IndexedObject lost = row;
+    lost.sha256 = std::string(k_missing_sha256);
+    if (auto r = m_index.put_object(lost); !r) return r;  // put, not update: rebuild() cleared the rows
+    if (report.lost_names.size() < k_lost_names_reported) report.lost_names.push_back(row.name);
+    ++report.lost_count;
+  }
+  if (report.lost_count)
+    spdlog::error("{} object(s) the index listed as archived are missing from repository '{}' (first: {}): they are "
+                  "reported as lost, never as 'not there'; restore them from a copy, or take a new base backup",
+                  report.lost_count, m_repository.describe(), report.lost_names.front());
+  return {};
 }
 
 // Base backups: a backup.json in the repository is a stored backup; its chunks are listed in it
@@ -197,8 +240,11 @@ Result<void> Indexer::repair_stored_backups(RepairReport& report) {
     present.insert(id);
     if (known.contains(id)) continue;
     auto stored = m_repository.storage().get(info.key);
-    if (!stored && stored.error().kind == ErrorKind::not_found) continue;
-    Result<OpenedObject> opened = stored ? open_object(*stored, m_repository.describe() + "/" + info.key)
+    if (stored && !*stored) {  // deleted since the listing (a prune removing the backup)
+      present.erase(id);
+      continue;
+    }
+    Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
                                          : Result<OpenedObject>(std::unexpected(stored.error()));
     Result<StoredBackup> backup = opened ? parse_backup_info(as_text(opened->plain), info.key)
                                          : Result<StoredBackup>(std::unexpected(opened.error()));
@@ -217,12 +263,6 @@ Result<void> Indexer::repair_stored_backups(RepairReport& report) {
     ++report.removed;
   }
   return {};
-}
-
-Result<RepairReport> Indexer::rebuild() {
-  m_index.set_trusted(false);
-  if (auto r = m_index.clear(); !r) return std::unexpected(r.error());
-  return repair();
 }
 
 }  // namespace walvault

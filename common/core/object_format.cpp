@@ -143,7 +143,10 @@ Result<ObjectStreamReader> ObjectStreamReader::open(Storage& storage, const std:
   ObjectStreamReader out;
   auto reader = storage.open_read(key);
   if (!reader) return std::unexpected(reader.error());
-  out.m_reader = std::move(*reader);
+  // Callers open what a listing or a record (backup.json) named: gone is damage, not absence.
+  if (!*reader)
+    return fail(ErrorKind::corrupt, "stored object '" + storage.describe() + "/" + key + "' is listed in the repository's records and is gone");
+  out.m_reader = std::move(**reader);
   out.m_key = key;
   out.m_expected_sha256 = std::move(expected_sha256);
   std::array<std::byte, k_object_header_size> head{};

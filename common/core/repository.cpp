@@ -15,7 +15,11 @@ std::string object_key(const WalName& name) {
 Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, bool allow_create) {
   auto storage = open_storage(location);
   if (!storage) return std::unexpected(storage.error());
-  std::unique_ptr<Repository> repo(new Repository(std::move(*storage)));
+  return open(std::move(*storage), allow_create);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(std::unique_ptr<Storage> storage, bool allow_create) {
+  std::unique_ptr<Repository> repo(new Repository(std::move(storage)));
   if (auto r = repo->load_identity(allow_create); !r) return std::unexpected(r.error());
   return repo;
 }
@@ -23,8 +27,8 @@ Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, 
 Result<void> Repository::load_identity(bool allow_create) {
   const std::string key(k_identity_key);
   auto data = m_storage->get(key);
-  if (!data) {
-    if (data.error().kind != ErrorKind::not_found) return std::unexpected(data.error());
+  if (!data) return std::unexpected(data.error());
+  if (!*data) {
     if (!allow_create)
       return fail(ErrorKind::not_found, "repository '" + describe() + "' has no " + key + " (identity)");
     const std::string fresh = "format=" + std::to_string(k_repository_format) + "\n";
@@ -32,8 +36,9 @@ Result<void> Repository::load_identity(bool allow_create) {
     if (!created && created.error().kind != ErrorKind::conflict) return created;
     data = m_storage->get(key);
     if (!data) return std::unexpected(data.error());
+    if (!*data) return fail(ErrorKind::io, "repository '" + describe() + "': " + key + " vanished right after it was created");
   }
-  const std::string_view text = as_text(*data);
+  const std::string_view text = as_text(**data);
   bool format_seen = false;
   std::size_t pos = 0;
   while (pos < text.size()) {

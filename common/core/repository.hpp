@@ -26,6 +26,8 @@ class Repository {
   // `allow_create`) and refusing a repository of an unknown format. Without `allow_create` a
   // missing identity is ErrorKind::not_found.
   static Result<std::unique_ptr<Repository>> open(std::string_view location, bool allow_create = true);
+  // The same on storage the caller built (another backend, or a test's fake).
+  static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true);
 
   Storage& storage() { return *m_storage; }
   std::string describe() const { return m_storage->describe(); }

@@ -6,14 +6,17 @@
 
 namespace walvault {
 
-Result<std::vector<TimelineHistoryEntry>> load_timeline_history(Repository& repository, std::uint32_t timeline) {
+Result<std::optional<std::vector<TimelineHistoryEntry>>> load_timeline_history(Repository& repository, std::uint32_t timeline) {
   WalName history{WalFileKind::history, timeline, 0, 0, 0};
   const std::string key = object_key(history);
   auto stored = repository.storage().get(key);
   if (!stored) return std::unexpected(stored.error());
-  auto opened = open_object(*stored, key);
+  if (!*stored) return std::optional<std::vector<TimelineHistoryEntry>>();
+  auto opened = open_object(**stored, key);
   if (!opened) return std::unexpected(opened.error());
-  return parse_timeline_history(as_text(opened->plain), timeline, format_wal_name(history));
+  auto parsed = parse_timeline_history(as_text(opened->plain), timeline, format_wal_name(history));
+  if (!parsed) return std::unexpected(parsed.error());
+  return std::optional<std::vector<TimelineHistoryEntry>>(std::move(*parsed));
 }
 
 Result<WalPageHeader> check_segment_header(Repository& repository, std::span<const std::byte> first_page,
@@ -25,11 +28,10 @@ Result<WalPageHeader> check_segment_header(Repository& repository, std::span<con
   if (!header) return header;
   if (header->timeline < name.timeline) {
     auto loaded = load_timeline_history(repository, name.timeline);
-    if (loaded) {
-      history = std::move(*loaded);
+    if (!loaded) return std::unexpected(loaded.error());
+    if (*loaded) {  // without the history, check_segment() judges the timeline switch alone
+      history = std::move(**loaded);
       expect.history = &history;
-    } else if (loaded.error().kind != ErrorKind::not_found) {
-      return std::unexpected(loaded.error());
     }
   }
   return check_segment(first_page, file_size, name, file_name, expect);

@@ -1,5 +1,6 @@
 #pragma once
 // Content checks shared by the push and the fetch side, against what the repository knows.
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -10,8 +11,8 @@
 
 namespace walvault {
 
-// Reads and parses the archived history of `timeline`; ErrorKind::not_found when absent.
-Result<std::vector<TimelineHistoryEntry>> load_timeline_history(Repository& repository, std::uint32_t timeline);
+// Reads and parses the archived history of `timeline`; nullopt when it is not stored.
+Result<std::optional<std::vector<TimelineHistoryEntry>>> load_timeline_history(Repository& repository, std::uint32_t timeline);
 
 // check_segment() with the repository's system identifier, loading the name's timeline
 // history when the first page carries another timeline.

@@ -296,7 +296,7 @@ TEST_F(AdminTest, VerifyDetectsAFlippedByteInAStoredObject) {
   EXPECT_NE(out.text.find("1 problem(s)"), std::string::npos) << out.text;
 
   // The fetch path refuses the same object rather than serve it.
-  Fetch fetch(*m_repository, m_index.get());
+  Fetch fetch(*m_repository, *m_index);
   UniqueFd fd = output("fetched");
   auto got = fetch.get(segment_file(1, 2), fd.get(), true);
   ASSERT_FALSE(got);

@@ -141,8 +141,8 @@ TEST_F(ObjectStream, RoundTripsLargeContentInPieces) {
     EXPECT_EQ(header->plain_sha256, sha256(plain));
     // The same bytes open_object() accepts: one object format, streamed or not.
     auto whole = m_storage->get(key);
-    ASSERT_TRUE(whole);
-    auto opened = open_object(*whole, key);
+    ASSERT_TRUE(whole && *whole);
+    auto opened = open_object(**whole, key);
     ASSERT_TRUE(opened) << opened.error().message;
     EXPECT_EQ(opened->plain, plain);
     EXPECT_EQ(read_all(key, to_hex(sha256(plain))), plain);
@@ -169,7 +169,7 @@ TEST_F(ObjectStream, CreateOnlyNeverOverwrites) {
   auto done = writer->finish();
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().kind, ErrorKind::conflict);
-  EXPECT_EQ(as_text(m_storage->get(key).value()), "first");
+  EXPECT_EQ(as_text(m_storage->get(key).value().value()), "first");
 }
 
 TEST_F(ObjectStream, ReaderProvesContent) {

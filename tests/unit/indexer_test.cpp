@@ -132,8 +132,8 @@ TEST_F(IndexerTest, PushIndexesEveryKind) {
   EXPECT_EQ(row->sha256, to_hex(sha256(content)));
   EXPECT_EQ(row->stored_size, file_size(object_path("000000020000000000000005")));
   auto info = m_repository->storage().info(object_key_of("000000020000000000000005"));
-  ASSERT_TRUE(info);
-  EXPECT_EQ(row->stored_at_us, info->modified_us);
+  ASSERT_TRUE(info && *info);
+  EXPECT_EQ(row->stored_at_us, (*info)->modified_us);
 
   auto timelines = m_index->timelines();
   ASSERT_TRUE(timelines);
@@ -191,8 +191,8 @@ TEST_F(IndexerTest, RepairIndexesAnObjectStoredButNeverIndexed) {
   EXPECT_NE(row->sha256, to_hex(sha256(segment_fixture(1, 3))));  // the stored content, not a guess
   EXPECT_EQ(row->stored_size, file_size(object_path(segment_file(1, 3))));
   auto info = m_repository->storage().info(object_key_of(segment_file(1, 3)));
-  ASSERT_TRUE(info);
-  EXPECT_EQ(row->stored_at_us, info->modified_us);
+  ASSERT_TRUE(info && *info);
+  EXPECT_EQ(row->stored_at_us, (*info)->modified_us);
 
   // The rows pushed before are untouched, and a second repair has nothing to do.
   EXPECT_TRUE(contains(segment_file(1, 1)));
@@ -226,30 +226,29 @@ TEST_F(IndexerTest, RepairIndexesEveryKindLeftBehind) {
   EXPECT_EQ(partial->segno, 2u);
 }
 
-TEST_F(IndexerTest, RepairRemovesRowsWhoseObjectIsGone) {
+// An object removed by hand is lost, not forgotten: its row stays (marked missing) so that
+// archive-get reports it instead of answering "not there" (tests/unit/fetch_absent_test.cpp).
+TEST_F(IndexerTest, RepairKeepsRowsWhoseObjectIsGoneAsMissing) {
   push_two_timelines();
   ASSERT_EQ(::unlink(object_path(segment_file(1, 2)).c_str()), 0);
 
   RepairReport report = repair();
   EXPECT_EQ(report.added, 0u);
-  EXPECT_EQ(report.removed, 1u);
+  EXPECT_EQ(report.removed, 0u);
   EXPECT_EQ(report.unreadable, 0u);
-  EXPECT_FALSE(contains(segment_file(1, 2)));
+  EXPECT_EQ(report.lost_count, 1u);
+  EXPECT_TRUE(contains(segment_file(1, 2)));
+  EXPECT_EQ(indexed(segment_file(1, 2))->sha256, k_missing_sha256);
   EXPECT_TRUE(contains(segment_file(1, 1)));
   EXPECT_TRUE(contains(segment_file(1, 3)));
 
-  // A history file removed by hand takes its timeline row with it; a backup file its backup.
   ASSERT_EQ(::unlink(object_path("00000002.history").c_str()), 0);
   ASSERT_EQ(::unlink(object_path(k_backup_name).c_str()), 0);
   report = repair();
-  EXPECT_EQ(report.removed, 2u);
-  EXPECT_FALSE(contains("00000002.history"));
-  auto timelines = m_index->timelines();
-  ASSERT_TRUE(timelines);
-  EXPECT_TRUE(timelines->empty());
-  auto backups = m_index->backups();
-  ASSERT_TRUE(backups);
-  EXPECT_TRUE(backups->empty());
+  EXPECT_EQ(report.lost_count, 3u);
+  EXPECT_EQ(report.removed, 0u);
+  EXPECT_TRUE(contains("00000002.history"));
+  EXPECT_TRUE(contains(std::string(k_backup_name)));
 }
 
 TEST_F(IndexerTest, RepairCountsACorruptObjectAsUnreadableAndDoesNotIndexIt) {
@@ -341,7 +340,7 @@ TEST_F(IndexerTest, RebuildAfterClearGivesTheSameRows) {
   for (std::size_t i = 0; i < before.segments.size(); ++i) expect_same((*fresh_segments)[i], before.segments[i]);
 }
 
-TEST_F(IndexerTest, RebuildDropsRowsOfObjectsThatAreGone) {
+TEST_F(IndexerTest, RebuildReportsRowsOfObjectsThatAreGone) {
   push_two_timelines();
   // A row for an object the repository never held.
   IndexedObject ghost = *indexed(segment_file(1, 1));
@@ -351,7 +350,9 @@ TEST_F(IndexerTest, RebuildDropsRowsOfObjectsThatAreGone) {
   auto report = m_indexer->rebuild();
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->added, 9u);
-  EXPECT_FALSE(contains(segment_file(1, 9)));
+  EXPECT_EQ(report->lost_count, 1u);
+  EXPECT_EQ(report->lost_names, std::vector<std::string>{segment_file(1, 9)});
+  EXPECT_EQ(indexed(segment_file(1, 9))->sha256, k_missing_sha256);
 }
 
 TEST_F(IndexerTest, DuplicatePushIndexesAnObjectTheIndexMissed) {
@@ -366,7 +367,7 @@ class IndexerFetchTest : public IndexerTest {
  protected:
   void SetUp() override {
     IndexerTest::SetUp();
-    m_fetch = std::make_unique<Fetch>(*m_repository, m_index.get());
+    m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
   }
 
   Result<std::uint64_t> get(std::string_view name, bool exact) {

@@ -29,7 +29,11 @@ class IngestFetchTest : public ::testing::Test {
     ASSERT_TRUE(repository) << repository.error().message;
     m_repository = std::move(*repository);
     m_ingest = std::make_unique<Ingest>(*m_repository, CompressSpec{Codec::zstd, 1});
-    m_fetch = std::make_unique<Fetch>(*m_repository);
+    auto index = Index::open(m_dir / "index.db");
+    ASSERT_TRUE(index) << index.error().message;
+    m_index = std::move(*index);
+    m_index->set_trusted(true);  // nothing archived yet: an empty index is the whole truth
+    m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
   }
 
   // Writes `content` to a fresh file of the spool and opens it read-only, as archive-push does.
@@ -70,6 +74,7 @@ class IngestFetchTest : public ::testing::Test {
   test::TempDir m_dir{"walvault-ingest"};
   std::unique_ptr<Repository> m_repository;
   std::unique_ptr<Ingest> m_ingest;
+  std::unique_ptr<Index> m_index;
   std::unique_ptr<Fetch> m_fetch;
   int m_sources = 0;
 };

@@ -72,16 +72,17 @@ class PosixStorage final : public Storage {
     return fsync_directory(parent_directory(*path));
   }
 
-  Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
+  Result<std::optional<std::vector<std::byte>>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
     auto file = open_regular(*path);
     if (!file) return std::unexpected(file.error());
-    std::size_t size = static_cast<std::size_t>(file->size);
+    if (!*file) return std::optional<std::vector<std::byte>>();
+    std::size_t size = static_cast<std::size_t>((*file)->size);
     if (max_bytes) size = std::min(size, *max_bytes);
     std::vector<std::byte> data(size);
-    if (auto r = pread_exact(file->fd.get(), data, 0, *path); !r) return std::unexpected(r.error());
-    return data;
+    if (auto r = pread_exact((*file)->fd.get(), data, 0, *path); !r) return std::unexpected(r.error());
+    return std::optional<std::vector<std::byte>>(std::move(data));
   }
 
   Result<bool> exists(const std::string& key) override {
@@ -89,7 +90,7 @@ class PosixStorage final : public Storage {
     if (!path) return std::unexpected(path.error());
     struct stat st {};
     if (::stat(path->c_str(), &st) == 0) return true;
-    if (errno == ENOENT || errno == ENOTDIR) return false;
+    if (is_absent(errno)) return false;
     return fail_os("stat file", *path, errno);
   }
 
@@ -102,13 +103,15 @@ class PosixStorage final : public Storage {
     return std::unique_ptr<ObjectWriter>(std::make_unique<PosixObjectWriter>(std::move(*file), mode));
   }
 
-  Result<std::unique_ptr<ObjectReader>> open_read(const std::string& key) override {
+  Result<std::optional<std::unique_ptr<ObjectReader>>> open_read(const std::string& key) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
     auto file = open_regular(*path);
     if (!file) return std::unexpected(file.error());
-    ::posix_fadvise(file->fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    return std::unique_ptr<ObjectReader>(std::make_unique<PosixObjectReader>(std::move(file->fd), *path, file->size));
+    if (!*file) return std::optional<std::unique_ptr<ObjectReader>>();
+    ::posix_fadvise((*file)->fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    return std::optional<std::unique_ptr<ObjectReader>>(
+        std::make_unique<PosixObjectReader>(std::move((*file)->fd), *path, (*file)->size));
   }
 
   Result<void> remove(const std::string& key) override {
@@ -128,12 +131,15 @@ class PosixStorage final : public Storage {
                                       static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize});
   }
 
-  Result<ObjectInfo> info(const std::string& key) override {
+  Result<std::optional<ObjectInfo>> info(const std::string& key) override {
     auto path = path_for(key);
     if (!path) return std::unexpected(path.error());
     struct stat st {};
-    if (::stat(path->c_str(), &st) != 0) return fail_os("stat file", *path, errno);
-    return info_of(key, st);
+    if (::stat(path->c_str(), &st) != 0) {
+      if (is_absent(errno)) return std::optional<ObjectInfo>();
+      return fail_os("stat file", *path, errno);
+    }
+    return std::optional<ObjectInfo>(info_of(key, st));
   }
 
   Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) override {
@@ -172,7 +178,10 @@ class PosixStorage final : public Storage {
     if (!path) return std::unexpected(path.error());
     Removed removed;
     if (auto r = remove_tree(*path, [](const std::string&) { return true; }, removed, true); !r) return std::unexpected(r.error());
-    if (auto r = fsync_directory(parent_directory(*path)); !r && r.error().kind != ErrorKind::not_found) return std::unexpected(r.error());
+    if (auto r = fsync_directory(parent_directory(*path)); !r) {
+      struct stat st {};
+      if (::stat(parent_directory(*path).c_str(), &st) == 0) return std::unexpected(r.error());  // not merely gone
+    }
     return removed;
   }
 
@@ -195,14 +204,21 @@ class PosixStorage final : public Storage {
     UniqueFd fd;
     std::uint64_t size = 0;
   };
-  // A stored object opened for reading; anything but a regular file there is damage.
-  static Result<OpenFile> open_regular(const std::string& path) {
+  // ENOENT, or ENOTDIR for a key below a plain file: the key does not exist.
+  static bool is_absent(int err) { return err == ENOENT || err == ENOTDIR; }
+
+  // A stored object opened for reading (nullopt when absent); anything but a regular file
+  // there is damage.
+  static Result<std::optional<OpenFile>> open_regular(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_os("open file", path, errno);
+    if (!fd) {
+      if (is_absent(errno)) return std::optional<OpenFile>();
+      return fail_os("open file", path, errno);
+    }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return fail_os("stat file", path, errno);
     if (!S_ISREG(st.st_mode)) return fail(ErrorKind::corrupt, "stored object '" + path + "' is not a regular file");
-    return OpenFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)};
+    return std::optional<OpenFile>(OpenFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)});
   }
 
   // Removes the files below `path` that `wanted` picks (by name), and, with `remove_dirs`, the

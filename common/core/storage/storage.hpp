@@ -56,16 +56,20 @@ class Storage {
   // Makes an existing object durable (again): a crash between its write and its directory
   // sync may have left it visible but not yet safe. Called before acknowledging a duplicate.
   virtual Result<void> sync(const std::string& key) = 0;
-  // The object, or its first `max_bytes` bytes. A missing key is ErrorKind::not_found.
-  virtual Result<std::vector<std::byte>> get(const std::string& key, std::optional<std::size_t> max_bytes = std::nullopt) = 0;
+  // The object, or its first `max_bytes` bytes; nullopt when the key does not exist. Absence
+  // is a value, never an error: only the caller knows whether "absent" is "not archived" or
+  // "archived once and lost" (restorer/fetch.cpp decides that for WAL, in one place).
+  virtual Result<std::optional<std::vector<std::byte>>> get(const std::string& key,
+                                                            std::optional<std::size_t> max_bytes = std::nullopt) = 0;
   virtual Result<bool> exists(const std::string& key) = 0;
   // Streaming forms of put() and get(), for objects too large to hold in memory.
   virtual Result<std::unique_ptr<ObjectWriter>> create(const std::string& key, PutMode mode) = 0;
-  virtual Result<std::unique_ptr<ObjectReader>> open_read(const std::string& key) = 0;
+  // nullopt when the key does not exist.
+  virtual Result<std::optional<std::unique_ptr<ObjectReader>>> open_read(const std::string& key) = 0;
   // Removing a missing key succeeds.
   virtual Result<void> remove(const std::string& key) = 0;
-  // Size and modification time of one object; a missing key is ErrorKind::not_found.
-  virtual Result<ObjectInfo> info(const std::string& key) = 0;
+  // Size and modification time of one object; nullopt when the key does not exist.
+  virtual Result<std::optional<ObjectInfo>> info(const std::string& key) = 0;
   // Total and available bytes where the backend has a notion of it (a filesystem); nullopt
   // for object stores.
   struct Space {

@@ -1,0 +1,270 @@
+// "Archived once, now missing" is damage, never "not there" (DESIGN.md: fail closed). Every
+// reader of an object that vanished behind walvault's back, on a fake storage: segments in the
+// middle and at the end, .history, .backup, base-backup chunks, the identity file, the index's
+// repair and rebuild; and the cases that are truly "not there".
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "common/core/object_format.hpp"
+#include "tests/unit/archive_fixture.hpp"
+#include "tests/unit/memory_storage.hpp"
+
+namespace walvault {
+namespace {
+
+using test::k_mib;
+using test::segment_file;
+using test::segment_fixture;
+
+constexpr std::string_view k_backup_file = "000000010000000000000002.00000028.backup";
+
+class FetchAbsentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto repository = Repository::open(std::make_unique<test::MemoryStorage>(m_objects));
+    ASSERT_TRUE(repository) << repository.error().message;
+    m_repository = std::move(*repository);
+    auto index = Index::open(m_dir / "index.db");
+    ASSERT_TRUE(index) << index.error().message;
+    m_index = std::move(*index);
+    m_indexer = std::make_unique<Indexer>(*m_repository, *m_index);
+    m_ingest = std::make_unique<Ingest>(*m_repository, CompressSpec{Codec::zstd, 1}, m_indexer.get());
+    m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
+    auto repaired = m_indexer->repair();  // as walvaultd does before serving
+    ASSERT_TRUE(repaired) << repaired.error().message;
+    ASSERT_TRUE(m_index->trusted());
+  }
+
+  void push(std::string_view name, std::span<const std::byte> content) {
+    const std::string path = m_dir / ("source." + std::to_string(m_sources++));
+    test::write_bytes_file(path, content);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd) << path;
+    auto pushed = m_ingest->push(name, fd.get());
+    ASSERT_TRUE(pushed) << name << ": " << pushed.error().message;
+  }
+  void push_text(std::string_view name, std::string_view text) { push(name, as_bytes(text)); }
+
+  // Three segments of timeline 1, a timeline-2 history and a backup file.
+  void push_archive() {
+    for (std::uint64_t segno = 1; segno <= 3; ++segno) push(segment_file(1, segno), segment_fixture(1, segno));
+    push_text("00000002.history", "1\t0/450000\tno recovery target specified\n");
+    push_text(k_backup_file, test::backup_history_text("0/200028", "0/200100", "000000010000000000000002",
+                                                       "2026-11-24 09:56:11 UTC", "2026-11-24 09:56:12 UTC"));
+  }
+
+  // The object of `name` vanishes behind walvaultd's back.
+  void lose(std::string_view name) {
+    std::lock_guard lock(m_objects->mutex);
+    ASSERT_EQ(m_objects->objects.erase(object_key(*parse_wal_name(name))), 1u) << name;
+  }
+
+  Result<std::uint64_t> get(std::string_view name, bool exact = false) {
+    UniqueFd out(::open((m_dir / "fetched").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    EXPECT_TRUE(out);
+    return m_fetch->get(name, out.get(), exact);
+  }
+
+  // A lost object's answer: corrupt (archive-get exits 126 in recovery, 1 in standby), one
+  // line naming the object, when it was archived, and that it is gone.
+  void expect_lost(std::string_view name, bool exact = false) {
+    auto got = get(name, exact);
+    ASSERT_FALSE(got) << name << " was served";
+    EXPECT_EQ(got.error().kind, ErrorKind::corrupt) << got.error().message;
+    const std::string& m = got.error().message;
+    EXPECT_NE(m.find("'" + std::string(name) + "' was archived on 20"), std::string::npos) << m;
+    EXPECT_NE(m.find("and is gone from repository 'memory:test' (object " + object_key(*parse_wal_name(name)) + ")"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << "one line: " << m;
+  }
+
+  void expect_not_there(std::string_view name, bool exact = false) {
+    auto got = get(name, exact);
+    ASSERT_FALSE(got) << name << " was served";
+    EXPECT_EQ(got.error().kind, ErrorKind::not_found) << got.error().message;
+  }
+
+  test::TempDir m_dir{"walvault-absent"};
+  std::shared_ptr<test::MemoryStorage::Shared> m_objects = std::make_shared<test::MemoryStorage::Shared>();
+  std::unique_ptr<Repository> m_repository;
+  std::unique_ptr<Index> m_index;
+  std::unique_ptr<Indexer> m_indexer;
+  std::unique_ptr<Ingest> m_ingest;
+  std::unique_ptr<Fetch> m_fetch;
+  int m_sources = 0;
+};
+
+TEST_F(FetchAbsentTest, ALostSegmentInTheMiddleIsCorruptBothWays) {
+  push_archive();
+  lose(segment_file(1, 2));
+  expect_lost(segment_file(1, 2));
+  expect_lost(segment_file(1, 2), /*exact=*/true);
+  ASSERT_TRUE(get(segment_file(1, 3)));  // the rest is served
+}
+
+// The newest segment has no later one to betray the hole: only the index row tells.
+TEST_F(FetchAbsentTest, ALostNewestSegmentIsCorruptNotTheEndOfWal) {
+  push_archive();
+  lose(segment_file(1, 3));
+  expect_lost(segment_file(1, 3));
+  expect_lost(segment_file(1, 3), /*exact=*/true);
+}
+
+// The worst case: "not there" for a history file makes PostgreSQL pick that timeline again.
+TEST_F(FetchAbsentTest, ALostHistoryFileIsCorrupt) {
+  push_archive();
+  lose("00000002.history");
+  expect_lost("00000002.history");
+  expect_not_there("00000003.history");  // PostgreSQL's probe for the next timeline
+}
+
+TEST_F(FetchAbsentTest, ALostBackupFileIsCorrupt) {
+  push_archive();
+  lose(k_backup_file);
+  expect_lost(k_backup_file);
+}
+
+TEST_F(FetchAbsentTest, NamesNeverArchivedAreNotThere) {
+  push_archive();
+  expect_not_there(segment_file(1, 4));           // the end of WAL during recovery
+  expect_not_there(segment_file(1, 4), true);     // pg_rewind's exact lookup
+  expect_not_there("00000005.history");           // timeline probe
+  expect_not_there(segment_file(2, 4));           // another timeline, nothing archived there
+  auto gap = get(segment_file(1, 0));             // below archived ones: a hole, not the end
+  ASSERT_FALSE(gap);
+  EXPECT_EQ(gap.error().kind, ErrorKind::corrupt) << gap.error().message;
+}
+
+// Retention removing a segment on purpose ends an older backup's island of WAL: "not there".
+TEST_F(FetchAbsentTest, ASegmentPrunedOnPurposeIsNotThere) {
+  push_archive();
+  ASSERT_TRUE(m_index->record_pruned(segment_file(1, 1), 1));
+  ASSERT_TRUE(m_index->remove_object(segment_file(1, 1)));
+  lose(segment_file(1, 1));
+  auto got = get(segment_file(1, 1));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().kind, ErrorKind::not_found) << got.error().message;
+  EXPECT_NE(got.error().message.find("retention removed it"), std::string::npos) << got.error().message;
+}
+
+// An unmounted or emptied repository is damage, not an empty archive.
+TEST_F(FetchAbsentTest, WithoutTheIdentityFileNothingIsNotThere) {
+  push_archive();
+  {
+    std::lock_guard lock(m_objects->mutex);
+    m_objects->objects.clear();
+  }
+  for (const std::string& name : {segment_file(1, 4), std::string("00000005.history")}) {
+    auto got = get(name);
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().kind, ErrorKind::corrupt) << got.error().message;
+    EXPECT_NE(got.error().message.find("identity file walvault.repo"), std::string::npos) << got.error().message;
+  }
+  expect_lost(segment_file(1, 1));
+}
+
+// An index that missed a write cannot prove a name was never archived.
+TEST_F(FetchAbsentTest, AnUntrustedIndexNeverAnswersNotThere) {
+  push_archive();
+  m_index->record_failure();
+  auto got = get(segment_file(1, 4));
+  ASSERT_FALSE(got);
+  EXPECT_NE(got.error().kind, ErrorKind::not_found) << got.error().message;
+  EXPECT_NE(got.error().message.find("run 'walvault reindex'"), std::string::npos) << got.error().message;
+  lose(segment_file(1, 2));
+  expect_lost(segment_file(1, 2));  // what the index does hold is still believed
+}
+
+// A backend that cannot be read is an error, never absence.
+TEST_F(FetchAbsentTest, AStorageErrorIsNotAbsence) {
+  push_archive();
+  m_objects->fail_reads = true;
+  for (const std::string& name : {segment_file(1, 2), segment_file(1, 9), std::string("00000007.history")}) {
+    auto got = get(name);
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().kind, ErrorKind::io) << got.error().message;
+  }
+  m_objects->fail_reads = false;
+}
+
+TEST_F(FetchAbsentTest, ALostBackupChunkIsCorrupt) {
+  const std::string key = "backup/20261124T093001Z/chunk-00001.tar";
+  auto reader = ObjectStreamReader::open(m_repository->storage(), key, std::string(64, '0'));
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().kind, ErrorKind::corrupt) << reader.error().message;
+  EXPECT_NE(reader.error().message.find("'memory:test/" + key + "'"), std::string::npos) << reader.error().message;
+  EXPECT_NE(reader.error().message.find("is gone"), std::string::npos) << reader.error().message;
+}
+
+// Start-up repair keeps the rows of lost objects (marked missing) and says so.
+TEST_F(FetchAbsentTest, RepairRecordsLostObjectsAndKeepsAnsweringCorrupt) {
+  push_archive();
+  lose(segment_file(1, 2));
+  lose("00000002.history");
+  auto report = m_indexer->repair();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->lost_count, 2u);
+  EXPECT_EQ(report->removed, 0u);
+  EXPECT_EQ(report->lost_names, (std::vector<std::string>{segment_file(1, 2), "00000002.history"}));
+  auto row = m_index->find(segment_file(1, 2));
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->sha256, k_missing_sha256);
+  auto usable = m_index->segments();
+  ASSERT_TRUE(usable);
+  EXPECT_EQ(usable->size(), 2u) << "a lost segment is a hole, not a usable segment";
+  EXPECT_TRUE(m_index->trusted());
+  expect_lost(segment_file(1, 2));
+  expect_lost("00000002.history");
+
+  // Still lost at the next start-up: said again, answered the same.
+  report = m_indexer->repair();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->lost_count, 2u);
+  expect_lost(segment_file(1, 2));
+
+  // Put back from a copy: indexed again and served.
+  push(segment_file(1, 2), segment_fixture(1, 2));
+  ASSERT_TRUE(get(segment_file(1, 2)));
+  report = m_indexer->repair();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->lost_count, 1u);
+}
+
+// A prune interrupted after its index step: the row goes, nothing is lost.
+TEST_F(FetchAbsentTest, RepairDropsRowsOfObjectsRetentionRemoved) {
+  push_archive();
+  ASSERT_TRUE(m_index->record_pruned(segment_file(1, 1), 1));
+  lose(segment_file(1, 1));
+  auto report = m_indexer->repair();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->removed, 1u);
+  EXPECT_EQ(report->lost_count, 0u);
+  expect_not_there(segment_file(1, 1));
+}
+
+// `walvault reindex` rebuilds from the repository; it must not shrink the archive silently.
+TEST_F(FetchAbsentTest, RebuildReportsWhatTheIndexHadAndTheRepositoryLost) {
+  push_archive();
+  lose(segment_file(1, 3));
+  lose(k_backup_file);
+  auto report = m_indexer->rebuild();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->added, 3u);  // two segments and the history
+  EXPECT_EQ(report->lost_count, 2u);
+  EXPECT_EQ(report->lost_names, (std::vector<std::string>{std::string(k_backup_file), segment_file(1, 3)}));
+  expect_lost(segment_file(1, 3));
+  expect_lost(k_backup_file);
+  // A second rebuild still knows (the rows survive as missing).
+  report = m_indexer->rebuild();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->lost_count, 2u);
+  expect_lost(segment_file(1, 3));
+}
+
+}  // namespace
+}  // namespace walvault
