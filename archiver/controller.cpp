@@ -20,6 +20,7 @@
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"
 #include "archiver/server.hpp"
+#include "common/base/path_access.hpp"
 #include "common/core/config.hpp"
 #include "common/core/cron.hpp"
 #include "common/core/index.hpp"
@@ -69,6 +70,29 @@ BackupSettings backup_settings_of(const DaemonConfig& config) {
   return settings;
 }
 
+// Every uid allow-uid names must be able to reach the socket through the filesystem as well
+// (SO_PEERCRED is the gate, but a peer that cannot even connect only sees "Permission
+// denied"): search permission on each directory above it, write permission on the socket.
+// The first one that cannot, as one line naming the uid, the path and what is missing.
+std::optional<std::string> unreachable_allowed_user(const DaemonConfig& config) {
+  for (uid_t uid : config.allow_uids) {
+    if (uid == ::geteuid()) continue;
+    const UserIdentity who = identity_of_uid(uid);
+    if (who.name.empty()) {
+      // A numeric uid of another container (a Kubernetes sidecar): its groups (fsGroup) are not
+      // known here, so its access cannot be judged; it is not a reason to refuse to start.
+      spdlog::warn("allow-uid {} has no passwd entry here, so its access to socket '{}' cannot be checked "
+                   "(in a pod, give both containers the socket's group through fsGroup or set socket-group)",
+                   uid, config.socket);
+      continue;
+    }
+    if (auto problem = socket_access_problem(who, config.socket))
+      return "allow-uid " + describe_user(who) + " cannot connect to socket '" + config.socket + "': " + *problem +
+             "; set socket-group to a group of that user (or socket-mode), or open the directory to it";
+  }
+  return std::nullopt;
+}
+
 std::string spool_directory(const DaemonConfig& config) {
   if (!config.spool.empty()) return config.spool;
   std::string repo = config.repo;
@@ -85,7 +109,8 @@ class Daemon {
         m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, *m_index),
         m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); }),
         m_server(m_io, m_handlers,
-                 ServerSettings{m_config.socket, m_config.socket_mode, worker_count(m_config), m_config.max_connections},
+                 ServerSettings{m_config.socket, m_config.socket_mode, socket_group_for(m_config, ::geteuid()), worker_count(m_config),
+                                m_config.max_connections},
                  policy_of(m_config)),
         m_signals(m_io, SIGTERM, SIGINT, SIGHUP), m_started_us(now_unix_us()) {
     m_handlers.register_handler("PUSH", [this](Request& r) {
@@ -124,6 +149,10 @@ class Daemon {
   int run() {
     if (auto r = m_server.listen(); !r) {
       spdlog::critical("{}", r.error().message);
+      return k_exit_failure;
+    }
+    if (auto problem = unreachable_allowed_user(m_config)) {
+      spdlog::critical("{}", *problem);
       return k_exit_failure;
     }
     // The lock is ours, so no other walvaultd writes here: temp files are a crash's leftovers.
@@ -204,6 +233,7 @@ class Daemon {
     }
     m_admin.set_thresholds(thresholds_of(*config));
     m_server.set_policy(policy_of(*config));
+    if (auto problem = unreachable_allowed_user(*config)) spdlog::warn("SIGHUP: {}", *problem);
     if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
         config->workers != m_config.workers || config->max_connections != m_config.max_connections)
       spdlog::warn("SIGHUP: repo, socket, socket-mode, workers and max-connections take effect only after a restart");

@@ -21,6 +21,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/base/path_access.hpp"
+
 namespace walvault {
 
 namespace asio = boost::asio;
@@ -184,6 +186,11 @@ Result<void> Server::listen() {
   if (!ec) acceptor->bind(asio::local::stream_protocol::endpoint(path), ec);
   ::umask(old_umask);
   if (ec) return fail(ErrorKind::io, "unable to bind socket '" + path + "': " + ec.message());
+  if (m_settings.socket_group && ::chown(path.c_str(), static_cast<uid_t>(-1), *m_settings.socket_group) != 0) {
+    const int err = errno;
+    return fail(ErrorKind::io, os_error_text("give socket", path, err) + " to group '" + group_name(*m_settings.socket_group) +
+                                   "' (socket-group): walvaultd must run as root or be a member of that group");
+  }
   if (::chmod(path.c_str(), m_settings.socket_mode) != 0) return fail_os("set mode of socket", path, errno);
   acceptor->listen(static_cast<int>(std::min(m_settings.max_connections, 4096u)), ec);
   if (ec) return fail(ErrorKind::io, "unable to listen on socket '" + path + "': " + ec.message());

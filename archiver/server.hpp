@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct ServerPolicy {
 struct ServerSettings {
   std::string socket_path;
   unsigned socket_mode = 0660;
+  std::optional<gid_t> socket_group;  // chown'd to it after bind; nullopt: as created
   unsigned workers = 1;
   unsigned max_connections = 64;
 };

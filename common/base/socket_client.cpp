@@ -9,6 +9,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/base/path_access.hpp"
+
 namespace walvault {
 
 namespace {
@@ -18,6 +20,16 @@ using Clock = std::chrono::steady_clock;
 int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// Why this process may not connect, and what to change: "Permission denied" alone sends
+// operators hunting through directories.
+std::string permission_hint(const std::string& path) {
+  const UserIdentity self = identity_of_process();
+  std::string hint = "this process runs as " + describe_user(self);
+  if (auto problem = socket_access_problem(self, path)) hint += " and has " + *problem;
+  return hint + "; give the socket to a group of this user with walvaultd's socket-group (or widen socket-mode), "
+                "or open the directory to it (see docs/configuration.md)";
 }
 
 Result<UniqueFd> connect_once(const std::string& path) {
@@ -33,6 +45,7 @@ Result<UniqueFd> connect_once(const std::string& path) {
     int err = errno;
     Failure failure{ErrorKind::io, os_error_text("connect to walvaultd at", path, err)};
     if (err == ENOENT || err == ECONNREFUSED || err == EAGAIN) failure.kind = ErrorKind::busy;  // retryable
+    if (err == EACCES) failure.message += "; " + permission_hint(path);
     return std::unexpected(failure);
   }
   return fd;

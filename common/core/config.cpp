@@ -1,8 +1,10 @@
 #include "common/core/config.hpp"
 
+#include "common/base/path_access.hpp"
 #include "common/base/text.hpp"
 #include "common/core/cron.hpp"
 
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@ constexpr OptionSpec k_options[] = {
     {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
+    {"socket-group", "", "GROUP", "group the socket is given (name or gid). Empty: as root with allow-uid naming other users, the primary group of the first of them; otherwise the group it is created with (walvaultd's, or a setgid directory's)", false},
     {"allow-uid", "", "LIST", "comma-separated user names or uids allowed to connect (empty: only walvaultd's own uid)", true},
     {"compress", "zstd:3", "CODEC", "compression of stored objects: zstd, zstd:1 .. zstd:19, or none", true},
     {"workers", "0", "N", "worker threads for checking, compressing and storing (0: one per CPU)", false},
@@ -43,6 +46,22 @@ constexpr OptionSpec k_options[] = {
 };
 
 std::string trim(std::string_view text) { return std::string(trim_blanks(text)); }
+
+// A group name or a numeric gid, as PostgreSQL's unix_socket_group takes it.
+Result<gid_t> parse_group(const std::string& text) {
+  if (all_digits(text)) {
+    gid_t gid = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), gid);
+    if (ec != std::errc() || ptr != text.data() + text.size()) return fail(ErrorKind::invalid, "gid '" + text + "' is out of range");
+    return gid;
+  }
+  std::vector<char> buffer(16384);
+  group gr{};
+  group* found = nullptr;
+  if (::getgrnam_r(text.c_str(), &gr, buffer.data(), buffer.size(), &found) != 0 || !found)
+    return fail(ErrorKind::invalid, "no group named '" + text + "' (expected a group name or a gid)");
+  return found->gr_gid;
+}
 
 Result<unsigned long> parse_unsigned(std::string_view text, unsigned long min, unsigned long max, int base = 10) {
   unsigned long value = 0;
@@ -133,6 +152,14 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto mode = parse_unsigned(value, 0, 0777, 8);
     if (!mode) return fail(ErrorKind::invalid, "expected octal permission bits such as 0660");
     config.socket_mode = static_cast<unsigned>(*mode);
+  } else if (name == "socket-group") {
+    if (value.empty()) {
+      config.socket_group.reset();
+    } else {
+      auto gid = parse_group(value);
+      if (!gid) return std::unexpected(gid.error());
+      config.socket_group = *gid;
+    }
   } else if (name == "allow-uid") {
     auto uids = parse_uid_list(value);
     if (!uids) return std::unexpected(uids.error());
@@ -282,6 +309,17 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
   if (config.repo.empty())
     return fail(ErrorKind::invalid, "option 'repo' is required (--repo, WALVAULT_REPO or 'repo = ...' in the config file)");
   return config;
+}
+
+std::optional<gid_t> socket_group_for(const DaemonConfig& config, uid_t daemon_uid) {
+  if (config.socket_group) return config.socket_group;
+  if (daemon_uid != 0) return std::nullopt;
+  for (uid_t uid : config.allow_uids) {
+    if (uid == daemon_uid) continue;
+    const UserIdentity who = identity_of_uid(uid);
+    if (!who.groups.empty()) return who.groups.front();
+  }
+  return std::nullopt;
 }
 
 std::string daemon_help() {

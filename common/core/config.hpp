@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@ struct DaemonConfig {
   std::string repo;
   std::string socket;
   unsigned socket_mode = 0660;
+  std::optional<gid_t> socket_group;  // empty: see socket_group_for()
   std::vector<uid_t> allow_uids;
   CompressSpec compress;
   unsigned workers = 0;
@@ -73,5 +75,11 @@ using GetEnv = std::function<const char*(const char*)>;
 Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const GetEnv& getenv);
 
 std::string daemon_help();
+
+// The group walvaultd gives its socket: `socket-group` when set; else, for a daemon running as
+// root whose allow-uid names other users, the primary group of the first of them (so that the
+// default 0660 socket lets PostgreSQL in); else nullopt: the socket keeps the group it is
+// created with (the daemon's own, or a setgid directory's).
+std::optional<gid_t> socket_group_for(const DaemonConfig& config, uid_t daemon_uid);
 
 }  // namespace walvault

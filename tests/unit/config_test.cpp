@@ -315,6 +315,39 @@ TEST(Config, AllowUidRefusesUnknownUserAndEmptyEntries) {
   EXPECT_NE(message.find("(from --allow-uid)"), std::string::npos) << message;
 }
 
+TEST(Config, SocketGroupTakesNamesAndNumbers) {
+  FakeEnv env;
+  auto config = resolve_config(with_flags({{"repo", "/r"}, {"socket-group", "root"}}), env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->socket_group, std::optional<gid_t>(0));
+  config = resolve_config(with_flags({{"repo", "/r"}, {"socket-group", "4321"}}), env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->socket_group, std::optional<gid_t>(4321));
+  config = resolve_config(with_flags({{"repo", "/r"}}), env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->socket_group.has_value());
+  const std::string message = error_of(resolve_config(with_flags({{"repo", "/r"}, {"socket-group", "no-such-group-xyz"}}), env.getter()));
+  EXPECT_NE(message.find("no group named 'no-such-group-xyz'"), std::string::npos) << message;
+  EXPECT_NE(message.find("(from --socket-group)"), std::string::npos) << message;
+}
+
+// The default that makes a root daemon with allow-uid postgres reachable by postgres.
+TEST(Config, SocketGroupDefaultsToTheFirstAllowedUsersPrimaryGroupForRoot) {
+  const passwd* pw = ::getpwnam("nobody");
+  if (!pw) GTEST_SKIP() << "no nobody user on this machine";
+  const uid_t nobody_uid = pw->pw_uid;
+  const gid_t nobody_gid = pw->pw_gid;
+  DaemonConfig config;
+  config.allow_uids = {0, nobody_uid};
+  EXPECT_EQ(socket_group_for(config, 0), std::optional<gid_t>(nobody_gid)) << "root skips itself, takes nobody's group";
+  EXPECT_EQ(socket_group_for(config, 1000), std::nullopt) << "not root: the socket keeps the group it is created with";
+  config.allow_uids = {0};
+  EXPECT_EQ(socket_group_for(config, 0), std::nullopt) << "only root allowed: nothing to open up";
+  config.socket_group = 77;
+  EXPECT_EQ(socket_group_for(config, 0), std::optional<gid_t>(77)) << "an explicit socket-group wins";
+  EXPECT_EQ(socket_group_for(config, 1000), std::optional<gid_t>(77));
+}
+
 TEST(Config, CommandLineParsing) {
   auto parsed = parse_args({"--repo", "/r", "--compress=none", "--config", "/etc/w.conf", "--check-config"});
   ASSERT_TRUE(parsed) << parsed.error().message;
