@@ -4,7 +4,7 @@
 #
 #   real WAL archived -> base backup -> important rows -> accidental DELETE -> PITR -> rows back
 #
-# Run as root (PostgreSQL runs as the `postgres` user through runuser):  sudo scripts/demo.sh
+# Run as root (PostgreSQL runs as the `postgres` user through runuser):  ./scripts/demo.sh
 # Everything lives in a temporary directory and every process started here is stopped on exit
 # (KEEP=1 keeps the directory). Takes well under 2 minutes once built.
 # DEMO_SKIP_BUILD=1 skips installing and building and uses the binaries already in
@@ -15,7 +15,7 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: run as root (it runs PostgreSQL as the postgres user): sudo $0" >&2
+  echo "demo: run as root (it installs packages and runs PostgreSQL as the postgres user): $0 as root, or sudo $0" >&2
   exit 2
 fi
 

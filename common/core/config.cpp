@@ -29,7 +29,7 @@ constexpr OptionSpec k_options[] = {
     {"workers", "0", "N", "worker threads for checking, compressing and storing (0: one per CPU)", false},
     {"max-connections", "64", "N", "connections served at once; more get BUSY and the client retries", false},
     {"request-timeout", "10", "SECONDS", "time a client has to send its request after connecting", true},
-    {"check-max-wal-age", "1h", "DURATION", "walvault check: the newest archived segment may be this old (30m, 1h, 2d)", true},
+    {"check-max-wal-age", "30m", "DURATION", "walvault check: the newest archived segment may be this old (30m, 1h, 2d); keep archive_timeout below it", true},
     {"check-max-backup-age", "48h", "DURATION", "walvault check: the newest base backup may be this old", true},
     {"check-max-disk-usage", "80%", "PERCENT", "walvault check: the repository's filesystem may be this full", true},
     {"retention-backups", "1", "N", "keep at least this many newest complete base backups (never fewer than 1)", true},

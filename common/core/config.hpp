@@ -43,7 +43,7 @@ struct DaemonConfig {
   std::string log_level = "info";
   std::string log_format = "text";
   std::string spool;        // local state (the index); defaults to the repository directory
-  std::int64_t check_max_wal_age_us = 3600LL * 1000000;
+  std::int64_t check_max_wal_age_us = 30LL * 60 * 1000000;
   std::int64_t check_max_backup_age_us = 48LL * 3600 * 1000000;
   double check_max_disk_usage = 0.80;
   unsigned retention_backups = 1;

@@ -3,8 +3,8 @@
 # cluster (pgbench -i -s SCALE), in one run. Run on demand (not by ctest), as root, on a quiet
 # machine. See tests/bench/README.md.
 #
-#   sudo tests/bench/bench_backup_restore.sh                 # SCALE=100: about 1.5 GB of data
-#   SCALE=5 JOBS=2 OUT=/tmp/br.txt sudo -E tests/bench/bench_backup_restore.sh
+#   tests/bench/bench_backup_restore.sh                      # SCALE=100: about 1.5 GB of data
+#   SCALE=5 JOBS=2 OUT=/tmp/br.txt tests/bench/bench_backup_restore.sh
 #
 # Environment (all optional):
 #   SCALE=100              pgbench -i -s SCALE (100: ~1.5 GB; pgbench_accounts has SCALE*100000 rows)
