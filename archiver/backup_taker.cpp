@@ -20,6 +20,7 @@
 #include "common/base/process.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/object_format.hpp"
+#include "common/core/pgdata.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
 #include "restorer/admin.hpp"
@@ -45,9 +46,13 @@ Result<Child> spawn_pg_basebackup(const BackupSettings& settings, const std::str
   if (::pipe2(err, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
   UniqueFd err_read(err[0]), err_write(err[1]);
 
-  auto pid = spawn_process({program, "--dbname=" + settings.conninfo, "--pgdata=-", "--format=tar", "--wal-method=none",
-                            "--checkpoint=" + settings.checkpoint, "--label=" + label, "--progress", "--no-password"},
-                           out_write.get(), err_write.get());
+  std::vector<std::string> argv = {program};
+  if (!settings.connection.dbname.empty()) argv.push_back("--dbname=" + settings.connection.dbname);  // never a password
+  for (const char* arg : {"--pgdata=-", "--format=tar", "--wal-method=none", "--progress", "--no-password"}) argv.push_back(arg);
+  argv.push_back("--checkpoint=" + settings.checkpoint);
+  argv.push_back("--label=" + label);
+  auto pid = spawn_process(argv, out_write.get(), err_write.get(),
+                           SpawnOptions{settings.connection.environment, settings.connection.run_as});
   if (!pid) return std::unexpected(pid.error());
   return Child{*pid, std::move(out_read), std::move(err_read)};
 }
@@ -282,11 +287,14 @@ Result<std::string> BackupTaker::unique_id(std::int64_t now_us) {
   return fail(ErrorKind::conflict, "unable to find a free backup id for " + base);
 }
 
-Result<std::string> BackupTaker::start(std::string label, std::string trigger) {
+Result<std::string> BackupTaker::start(std::string label, std::string trigger, const CallerConnection& caller) {
   BackupSettings settings = m_settings();
-  if (settings.conninfo.empty())
-    return fail(ErrorKind::invalid, "walvaultd has no pg-conninfo: set it to a connection string for pg_basebackup "
-                                    "(e.g. 'host=/var/run/postgresql user=postgres') and reload (SIGHUP)");
+  auto connection = choose_connection(settings.conninfo, settings.pgdata, caller, ::geteuid());
+  if (!connection) return std::unexpected(connection.error());
+  settings.connection = std::move(*connection);
+  if (!settings.pgdata.empty()) {
+    if (auto r = check_pgdata_cluster(settings.pgdata, m_repository); !r) return std::unexpected(r.error());
+  }
   if (label.size() > 1000 || label.find_first_of("\r\n") != std::string::npos)
     return fail(ErrorKind::invalid, "--label must be one line of at most 1000 bytes (PostgreSQL keeps it in backup_label)");
   std::lock_guard lock(m_mutex);
@@ -495,8 +503,8 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   // PostgreSQL writes no .backup file for a backup taken during recovery, so walvault could
   // never prove it complete: say so now instead of after the WAL wait.
   if (label->from_standby)
-    return fail(ErrorKind::refused, "pg-conninfo points at a standby: walvault takes base backups from the primary only "
-                                    "(a standby archives no .backup file to prove a backup complete)");
+    return fail(ErrorKind::refused, "the server (from " + settings.connection.source + ") is a standby: walvault takes base "
+                                    "backups from the primary only (a standby archives no .backup file to prove a backup complete)");
   update([&](BackupProgress& p) {
     p.phase = "waiting for WAL";
     p.chunks = backup.chunks.size();
@@ -606,7 +614,11 @@ nlohmann::ordered_json backup_status_json(const std::optional<BackupProgress>& p
 protocol::Message serve_backup_request(BackupTaker& taker, Request& request) {
   using json = nlohmann::ordered_json;
   if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
-  auto id = taker.start(std::string(request.message.field("label").value_or("")), "walvault backup");
+  CallerConnection caller;
+  caller.dbname = std::string(request.message.field("dbname").value_or(""));
+  for (const char* variable : protocol::k_backup_caller_variables)
+    if (auto value = request.message.field(variable); value && !value->empty()) caller.environment.emplace_back(variable, *value);
+  auto id = taker.start(std::string(request.message.field("label").value_or("")), "walvault backup", caller);
   if (!id) return protocol::error(id.error());
   const int progress_fd = request.progress_fd.get();
   auto result = taker.wait(*id, [&](const BackupProgress& p) {

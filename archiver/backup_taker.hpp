@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "archiver/backup_connection.hpp"
 #include "common/base/error.hpp"
 #include "common/core/base_backup.hpp"
 #include "common/core/codec.hpp"
@@ -30,12 +31,14 @@
 namespace walvault {
 
 struct BackupSettings {
-  std::string conninfo;  // empty: backups refused
+  std::string conninfo;  // pg-conninfo; empty: see choose_connection()
+  std::string pgdata;    // the served cluster's data directory; empty: not known
   std::string bindir;    // where pg_basebackup is
   std::string checkpoint = "fast";
   std::uint64_t chunk_size = 64ULL << 20;
   CompressSpec compress;
   std::chrono::seconds wal_wait{120};  // after pg_basebackup: how long the WAL may take to arrive
+  PgConnection connection;             // resolved by start() for each backup
 };
 
 // What a running (or the last) backup is doing; for `walvault status` and the CLI's progress.
@@ -63,8 +66,10 @@ class BackupTaker {
   BackupTaker& operator=(const BackupTaker&) = delete;
 
   // Starts a backup on a thread of its own and returns its id; ErrorKind::conflict when one is
-  // already running, invalid when pg-conninfo is not set.
-  Result<std::string> start(std::string label, std::string trigger);
+  // already running, invalid when no server is known (choose_connection()), refused when
+  // pgdata is another cluster than the repository's. `caller`: `walvault backup`'s -d and
+  // libpq environment, used only without pg-conninfo.
+  Result<std::string> start(std::string label, std::string trigger, const CallerConnection& caller = {});
   // Waits for backup `id` to finish, calling `on_progress` about once a second meanwhile.
   Result<StoredBackup> wait(const std::string& id, const std::function<void(const BackupProgress&)>& on_progress);
   // The running backup, else the last one since start-up.

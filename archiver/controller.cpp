@@ -28,6 +28,7 @@
 #include "common/core/time_format.hpp"
 #include "restorer/admin.hpp"
 #include "common/core/logging.hpp"
+#include "common/core/pgdata.hpp"
 #include "common/core/repository.hpp"
 #include "restorer/backup_server.hpp"
 #include "restorer/fetch.hpp"
@@ -60,6 +61,7 @@ RetentionPolicy retention_of(const DaemonConfig& config) {
 BackupSettings backup_settings_of(const DaemonConfig& config) {
   BackupSettings settings;
   settings.conninfo = config.pg_conninfo;
+  settings.pgdata = config.pgdata;
   settings.bindir = config.pg_bindir;
   settings.checkpoint = config.backup_checkpoint;
   settings.chunk_size = config.backup_chunk_size;
@@ -154,6 +156,17 @@ class Daemon {
     if (auto problem = unreachable_allowed_user(m_config)) {
       spdlog::critical("{}", *problem);
       return k_exit_failure;
+    }
+    if (!m_config.pgdata.empty()) {
+      // A pgdata of another cluster is a configuration error; one not readable yet (the
+      // server's volume not mounted) is checked again at each backup.
+      if (auto r = check_pgdata_cluster(m_config.pgdata, *m_repository); !r) {
+        if (r.error().kind == ErrorKind::refused) {
+          spdlog::critical("{}", r.error().message);
+          return k_exit_failure;
+        }
+        spdlog::warn("pgdata: {}", r.error().message);
+      }
     }
     // The lock is ours, so no other walvaultd writes here: temp files are a crash's leftovers.
     if (auto swept = m_repository->storage().remove_abandoned_writes(); !swept)

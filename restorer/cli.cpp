@@ -47,9 +47,12 @@ const Verb k_verbs[] = {
                        "                              what would go and why each kept object stays)",
      {}, {"dry-run"}},
     {"reindex", "REINDEX", "reindex                     rebuild the index from the repository alone", {}, {}},
-    {"backup", "BACKUP", "backup [--label L]          take a base backup now (walvaultd runs pg_basebackup and stores it);\n"
-                         "                              exit 0 once it is complete, its WAL archived",
-     {"label"}, {}},
+    {"backup", "BACKUP", "backup [--label L] [-d|--dbname CONNINFO]\n"
+                         "                              take a base backup now (walvaultd runs pg_basebackup and stores it);\n"
+                         "                              exit 0 once it is complete, its WAL archived. The server: walvaultd's\n"
+                         "                              pg-conninfo if set, else -d over this shell's PGHOST, PGPORT, PGUSER,\n"
+                         "                              PGDATABASE, over walvaultd's pgdata (postmaster.pid)",
+     {"label", "dbname"}, {}},
     {"restore", "PLAN", "restore --pgdata DIR [--backup ID|latest] [--target-time T | --target-lsn L | --target-xid X |\n"
                         "        --target-name N | --target-immediate] [--target-timeline latest|N]\n"
                         "        [--target-action promote|pause|shutdown] [--standby [--primary-conninfo S]] [--force]\n"
@@ -74,6 +77,8 @@ void usage(FILE* out) {
              "Exit status: 0 done / all checks hold; 1 a check failed or the target is unreachable;\n"
              "2 usage or connection error.\n", out);
 }
+
+bool name_is(const Verb* verb, std::string_view name) { return verb && name == verb->name; }
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "walvault: %s (see walvault --help)\n", message.c_str());
@@ -104,6 +109,11 @@ int run_walvault_cli(int argc, const char* const* argv) {
     }
     if (arg == "--json") {
       as_json = true;
+      continue;
+    }
+    if (arg == "-d" && verb && std::string(verb->name) == "backup") {  // pg_basebackup's spelling
+      if (i + 1 >= argc) return usage_error("option '-d' needs a value");
+      values["dbname"] = argv[++i];
       continue;
     }
     if (arg.starts_with("--")) {
@@ -155,6 +165,12 @@ int run_walvault_cli(int argc, const char* const* argv) {
   protocol::Message request{verb->wire, {}};
   request.set("format", as_json ? "json" : "text");
   for (const auto& [key, value] : values) request.set(key, value);
+  if (name_is(verb, "backup")) {
+    // As pg_basebackup would: the caller's libpq environment (walvaultd uses it only when it
+    // has no pg-conninfo of its own).
+    for (const char* variable : protocol::k_backup_caller_variables)
+      if (const char* value = std::getenv(variable); value && *value) request.set(variable, value);
+  }
   const std::string name = verb->name;
   const bool progress = (name == "verify" || name == "backup") && ::isatty(STDERR_FILENO);
   auto reply = exchange_document(options, request, progress);

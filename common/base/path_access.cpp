@@ -46,6 +46,7 @@ UserIdentity identity_of_uid(uid_t uid) {
   passwd* found = nullptr;
   if (::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) != 0 || !found) return who;
   who.name = found->pw_name;
+  who.home = found->pw_dir;
   int count = 64;
   std::vector<gid_t> groups(static_cast<std::size_t>(count));
   while (::getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count) < 0) groups.resize(static_cast<std::size_t>(count) + 16);

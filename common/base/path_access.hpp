@@ -16,6 +16,7 @@ namespace walvault {
 struct UserIdentity {
   uid_t uid = 0;
   std::string name;          // empty when the uid has no passwd entry
+  std::string home;          // its home directory, from the same entry
   std::vector<gid_t> groups;  // primary group first, then supplementary groups
 };
 

@@ -3,22 +3,95 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 
 extern char** environ;
 
 namespace walvault {
 
-Result<pid_t> spawn_process(const std::vector<std::string>& args, int stdout_fd, int stderr_fd) {
+namespace {
+
+// The inherited environment with `overrides` (NAME=VALUE) replacing entries of the same name.
+std::vector<std::string> merged_environment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> out = overrides;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    const bool replaced = std::any_of(overrides.begin(), overrides.end(),
+                                      [&](const std::string& o) { return o.compare(0, name.size() + 1, name + "=") == 0; });
+    if (!replaced) out.push_back(entry);
+  }
+  return out;
+}
+
+std::vector<char*> pointers_to(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// fork + exec for a child that changes its user: only async-signal-safe calls between the two
+// (walvaultd has threads). An exec failure comes back through a close-on-exec pipe.
+Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdout_fd, int stderr_fd) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return fail_os("fork for", argv[0], err);
+  }
+  if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    int err = 0;
+    if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
+        ::dup2(stderr_fd, STDERR_FILENO) < 0 || ::setgroups(who.groups.size(), who.groups.data()) != 0 ||
+        ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0) {
+      err = errno;
+    } else {
+      // Everything else goes, except the report pipe (close-on-exec: it closes on success).
+      const unsigned keep = static_cast<unsigned>(report[1]);
+      if (keep > 3) ::close_range(3, keep - 1, 0);
+      ::close_range(keep + 1, ~0U, 0);
+      ::execve(argv[0], argv, envp);
+      err = errno;
+    }
+    (void)!::write(report[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int err = 0;
+  ssize_t n;
+  while ((n = ::read(report[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof err)) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return fail_os("run (as uid " + std::to_string(who.uid) + ")", argv[0], err);
+  }
+  return pid;
+}
+
+}  // namespace
+
+Result<pid_t> spawn_process(const std::vector<std::string>& args, int stdout_fd, int stderr_fd, const SpawnOptions& options) {
   if (args.empty()) return fail(ErrorKind::internal, "spawn_process without a program");
   std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = pointers_to(copy);
+  std::vector<std::string> environment = merged_environment(options.environment);
+  std::vector<char*> envp = pointers_to(environment);
+  if (options.run_as) return fork_as(*options.run_as, argv.data(), envp.data(), stdout_fd, stderr_fd);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -34,7 +107,7 @@ Result<pid_t> spawn_process(const std::vector<std::string>& args, int stdout_fd,
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, copy.front().c_str(), &actions, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, copy.front().c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return fail_os("run", copy.front(), rc);

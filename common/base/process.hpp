@@ -3,6 +3,7 @@
 // `walvault restore`): one way to spawn them, so each gets the same hygiene.
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,26 @@
 
 namespace walvault {
 
+// Who the child runs as, when not as this process (a root walvaultd runs pg_basebackup as the
+// owner of PGDATA, so that peer authentication sees the cluster's own user).
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups
+};
+
+struct SpawnOptions {
+  // NAME=VALUE entries that replace (or add to) the inherited environment: how a password
+  // reaches libpq (PGPASSWORD) without ever being on a command line.
+  std::vector<std::string> environment;
+  std::optional<RunAs> run_as;
+};
+
 // Starts argv[0] (a path) with stdin from /dev/null, stdout and stderr on the given descriptors,
 // no other descriptor inherited (Asio's sockets are not close-on-exec), and SIGPIPE back at its
 // default (the daemon ignores it; a child whose reader vanished must end).
-Result<pid_t> spawn_process(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd);
+Result<pid_t> spawn_process(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd,
+                            const SpawnOptions& options = {});
 
 // Waits for `pid` to exit (retrying EINTR) and returns its wait status.
 int wait_process(pid_t pid);

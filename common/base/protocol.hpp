@@ -17,6 +17,9 @@ inline constexpr std::size_t k_max_frame_payload = 4096;
 inline constexpr std::size_t k_max_message_text = 1024;
 inline constexpr std::string_view k_greeting = "WALVAULT 1";
 inline constexpr std::string_view k_default_socket = "/run/walvault/walvault.sock";
+// The libpq variables `walvault backup` forwards from its caller's environment as BACKUP
+// fields of the same names (docs/protocol.md).
+inline constexpr const char* k_backup_caller_variables[] = {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"};
 
 // One frame's payload: the first line (verb or status, space-separated tokens) and fields.
 struct Message {

@@ -36,7 +36,8 @@ constexpr OptionSpec k_options[] = {
     {"retention-backup-days", "30", "DAYS", "keep every complete base backup younger than this many days", true},
     {"retention-wal-days", "7", "DAYS", "point-in-time window: keep WAL back to the newest backup at least this old", true},
     {"prune-interval", "3600", "SECONDS", "seconds between automatic prunes; also one after each .backup file (0: timer off)", true},
-    {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; empty: backups are refused", true},
+    {"pgdata", "", "DIR", "data directory of the PostgreSQL served: without pg-conninfo, base backups find the server from its postmaster.pid (user: the directory's owner); its system identifier must match the repository's", true},
+    {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; wins over walvault backup -d and pgdata; a password in it goes to pg_basebackup as PGPASSWORD, never on its command line", true},
     {"pg-bindir", "/usr/lib/postgresql/15/bin", "DIR", "where walvaultd finds pg_basebackup", true},
     {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
     {"backup-chunk-size", "64MiB", "SIZE", "a base backup is stored as chunks of about this much tar data (1MiB to 4GiB); restore fetches chunks in parallel", true},
@@ -206,6 +207,9 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 0, 86400 * 30);
     if (!n) return std::unexpected(n.error());
     config.prune_interval = std::chrono::seconds(*n);
+  } else if (name == "pgdata") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
+    config.pgdata = value;
   } else if (name == "pg-conninfo") {
     config.pg_conninfo = value;
   } else if (name == "pg-bindir") {

@@ -50,7 +50,8 @@ struct DaemonConfig {
   std::int64_t retention_backup_days_us = 30LL * 86400 * 1000000;
   std::int64_t retention_wal_days_us = 7LL * 86400 * 1000000;
   std::chrono::seconds prune_interval{3600};  // 0: only `walvault prune`
-  std::string pg_conninfo;                     // empty: backups refused
+  std::string pgdata;                          // empty: not known
+  std::string pg_conninfo;                     // empty: -d, the caller's PG* variables, or pgdata
   std::string pg_bindir = "/usr/lib/postgresql/15/bin";
   std::string backup_schedule;                 // cron text; empty: off
   std::uint64_t backup_chunk_size = 64ULL << 20;

@@ -47,5 +47,42 @@ TEST(Process, MissingProgramIsAnError) {
   }
 }
 
+// How a password reaches pg_basebackup: in the environment, replacing an inherited value.
+TEST(Process, EnvironmentOverridesReplaceInheritedValues) {
+  ::setenv("WALVAULT_TEST_VAR", "inherited", 1);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  auto pid = spawn_process({"/bin/sh", "-c", "echo \"$WALVAULT_TEST_VAR $PGPASSWORD\"; env | grep -c WALVAULT_TEST_VAR="},
+                           write_end.get(), write_end.get(), SpawnOptions{{"WALVAULT_TEST_VAR=given", "PGPASSWORD=s3cret"}, {}});
+  ASSERT_TRUE(pid) << pid.error().message;
+  write_end.reset();
+  EXPECT_EQ(read_to_end(read_end.get(), 1 << 16), "given s3cret\n1\n");
+  EXPECT_EQ(WEXITSTATUS(wait_process(*pid)), 0);
+  ::unsetenv("WALVAULT_TEST_VAR");
+}
+
+TEST(Process, RunAsChangesUserAndGroupsAndKeepsTheHygiene) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  UniqueFd leaky(::open("/dev/null", O_RDONLY));
+  const std::string script = "echo $(id -u) $(id -g) $(id -G); read x && echo stdin-not-empty; "
+                             "[ -e /proc/self/fd/" + std::to_string(leaky.get()) + " ] && echo leaked; exit 4";
+  auto pid = spawn_process({"/bin/sh", "-c", script}, write_end.get(), write_end.get(),
+                           SpawnOptions{{}, RunAs{65534, 65534, {65534, 4242}}});
+  ASSERT_TRUE(pid) << pid.error().message;
+  write_end.reset();
+  EXPECT_EQ(read_to_end(read_end.get(), 1 << 16), "65534 65534 65534 4242\n");
+  const int status = wait_process(*pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+
+  auto missing = spawn_process({"/nonexistent/program"}, STDOUT_FILENO, STDERR_FILENO, SpawnOptions{{}, RunAs{65534, 65534, {}}});
+  ASSERT_FALSE(missing) << "an exec failure after the user switch is reported, not a child exiting 127";
+  EXPECT_NE(missing.error().message.find("/nonexistent/program"), std::string::npos) << missing.error().message;
+}
+
 }  // namespace
 }  // namespace walvault
