@@ -293,7 +293,12 @@ Result<std::string> BackupTaker::start(std::string label, std::string trigger, c
   if (!connection) return std::unexpected(connection.error());
   settings.connection = std::move(*connection);
   if (!settings.pgdata.empty()) {
-    if (auto r = check_pgdata_cluster(settings.pgdata, m_repository); !r) return std::unexpected(r.error());
+    // Another cluster's pgdata is refused; one walvaultd cannot read is only a warning (the
+    // connection may come from -d or pg-conninfo, and pg_basebackup says what it reaches).
+    if (auto r = check_pgdata_cluster(settings.pgdata, m_repository); !r) {
+      if (r.error().kind == ErrorKind::refused) return std::unexpected(r.error());
+      spdlog::warn("backup: unable to check pgdata's system identifier: {}", r.error().message);
+    }
   }
   if (label.size() > 1000 || label.find_first_of("\r\n") != std::string::npos)
     return fail(ErrorKind::invalid, "--label must be one line of at most 1000 bytes (PostgreSQL keeps it in backup_label)");
@@ -615,6 +620,7 @@ protocol::Message serve_backup_request(BackupTaker& taker, Request& request) {
   using json = nlohmann::ordered_json;
   if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
   CallerConnection caller;
+  caller.uid = request.peer_uid;
   caller.dbname = std::string(request.message.field("dbname").value_or(""));
   for (const char* variable : protocol::k_backup_caller_variables)
     if (auto value = request.message.field(variable); value && !value->empty()) caller.environment.emplace_back(variable, *value);

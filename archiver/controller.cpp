@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -88,7 +89,22 @@ std::optional<std::string> unreachable_allowed_user(const DaemonConfig& config) 
                    uid, config.socket);
       continue;
     }
-    if (auto problem = socket_access_problem(who, config.socket))
+    auto problem = socket_access_problem(who, config.socket);
+    if (problem) {
+      // In a pod, fsGroup adds a group to every container's processes, not to /etc/group: if a
+      // group walvaultd has that the user database does not give it would let this user in,
+      // that is the likely setup. Warn only.
+      const UserIdentity listed = identity_of_uid(::geteuid());
+      UserIdentity with_injected = who;
+      for (gid_t g : identity_of_process().groups)
+        if (std::find(listed.groups.begin(), listed.groups.end(), g) == listed.groups.end()) with_injected.groups.push_back(g);
+      if (with_injected.groups.size() > who.groups.size() && !socket_access_problem(with_injected, config.socket)) {
+        spdlog::warn("allow-uid {} can reach socket '{}' only if it shares walvaultd's supplementary groups (as with a "
+                     "pod's fsGroup, which the user database does not show): {}", describe_user(who), config.socket, *problem);
+        continue;
+      }
+    }
+    if (problem)
       return "allow-uid " + describe_user(who) + " cannot connect to socket '" + config.socket + "': " + *problem +
              "; set socket-group to a group of that user (or socket-mode), or open the directory to it";
   }
@@ -181,7 +197,7 @@ class Daemon {
       return k_exit_failure;
     }
     if (repaired->added || repaired->removed || repaired->unreadable || repaired->lost_count)
-      spdlog::warn("index repaired: {} object(s) added, {} removed (pruned), {} unreadable, {} LOST", repaired->added,
+      spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable, {} LOST", repaired->added,
                    repaired->removed, repaired->unreadable, repaired->lost_count);
     m_server.start();
     wait_for_signal();
@@ -246,10 +262,13 @@ class Daemon {
     }
     m_admin.set_thresholds(thresholds_of(*config));
     m_server.set_policy(policy_of(*config));
-    if (auto problem = unreachable_allowed_user(*config)) spdlog::warn("SIGHUP: {}", *problem);
+    DaemonConfig served = *config;
+    served.socket = m_config.socket;  // the socket stays the one opened at start-up
+    if (auto problem = unreachable_allowed_user(served)) spdlog::warn("SIGHUP: {}", *problem);
     if (config->repo != m_config.repo || config->socket != m_config.socket || config->socket_mode != m_config.socket_mode ||
+        config->socket_group != m_config.socket_group ||
         config->workers != m_config.workers || config->max_connections != m_config.max_connections)
-      spdlog::warn("SIGHUP: repo, socket, socket-mode, workers and max-connections take effect only after a restart");
+      spdlog::warn("SIGHUP: repo, socket, socket-mode, socket-group, workers and max-connections take effect only after a restart");
     spdlog::info("SIGHUP: configuration reloaded (compress {}, {} allowed uid(s), log-level {})", to_string(config->compress),
                  config->allow_uids.size(), config->log_level);
   }

@@ -25,22 +25,13 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
   const std::string key = object_key(*name);
-  if (!exact && m_index.trusted()) {
-    auto known = m_index.contains(file_name);
-    if (known && !*known) {
-      // Another walvaultd (a standby's sidecar) may write to the same repository, so a miss is
-      // confirmed with one existence check: a stat here, a HEAD on object storage, never a LIST.
-      auto present = m_repository.storage().exists(key);
-      if (present && !*present) return std::unexpected(judge_absent(file_name, *name, key, exact));
-    }
-    // An index or storage error falls through to reading: never answer "not there" on a guess.
-  }
-  auto stored = m_repository.storage().get(key);
+  // Storage is always asked first (another walvaultd, a standby's sidecar, may write to the
+  // same repository): one GET, which costs what an existence check costs, never a LIST.
+  auto stored = read_stored(key, file_name, *name, exact);
   if (!stored) return std::unexpected(stored.error());
-  if (!*stored) return std::unexpected(judge_absent(file_name, *name, key, exact));
   const std::string what = m_repository.describe() + "/" + key;
   if (name->kind == WalFileKind::history || name->kind == WalFileKind::backup) {
-    auto opened = open_object(**stored, what);
+    auto opened = open_object(*stored, what);
     if (!opened) return std::unexpected(opened.error());
     if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
       return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
@@ -48,7 +39,21 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
     return static_cast<std::uint64_t>(opened->plain.size());
   }
-  return stream_segment(**stored, *name, file_name, what, out_fd);
+  return stream_segment(*stored, *name, file_name, what, out_fd);
+}
+
+// The stored bytes of `key`, or why there are none. A name judged lost is looked at once more:
+// a push may have stored and indexed it between the read and the judgement.
+Result<std::vector<std::byte>> Fetch::read_stored(const std::string& key, std::string_view file_name, const WalName& name, bool exact) {
+  for (int attempt = 0;; ++attempt) {
+    auto stored = m_repository.storage().get(key);
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored) return std::move(**stored);
+    Failure why = judge_absent(file_name, name, key, exact);
+    if (why.kind != ErrorKind::corrupt || attempt > 0) return std::unexpected(why);
+    auto now = m_repository.storage().exists(key);
+    if (!now || !*now) return std::unexpected(why);
+  }
 }
 
 // Storage has no object for `file_name`. This is the one place that decides whether that is
@@ -81,17 +86,50 @@ Failure Fetch::judge_absent(std::string_view file_name, const WalName& name, con
     return {ErrorKind::corrupt, quoted + " is not in " + where + ", and neither is the repository's identity file " +
                                     std::string(k_identity_key) + ": the repository is unmounted, emptied or not the one "
                                     "walvaultd opened; refusing to answer 'not there'"};
-  if (!*pruned && !exact && name.kind == WalFileKind::segment) {
-    // During recovery, a segment missing below an archived later one is a hole: answering
-    // "not there" would make PostgreSQL end recovery (and promote) at the hole.
-    auto later = m_index.later_segment(name.timeline, file_name);
-    if (!later) return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + later.error().message};
-    if (*later)
-      return {ErrorKind::corrupt, quoted + " is missing from the archive although the later segment '" + **later +
-                                      "' is archived: a gap, not the end of WAL (see 'walvault check')"};
+  if (const auto id = m_repository.system_identifier();
+      id && std::string(as_text(**identity)).find("system-identifier=" + std::to_string(*id) + "\n") == std::string::npos)
+    return {ErrorKind::corrupt, quoted + " is not in " + where + ", whose identity file no longer names cluster " +
+                                    std::to_string(*id) + ": another repository is mounted there; refusing to answer 'not there'"};
+  if (!*pruned && !exact) {
+    if (auto hole = hole_around(file_name, name); hole) return *hole;
   }
   if (*pruned) return {ErrorKind::not_found, quoted + " is not in the archive (retention removed it)"};
   return {ErrorKind::not_found, quoted + " is not in the archive"};
+}
+
+// During recovery, a name missing where the archive shows WAL went on is a hole, not the end of
+// WAL: answering "not there" would make PostgreSQL end recovery (and promote) there.
+std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalName& name) {
+  const std::string quoted = "'" + std::string(file_name) + "'";
+  auto unknown = [&](const Failure& f) { return Failure{ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + f.message}; };
+  if (name.kind == WalFileKind::history) {
+    // A timeline above 1 that the archive already holds WAL or a child of has a history file.
+    auto newest = m_index.newest_timeline();
+    if (!newest) return unknown(newest.error());
+    if (name.timeline > 1 && *newest && **newest >= name.timeline)
+      return Failure{ErrorKind::corrupt, quoted + " is missing from the archive although timeline " + std::to_string(**newest) +
+                                             " is archived: its history was lost (see 'walvault timelines')"};
+    return std::nullopt;
+  }
+  if (name.kind != WalFileKind::segment) return std::nullopt;
+  auto later = m_index.later_segment(name.timeline, file_name);
+  if (!later) return unknown(later.error());
+  if (*later)
+    return Failure{ErrorKind::corrupt, quoted + " is missing from the archive although the later '" + **later +
+                                           "' is archived: a gap, not the end of WAL (see 'walvault check')"};
+  // A timeline that branched off this one later in WAL proves this one went on past the name.
+  auto segment_size = m_index.segment_size();
+  if (!segment_size) return unknown(segment_size.error());
+  if (*segment_size == 0) return std::nullopt;
+  auto timelines = m_index.timelines();
+  if (!timelines) return unknown(timelines.error());
+  const std::uint64_t segno = segment_number(name, *segment_size);
+  for (const auto& t : *timelines)
+    if (t.parent == name.timeline && t.switch_lsn / *segment_size > segno)
+      return Failure{ErrorKind::corrupt, quoted + " is missing from the archive although timeline " + std::to_string(t.timeline) +
+                                             " branched off timeline " + std::to_string(name.timeline) + " after it: a gap, "
+                                             "not the end of WAL (see 'walvault check')"};
+  return std::nullopt;
 }
 
 // Segments stream in one pass: decode a piece, check the page header (first piece), hash it,

@@ -3,9 +3,11 @@
 // the plain content into the file the client passed. Nothing unverified reaches PostgreSQL.
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/base/error.hpp"
 #include "common/base/wal_name.hpp"
@@ -17,9 +19,8 @@ namespace walvault {
 
 class Fetch {
  public:
-  // A name the index does not hold is confirmed absent with one existence check (no LIST, no
-  // GET on the hot path) unless the request is exact. The index is also what tells "never
-  // archived" (NOTFOUND) from "archived and lost" (corrupt): see judge_absent().
+  // Storage is asked first for every name; the index is what tells "never archived" (NOTFOUND)
+  // from "archived and lost" (corrupt) when storage has nothing: see judge_absent().
   Fetch(Repository& repository, Index& index) : m_repository(repository), m_index(index) {}
 
   // Writes the archived content of `name` into `out_fd` (a regular file, truncated first) and
@@ -36,7 +37,9 @@ class Fetch {
  private:
   Result<std::uint64_t> stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
                                        const std::string& what, int out_fd);
+  Result<std::vector<std::byte>> read_stored(const std::string& key, std::string_view file_name, const WalName& name, bool exact);
   Failure judge_absent(std::string_view file_name, const WalName& name, const std::string& key, bool exact);
+  std::optional<Failure> hole_around(std::string_view file_name, const WalName& name);
 
   Repository& m_repository;
   Index& m_index;

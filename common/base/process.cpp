@@ -18,11 +18,14 @@ namespace walvault {
 namespace {
 
 // The inherited environment with `overrides` (NAME=VALUE) replacing entries of the same name.
-std::vector<std::string> merged_environment(const std::vector<std::string>& overrides) {
+// For a child that runs as another user only the locale, time zone and PATH are inherited: it
+// must not see (in /proc/PID/environ) or use (PGPASSFILE, ...) what the daemon's user has.
+std::vector<std::string> merged_environment(const std::vector<std::string>& overrides, bool other_user) {
   std::vector<std::string> out = overrides;
   for (char** e = environ; e && *e; ++e) {
     const std::string entry(*e);
     const std::string name = entry.substr(0, entry.find('='));
+    if (other_user && name != "PATH" && name != "LANG" && name != "TZ" && !name.starts_with("LC_")) continue;
     const bool replaced = std::any_of(overrides.begin(), overrides.end(),
                                       [&](const std::string& o) { return o.compare(0, name.size() + 1, name + "=") == 0; });
     if (!replaced) out.push_back(entry);
@@ -40,6 +43,8 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 // fork + exec for a child that changes its user: only async-signal-safe calls between the two
 // (walvaultd has threads). An exec failure comes back through a close-on-exec pipe.
 Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdout_fd, int stderr_fd) {
+  const long open_max = ::sysconf(_SC_OPEN_MAX);  // for the close() fallback (not callable after fork)
+  const int fd_limit = open_max > 0 && open_max < (1 << 20) ? static_cast<int>(open_max) : (1 << 16);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
   const pid_t pid = ::fork();
@@ -60,8 +65,10 @@ Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdout_fd,
     } else {
       // Everything else goes, except the report pipe (close-on-exec: it closes on success).
       const unsigned keep = static_cast<unsigned>(report[1]);
-      if (keep > 3) ::close_range(3, keep - 1, 0);
-      ::close_range(keep + 1, ~0U, 0);
+      if ((keep > 3 && ::close_range(3, keep - 1, 0) != 0) || ::close_range(keep + 1, ~0U, 0) != 0) {
+        for (int fd = 3; fd < fd_limit; ++fd)  // kernels before 5.9
+          if (fd != report[1]) ::close(fd);
+      }
       ::execve(argv[0], argv, envp);
       err = errno;
     }
@@ -89,7 +96,7 @@ Result<pid_t> spawn_process(const std::vector<std::string>& args, int stdout_fd,
   if (args.empty()) return fail(ErrorKind::internal, "spawn_process without a program");
   std::vector<std::string> copy = args;
   std::vector<char*> argv = pointers_to(copy);
-  std::vector<std::string> environment = merged_environment(options.environment);
+  std::vector<std::string> environment = merged_environment(options.environment, options.run_as.has_value());
   std::vector<char*> envp = pointers_to(environment);
   if (options.run_as) return fork_as(*options.run_as, argv.data(), envp.data(), stdout_fd, stderr_fd);
 

@@ -21,7 +21,8 @@ struct RunAs {
 
 struct SpawnOptions {
   // NAME=VALUE entries that replace (or add to) the inherited environment: how a password
-  // reaches libpq (PGPASSWORD) without ever being on a command line.
+  // reaches libpq (PGPASSWORD) without ever being on a command line. With run_as, only PATH,
+  // LANG, LC_* and TZ are inherited besides these.
   std::vector<std::string> environment;
   std::optional<RunAs> run_as;
 };

@@ -172,13 +172,35 @@ Result<bool> Index::contains(std::string_view name) {
 Result<std::optional<std::string>> Index::later_segment(std::uint32_t timeline, std::string_view name) {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare(
-      "SELECT name FROM objects WHERE kind = 'segment' AND timeline = ?1 AND name > ?2 ORDER BY name LIMIT 1");
+      "SELECT name FROM objects WHERE kind IN ('segment', 'partial') AND timeline = ?1 AND substr(name, 1, 24) > ?2 "
+      "ORDER BY name LIMIT 1");
   if (!stmt) return std::unexpected(stmt.error());
   stmt->bind(1, std::int64_t{timeline}).bind(2, name.substr(0, 24));
   auto row = stmt->step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::optional<std::string>();
   return std::optional<std::string>(stmt->column_text(0));
+}
+
+Result<std::optional<std::uint32_t>> Index::newest_timeline() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT max(t) FROM (SELECT max(timeline) AS t FROM objects UNION ALL SELECT max(timeline) FROM timelines)");
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  const auto newest = *row ? stmt->column_optional_int(0) : std::nullopt;
+  if (!newest) return std::optional<std::uint32_t>();
+  return std::optional<std::uint32_t>(static_cast<std::uint32_t>(*newest));
+}
+
+Result<std::uint64_t> Index::segment_size() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT segment_size FROM objects WHERE segment_size > 0 LIMIT 1");
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::uint64_t{0};
+  return static_cast<std::uint64_t>(stmt->column_int(0));
 }
 
 Result<void> Index::record_pruned(std::string_view name, std::int64_t at_us) {

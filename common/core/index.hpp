@@ -111,8 +111,13 @@ class Index {
   // end of an older backup's island); one that was not, below an archived later one, is a hole.
   Result<void> record_pruned(std::string_view name, std::int64_t at_us);
   Result<bool> was_pruned(std::string_view name);
-  // The first segment on `timeline` after `name` (names of one timeline sort by position).
+  // The first segment or .partial on `timeline` at a later position than `name` (names of one
+  // timeline sort by position; N.partial is not later than N).
   Result<std::optional<std::string>> later_segment(std::uint32_t timeline, std::string_view name);
+  // The highest timeline any row (object or timeline history) names; nullopt when empty.
+  Result<std::optional<std::uint32_t>> newest_timeline();
+  // The segment size of the archived WAL (from any segment row); 0 when none is archived.
+  Result<std::uint64_t> segment_size();
   Result<std::optional<IndexedObject>> find(std::string_view name);
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
   // Every indexed name; without `include_unreadable`, rows of unreadable and missing objects

@@ -127,31 +127,71 @@ Result<std::optional<Index::Carry>> Indexer::carry_before(std::uint32_t timeline
   return std::optional<Index::Carry>();
 }
 
+namespace {
+
+// The objects of a listing that are WAL files at their own key (strays are ignored), by name.
+std::set<std::string> wal_names_in(const std::vector<ObjectInfo>& objects) {
+  std::set<std::string> names;
+  for (const auto& info : objects) {
+    const std::string file_name(base_name(info.key));
+    auto name = parse_wal_name(file_name);
+    if (name && object_key(*name) == info.key) names.insert(file_name);
+  }
+  return names;
+}
+
+IndexedObject lost_row(const WalName& name, std::int64_t stored_at_us) {
+  IndexedObject object;
+  object.name = format_wal_name(name);
+  object.kind = name.kind;
+  object.timeline = name.timeline;
+  object.stored_at_us = stored_at_us;
+  object.sha256 = std::string(k_missing_sha256);
+  return object;
+}
+
+}  // namespace
+
 Result<RepairReport> Indexer::repair() {
   // The index is read before the repository is listed: a push landing in between is then in
-  // the listing (and re-indexed, harmlessly) but never in the snapshot of rows to drop.
-  auto rows = m_index.all_objects();
-  if (!rows) return std::unexpected(rows.error());
-  return repair_from(*rows);
+  // the listing (and re-indexed, harmlessly) but never in the snapshot of names to judge.
+  auto known = m_index.names(true);
+  if (!known) return std::unexpected(known.error());
+  auto objects = m_repository.storage().list_objects("wal");
+  if (!objects) return std::unexpected(objects.error());
+  return repair_from(*known, std::move(*objects), nullptr);
 }
 
 Result<RepairReport> Indexer::rebuild() {
   m_index.set_trusted(false);
   // What the index knew is kept aside: an object it listed that the repository no longer has
-  // is reported lost (and stays recorded as such), never silently dropped with the rows.
-  auto rows = m_index.all_objects();
-  if (!rows) return std::unexpected(rows.error());
-  if (auto r = m_index.clear(); !r) return std::unexpected(r.error());
-  return repair_from(*rows);
-}
-
-// `known`: the rows the index held before the listing. Rows of unreadable or missing objects
-// are retried each time (the object may have been replaced by a good copy).
-Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& known) {
-  RepairReport report;
-  const std::uint64_t failures_before = m_index.failures();
+  // is reported lost (and stays recorded as such), never silently dropped with the rows. Only
+  // those rows are saved (names for the rest), so memory stays small on a large archive; the
+  // same listing then drives the rebuild, so nothing can vanish between the two.
+  auto known = m_index.names(true);
+  if (!known) return std::unexpected(known.error());
   auto objects = m_repository.storage().list_objects("wal");
   if (!objects) return std::unexpected(objects.error());
+  const std::set<std::string> stored = wal_names_in(*objects);
+  std::map<std::string, IndexedObject> vanished;
+  for (const auto& name : *known) {
+    if (stored.contains(name)) continue;
+    auto row = m_index.find(name);
+    if (!row) return std::unexpected(row.error());
+    if (*row) vanished.emplace(name, std::move(**row));
+  }
+  if (auto r = m_index.clear(); !r) return std::unexpected(r.error());
+  return repair_from(*known, std::move(*objects), &vanished);
+}
+
+// `known`: the names the index held before `objects` was listed; `cleared`: after rebuild()
+// cleared the index, the saved rows of those whose object is gone (objects found gone while
+// indexing are added). Rows of unreadable or missing objects are retried each time (the object
+// may have been replaced by a good copy).
+Result<RepairReport> Indexer::repair_from(const std::vector<std::string>& known, std::vector<ObjectInfo> objects,
+                                          std::map<std::string, IndexedObject>* cleared) {
+  RepairReport report;
+  const std::uint64_t failures_before = m_index.failures();
   auto current = m_index.names(false);
   if (!current) return std::unexpected(current.error());
   std::set<std::string> indexed(current->begin(), current->end());
@@ -160,9 +200,9 @@ Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& know
   // Timeline histories first (a new timeline's first segment continues its parent's record),
   // then segments in (timeline, segment) order, as list() sorts them, so each walk can pick up
   // the record its predecessor left unfinished.
-  std::stable_partition(objects->begin(), objects->end(),
+  std::stable_partition(objects.begin(), objects.end(),
                         [](const ObjectInfo& info) { return info.key.starts_with("wal/history/"); });
-  for (const auto& info : *objects) {
+  for (const auto& info : objects) {
     const std::string file_name(base_name(info.key));
     auto name = parse_wal_name(file_name);
     if (!name || object_key(*name) != info.key) continue;  // not ours (a stray file): ignore
@@ -171,6 +211,7 @@ Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& know
     auto stored = m_repository.storage().get(info.key);
     if (stored && !*stored) {  // deleted since the listing: judged with the rest below
       present.erase(file_name);
+      if (cleared) cleared->emplace(file_name, lost_row(*name, info.modified_us));
       continue;
     }
     Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
@@ -187,7 +228,7 @@ Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& know
     }
     ++report.added;
   }
-  if (auto r = record_lost(known, present, report); !r) return std::unexpected(r.error());
+  if (auto r = record_lost(known, present, cleared, report); !r) return std::unexpected(r.error());
   if (auto r = repair_stored_backups(report); !r) return std::unexpected(r.error());
   // Every object the repository holds is now in the index (or recorded as unreadable, which
   // `verify` reports), and every object it lost is recorded as missing: "not in the index"
@@ -198,21 +239,30 @@ Result<RepairReport> Indexer::repair_from(const std::vector<IndexedObject>& know
 
 // Rows whose object is gone: dropped when retention removed it (a prune interrupted between
 // its steps), otherwise kept as "missing" so the name is answered as lost, not as never archived.
-Result<void> Indexer::record_lost(const std::vector<IndexedObject>& known, const std::set<std::string>& present,
-                                  RepairReport& report) {
-  for (const auto& row : known) {
-    if (present.contains(row.name)) continue;
-    auto pruned = m_index.was_pruned(row.name);
+Result<void> Indexer::record_lost(const std::vector<std::string>& known, const std::set<std::string>& present,
+                                  const std::map<std::string, IndexedObject>* cleared, RepairReport& report) {
+  for (const auto& name : known) {
+    if (present.contains(name)) continue;
+    auto pruned = m_index.was_pruned(name);
     if (!pruned) return std::unexpected(pruned.error());
     if (*pruned) {
-      if (auto r = m_index.remove_object(row.name); !r) return r;
+      if (auto r = m_index.remove_object(name); !r) return r;
       ++report.removed;
       continue;
     }
-    IndexedObject lost = row;
-    lost.sha256 = std::string(k_missing_sha256);
-    if (auto r = m_index.put_object(lost); !r) return r;  // put, not update: rebuild() cleared the rows
-    if (report.lost_names.size() < k_lost_names_reported) report.lost_names.push_back(row.name);
+    if (cleared) {
+      // rebuild() emptied the index: the row comes back from what was saved (a row is never
+      // dropped here, whatever the listing said, or the name would read as never archived).
+      auto saved = cleared->find(name);
+      auto parsed = parse_wal_name(name);
+      if (saved == cleared->end() && !parsed) continue;  // not a WAL name: nothing to answer for
+      IndexedObject lost = saved != cleared->end() ? saved->second : lost_row(*parsed, 0);
+      lost.sha256 = std::string(k_missing_sha256);
+      if (auto r = m_index.put_object(lost); !r) return r;
+    } else if (auto r = m_index.mark_missing(name); !r) {
+      return r;
+    }
+    if (report.lost_names.size() < k_lost_names_reported) report.lost_names.push_back(name);
     ++report.lost_count;
   }
   if (report.lost_count)

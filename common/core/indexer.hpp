@@ -2,6 +2,7 @@
 // Turns repository objects into index rows: segments (with the commit-time range found by
 // walking their records), timelines from .history files, backups from .backup files.
 #include <cstdint>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -45,8 +46,10 @@ class Indexer {
   Result<RepairReport> rebuild();
 
  private:
-  Result<RepairReport> repair_from(const std::vector<IndexedObject>& known);
-  Result<void> record_lost(const std::vector<IndexedObject>& known, const std::set<std::string>& present, RepairReport& report);
+  Result<RepairReport> repair_from(const std::vector<std::string>& known, std::vector<ObjectInfo> objects,
+                                   std::map<std::string, IndexedObject>* cleared);
+  Result<void> record_lost(const std::vector<std::string>& known, const std::set<std::string>& present,
+                           const std::map<std::string, IndexedObject>* cleared, RepairReport& report);
   Result<void> repair_stored_backups(RepairReport& report);
   Result<std::optional<Index::Carry>> carry_before(std::uint32_t timeline, std::uint64_t segno);
   Result<void> index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,

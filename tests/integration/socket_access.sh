@@ -4,6 +4,7 @@
 #     other tests use), the socket is root:postgres 0660 and postgres is served;
 #   - a socket directory postgres cannot search, or an explicit socket-group postgres is not
 #     in, stops walvaultd at start-up with one line naming the uid, the path and what is missing;
+#   - a group injected into walvaultd's process (a pod's fsGroup) only warns;
 #   - a client the filesystem refuses explains it: who it runs as, the socket's owner, group and
 #     mode, and which setting to change.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
@@ -42,4 +43,13 @@ check_contains "[13] Permission denied; this process runs as postgres (uid $pg_u
   "$RUN_ERR" "archive-get explains the refusal"
 check_contains "socket-group" "$RUN_ERR" "... and names the setting"
 daemon_stop
+
+# 5. A pod's fsGroup: a group walvaultd's process has that /etc/group does not list (here given
+# with setpriv). The socket's group is that one; the check cannot know postgres's container has
+# it too, so it warns and starts instead of refusing.
+wv_run -- timeout 5 setpriv --groups 0,4242 -- "$T/bin/walvaultd" --repo "$REPO" --socket "$T/pod/walvault.sock" \
+  --allow-uid postgres --socket-group 4242
+check_rc 124 "walvaultd in a pod-like setup (fsGroup 4242) starts and serves until stopped"
+check_contains "can reach socket '$T/pod/walvault.sock' only if it shares walvaultd's supplementary groups" "$RUN_ERR$RUN_OUT" \
+  "... warning that the allowed uid must share the fsGroup"
 finish

@@ -46,6 +46,9 @@ TEST(SplitPassword, UriForms) {
   parts = split_password("postgres:///postgres?host=/run/pg&password=s3cret&port=5433");
   EXPECT_EQ(parts.conninfo, "postgres:///postgres?host=/run/pg&port=5433");
   EXPECT_EQ(parts.password, "s3cret");
+  parts = split_password("postgresql://rep:p%40ss?w@h/db");  // '?' and an encoded '@' in the password
+  EXPECT_EQ(parts.conninfo, "postgresql://rep@h/db");
+  EXPECT_EQ(parts.password, "p@ss?w");
   parts = split_password("postgresql://rep@h/db");
   EXPECT_EQ(parts.conninfo, "postgresql://rep@h/db");
   EXPECT_EQ(parts.password, "");
@@ -65,7 +68,7 @@ class ChooseConnectionTest : public ::testing::Test {
 
 TEST_F(ChooseConnectionTest, PgConninfoWinsAndItsPasswordGoesToTheEnvironment) {
   write_postmaster_pid("123\n/x\n1700000000\n5432\n/run/postgresql\n*\n  1 2\nready\n");
-  CallerConnection caller{"host=elsewhere", {{"PGHOST", "/tmp"}}};
+  CallerConnection caller{0, "host=elsewhere", {{"PGHOST", "/tmp"}}};
   auto c = choose_connection("host=/run/pg user=rep password=s3cret", m_pgdata, caller, 0);
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->dbname, "host=/run/pg user=rep");
@@ -108,7 +111,7 @@ TEST_F(ChooseConnectionTest, ARootDaemonRunsPgBasebackupAsTheOwner) {
 // -d over the caller's environment over pgdata, as libpq combines them.
 TEST_F(ChooseConnectionTest, CallerPartsCombineOverPgdata) {
   write_postmaster_pid("1\nx\n1\n5432\n/run/postgresql\n*\n");
-  CallerConnection caller{"dbname=postgres password=pw", {{"PGUSER", "replicator"}, {"PGPORT", "6000"}}};
+  CallerConnection caller{0, "dbname=postgres password=pw", {{"PGUSER", "replicator"}, {"PGPORT", "6000"}}};
   auto c = choose_connection("", m_pgdata, caller, 0);
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->dbname, "dbname=postgres");
@@ -134,9 +137,47 @@ TEST_F(ChooseConnectionTest, AStoppedServerIsNamedUnlessTheCallerSaysWhere) {
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message.find("PostgreSQL is not running on pgdata '" + m_pgdata + "' (no postmaster.pid)"), std::string::npos)
       << c.error().message;
-  auto with_host = choose_connection("", m_pgdata, CallerConnection{"host=/tmp port=5432", {}}, 0);
+  auto with_host = choose_connection("", m_pgdata, CallerConnection{0, "host=/tmp port=5432", {}}, 0);
   ASSERT_TRUE(with_host) << with_host.error().message;
   EXPECT_EQ(with_host->dbname, "host=/tmp port=5432");
+  EXPECT_FALSE(with_host->run_as) << "root asked: root runs it";
+}
+
+// A root walvaultd runs the caller's parameters with the caller's privileges, never root's.
+TEST_F(ChooseConnectionTest, CallerParametersRunAsTheCaller) {
+  const passwd* pw = ::getpwnam("nobody");
+  if (!pw) GTEST_SKIP() << "needs a nobody user";
+  const uid_t nobody = pw->pw_uid;
+  const gid_t nobody_gid = pw->pw_gid;
+  const std::string home = pw->pw_dir;
+  write_postmaster_pid("1\nx\n1\n5432\n/run/postgresql\n*\n");
+  auto c = choose_connection("", m_pgdata, CallerConnection{nobody, "host=db.example sslmode=require", {}}, 0);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->run_as);
+  EXPECT_EQ(c->run_as->uid, nobody);
+  EXPECT_EQ(c->run_as->gid, nobody_gid);
+  EXPECT_TRUE(has(c->environment, "HOME=" + home));
+  auto env_only = choose_connection("", "", CallerConnection{nobody, "", {{"PGHOST", "/tmp"}}}, 0);
+  ASSERT_TRUE(env_only && env_only->run_as);
+  EXPECT_EQ(env_only->run_as->uid, nobody);
+  auto not_root = choose_connection("", "", CallerConnection{nobody, "host=/tmp", {}}, 1000);
+  ASSERT_TRUE(not_root);
+  EXPECT_FALSE(not_root->run_as) << "a daemon that is not root runs everything as itself";
+  auto unknown = choose_connection("", "", CallerConnection{4000000001u, "host=/tmp", {}}, 0);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, ErrorKind::forbidden);
+  EXPECT_NE(unknown.error().message.find("uid 4000000001 has no passwd entry"), std::string::npos) << unknown.error().message;
+  // walvaultd's own pg-conninfo is walvaultd's business: it runs as walvaultd.
+  auto own = choose_connection("host=/run/pg", "", CallerConnection{nobody, "host=/tmp", {}}, 0);
+  ASSERT_TRUE(own);
+  EXPECT_FALSE(own->run_as);
+}
+
+TEST_F(ChooseConnectionTest, AMalformedDashDIsRefused) {
+  auto c = choose_connection("", "", CallerConnection{0, "host=/tmp oops", {}}, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().kind, ErrorKind::invalid);
+  EXPECT_NE(c.error().message.find("not a connection string"), std::string::npos) << c.error().message;
 }
 
 TEST_F(ChooseConnectionTest, PostmasterPidMustBeWhatPostgresWrites) {

@@ -266,5 +266,90 @@ TEST_F(FetchAbsentTest, RebuildReportsWhatTheIndexHadAndTheRepositoryLost) {
   expect_lost(segment_file(1, 3));
 }
 
+// A fresh index built from the repository alone (the old index file lost too): what the
+// archive itself shows still proves the holes.
+class FreshIndexTest : public FetchAbsentTest {
+ protected:
+  Fetch& rebuilt() {
+    auto index = Index::open(m_dir / "fresh.db");
+    EXPECT_TRUE(index) << index.error().message;
+    m_fresh_index = std::move(*index);
+    m_fresh_indexer = std::make_unique<Indexer>(*m_repository, *m_fresh_index);
+    auto report = m_fresh_indexer->rebuild();
+    EXPECT_TRUE(report) << report.error().message;
+    m_fresh_fetch = std::make_unique<Fetch>(*m_repository, *m_fresh_index);
+    return *m_fresh_fetch;
+  }
+  Failure failure_of(Fetch& fetch, std::string_view name) {
+    UniqueFd out(::open((m_dir / "fetched").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    auto got = fetch.get(name, out.get(), false);
+    EXPECT_FALSE(got) << name << " was served";
+    return got ? Failure{ErrorKind::internal, "served"} : got.error();
+  }
+  std::unique_ptr<Index> m_fresh_index;
+  std::unique_ptr<Indexer> m_fresh_indexer;
+  std::unique_ptr<Fetch> m_fresh_fetch;
+};
+
+TEST_F(FreshIndexTest, ASegmentBelowAChildTimelinesBranchPointIsAHole) {
+  push_archive();  // 00000002.history: timeline 2 branched at 0/450000, in segment 4
+  lose(segment_file(1, 3));
+  const Failure f = failure_of(rebuilt(), segment_file(1, 3));
+  EXPECT_EQ(f.kind, ErrorKind::corrupt) << f.message;
+  EXPECT_NE(f.message.find("timeline 2 branched off timeline 1 after it"), std::string::npos) << f.message;
+}
+
+TEST_F(FreshIndexTest, ASegmentBelowAPartialIsAHole) {
+  push_text("00000002.history", "1\t0/450000\tno recovery target specified\n");  // promoted inside segment 4
+  for (std::uint64_t segno = 1; segno <= 3; ++segno) push(segment_file(1, segno), segment_fixture(1, segno));
+  push(segment_file(1, 4) + ".partial", segment_fixture(1, 4));
+  lose(segment_file(1, 3));
+  Fetch& fetch = rebuilt();
+  const Failure f = failure_of(fetch, segment_file(1, 3));
+  EXPECT_EQ(f.kind, ErrorKind::corrupt) << f.message;
+  EXPECT_NE(f.message.find("the later '" + segment_file(1, 4) + ".partial'"), std::string::npos) << f.message;
+  // The segment of the .partial's own number is the end of timeline 1's archived WAL.
+  EXPECT_EQ(failure_of(fetch, segment_file(1, 4)).kind, ErrorKind::not_found);
+}
+
+TEST_F(FreshIndexTest, AHistoryFileOfATimelineInUseIsAHole) {
+  push_archive();
+  push(segment_file(2, 4), segment_fixture(2, 4));
+  lose("00000002.history");
+  Fetch& fetch = rebuilt();
+  const Failure f = failure_of(fetch, "00000002.history");
+  EXPECT_EQ(f.kind, ErrorKind::corrupt) << f.message;
+  EXPECT_NE(f.message.find("timeline 2 is archived"), std::string::npos) << f.message;
+  EXPECT_EQ(failure_of(fetch, "00000003.history").kind, ErrorKind::not_found) << "the next timeline is free";
+}
+
+TEST_F(FetchAbsentTest, AnotherRepositoryMountedInItsPlaceIsNotAnEmptyArchive) {
+  push_archive();
+  ASSERT_TRUE(m_repository->storage().put(std::string(k_identity_key),
+                                          as_bytes(std::string_view("format=1\nsystem-identifier=999\npg-version=150000\n")),
+                                          PutMode::replace));
+  auto got = get(segment_file(1, 9));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().kind, ErrorKind::corrupt) << got.error().message;
+  EXPECT_NE(got.error().message.find("another repository is mounted there"), std::string::npos) << got.error().message;
+}
+
+// An object that vanishes while `reindex` reads it is reported lost, not forgotten.
+TEST_F(FetchAbsentTest, AnObjectVanishingDuringRebuildIsLost) {
+  push_archive();
+  const std::string key = object_key(*parse_wal_name(segment_file(1, 2)));
+  m_objects->before_get = [&](const std::string& wanted) {
+    if (wanted != key) return;
+    std::lock_guard lock(m_objects->mutex);
+    m_objects->objects.erase(key);
+  };
+  auto report = m_indexer->rebuild();
+  m_objects->before_get = nullptr;
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->lost_count, 1u);
+  EXPECT_EQ(report->lost_names, std::vector<std::string>{segment_file(1, 2)});
+  expect_lost(segment_file(1, 2));
+}
+
 }  // namespace
 }  // namespace walvault

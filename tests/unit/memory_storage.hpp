@@ -4,6 +4,7 @@
 // a value); fail_reads() makes every read fail as an unreachable backend would (an error).
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@ class MemoryStorage final : public Storage {
     std::map<std::string, std::vector<std::byte>> objects;
     std::map<std::string, std::int64_t> modified_us;
     bool fail_reads = false;
+    std::function<void(const std::string&)> before_get;  // called unlocked, e.g. to make a key vanish mid-read
   };
 
   explicit MemoryStorage(std::shared_ptr<Shared> shared) : m_shared(std::move(shared)) {}
@@ -41,6 +43,7 @@ class MemoryStorage final : public Storage {
   Result<void> sync(const std::string&) override { return {}; }
 
   Result<std::optional<std::vector<std::byte>>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
+    if (m_shared->before_get) m_shared->before_get(key);
     std::lock_guard lock(m_shared->mutex);
     if (m_shared->fail_reads) return fail(ErrorKind::io, "unable to read '" + key + "': backend unreachable (test)");
     auto it = m_shared->objects.find(key);
