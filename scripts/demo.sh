@@ -67,12 +67,13 @@ say "data directory:  $PG (port ${WV_PG_PORT[$PG]}, loopback only)"
 say "archive_command: '$T/bin/archive-push --socket $SOCK %p'"
 
 step "Starting walvaultd on a fresh local repository"
-# root may use the socket too (it runs walvault backup/restore here); pg-conninfo is how
-# walvaultd reaches PostgreSQL for base backups.
-daemon_start --allow-uid postgres,root --pg-conninfo "host=$T/pgsock port=${WV_PG_PORT[$PG]} user=postgres"
+# root may use the socket too (it runs walvault backup/restore here); pgdata is how walvaultd
+# finds PostgreSQL for base backups (port and socket from postmaster.pid, as its owner).
+daemon_start --allow-uid postgres,root --pgdata "$PG"
 pg_start "$PG"
 say "repository: $REPO"
 say "socket:     $SOCK (allow-uid postgres,root)"
+say "pgdata:     $PG (base backups find the server from its postmaster.pid)"
 
 step "Writing real WAL: pgbench -i -s 5, then 2000 transactions"
 pgbench_run "$PG" -i -s 5 -q
