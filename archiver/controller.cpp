@@ -415,20 +415,32 @@ int run_walvaultd(int argc, const char* const* argv) {
     std::cerr << "walvaultd: " << r.error().message << "\n";
     return k_exit_failure;
   }
-  auto index = Index::open(spool + "/index.db");
-  if (!index) {
-    std::cerr << "walvaultd: " << index.error().message << "\n";
+  auto checked = Index::open_checked(spool + "/index.db");
+  if (!checked) {
+    std::cerr << "walvaultd: " << checked.error().message << "\n";
     return k_exit_failure;
   }
+  // A damaged index is never read as an empty one and never stops walvaultd for good: it is
+  // moved aside, loudly, and rebuilt from the repository by the start-up repair.
+  const bool index_was_damaged = !checked->moved_aside.empty();
+  if (index_was_damaged)
+    std::cerr << "walvaultd: ERROR: " << checked->damage << "; moved it aside to '" << checked->moved_aside
+              << "' and rebuilding the index from the repository\n";
+  auto index = Result<std::unique_ptr<Index>>(std::move(checked->index));
   // An index that remembers objects while the repository has no identity means this is not
   // the repository it indexed (an unmounted filesystem, a wrong path): never start a new,
   // empty repository over it, whose "not there" answers would end a recovery early.
   auto known = (*index)->names();
   const std::size_t known_objects = known ? known->size() : 0;
-  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0);
+  // After a damaged index nothing remembers what was archived: never create a repository then.
+  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0 && !index_was_damaged);
   if (!repository) {
     std::cerr << "walvaultd: " << repository.error().message;
-    if (repository.error().kind == ErrorKind::not_found)
+    if (repository.error().kind == ErrorKind::not_found && index_was_damaged)
+      std::cerr << ", and the index was damaged, so nothing proves this is meant to be a new repository: is its "
+                   "filesystem mounted? (to start a new one, create it with a sound index, e.g. after removing '"
+                << checked->moved_aside << "')";
+    else if (repository.error().kind == ErrorKind::not_found)
       std::cerr << ", but the index '" << (*index)->path() << "' lists " << known_objects
                 << " object(s) archived there: is the repository's filesystem mounted? walvaultd will not start a new, "
                    "empty repository in its place (if this really is meant to be a new repository, remove the index)";

@@ -243,6 +243,8 @@ class Server::Session {
         co_return;
       }
       if (server.m_active.load() > server.m_settings.max_connections) {
+        spdlog::warn("connection from uid {} (pid {}) answered BUSY: {} connections open (max-connections {}); it retries",
+                     cred.uid, cred.pid, server.m_active.load() - 1, server.m_settings.max_connections);
         const protocol::Message busy = protocol::busy(
             "walvaultd is serving " + std::to_string(server.m_settings.max_connections) + " connections (max-connections)");
         co_await send_message(*socket, busy);

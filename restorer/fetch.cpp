@@ -30,16 +30,29 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
   auto stored = read_stored(key, file_name, *name, exact);
   if (!stored) return std::unexpected(stored.error());
   const std::string what = m_repository.describe() + "/" + key;
+  // What the index recorded when the name was archived: the content served must be that one
+  // (an object replaced or swapped behind walvaultd's back is valid, and wrong).
+  auto row = m_index.find(file_name);
+  if (!row) return std::unexpected(row.error());
+  std::string recorded;
+  if (*row && (*row)->sha256 != k_unreadable_sha256 && (*row)->sha256 != k_missing_sha256) recorded = (*row)->sha256;
   if (name->kind == WalFileKind::history || name->kind == WalFileKind::backup) {
     auto opened = open_object(*stored, what);
     if (!opened) return std::unexpected(opened.error());
     if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
       return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
+    if (!recorded.empty() && to_hex(opened->header.plain_sha256) != recorded)
+      return fail(ErrorKind::corrupt, different_content(what));
     if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
     if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
     return static_cast<std::uint64_t>(opened->plain.size());
   }
-  return stream_segment(*stored, *name, file_name, what, out_fd);
+  return stream_segment(*stored, *name, file_name, what, recorded, out_fd);
+}
+
+std::string Fetch::different_content(const std::string& what) {
+  return "stored object '" + what + "' is not the content archived under its name (its SHA-256 differs from the "
+         "index's): replaced or swapped behind walvaultd's back; not served (see 'walvault verify')";
 }
 
 // The stored bytes of `key`, or why there are none. A name judged lost is looked at once more:
@@ -137,7 +150,7 @@ std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalN
 // OK, so bytes are never visible before the whole content is proven; on any mismatch the file
 // is truncated as well.
 Result<std::uint64_t> Fetch::stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
-                                            const std::string& what, int out_fd) {
+                                            const std::string& what, const std::string& recorded, int out_fd) {
   auto header = decode_object_header(stored, what);
   if (!header) return std::unexpected(header.error());
   const std::span<const std::byte> body = stored.subspan(k_object_header_size);
@@ -178,7 +191,12 @@ Result<std::uint64_t> Fetch::stream_segment(std::span<const std::byte> stored, c
   if (auto r = (*decoder)->finish(); !r) return corrupt(r.error().message);
   if (written != header->plain_size)
     return corrupt("decodes to " + std::to_string(written) + " bytes, header says " + std::to_string(header->plain_size));
-  if (hasher.finish() != header->plain_sha256) return corrupt("SHA-256 of the content does not match the header");
+  const Sha256Digest digest = hasher.finish();
+  if (digest != header->plain_sha256) return corrupt("SHA-256 of the content does not match the header");
+  if (!recorded.empty() && to_hex(digest) != recorded) {
+    (void)::ftruncate(out_fd, 0);
+    return fail(ErrorKind::corrupt, different_content(what));
+  }
   return written;
 }
 

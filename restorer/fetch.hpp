@@ -35,8 +35,10 @@ class Fetch {
   std::uint64_t served() const { return m_served.load(); }
 
  private:
+  // `recorded`: the index's SHA-256 (hex) for the name, empty when it has none.
   Result<std::uint64_t> stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
-                                       const std::string& what, int out_fd);
+                                       const std::string& what, const std::string& recorded, int out_fd);
+  static std::string different_content(const std::string& what);
   Result<std::vector<std::byte>> read_stored(const std::string& key, std::string_view file_name, const WalName& name, bool exact);
   Failure judge_absent(std::string_view file_name, const WalName& name, const std::string& key, bool exact);
   std::optional<Failure> hole_around(std::string_view file_name, const WalName& name);

@@ -96,6 +96,18 @@ std::string self_directory() {
   return parent_directory(path);
 }
 
+// PostgreSQL runs restore_command in the data directory, not where `walvault restore` ran: a
+// relative socket path must be made absolute.
+std::string absolute_path(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!::getcwd(cwd, sizeof cwd)) return path;
+  std::string base = cwd;
+  std::string rest = path;
+  while (rest.starts_with("./")) rest = rest.substr(2);
+  return (base == "/" ? "" : base) + "/" + rest;
+}
+
 std::string rate(std::uint64_t bytes, double seconds) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MB/s", seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0);
@@ -443,7 +455,7 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   // 5. Recovery settings, then the signal file (each fsync'd), then the directory entry.
   const std::string bin_dir = self_directory();
   const std::string restore_command =
-      bin_dir + "/archive-get --socket " + options.socket_path + " %f %p";
+      bin_dir + "/archive-get --socket " + absolute_path(options.socket_path) + " %f %p";
   std::string settings = "\n# Added by walvault restore of backup " + id + " at " + now_text() + "\n";
   settings += "restore_command = " + conf_quoted(restore_command) + "\n";
   for (const auto& [key, value] : o.targets) settings += key + " = " + conf_quoted(value) + "\n";

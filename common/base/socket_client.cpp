@@ -63,6 +63,10 @@ Result<SocketClient> SocketClient::connect(const std::string& path, std::chrono:
       SocketClient client(std::move(*fd), path);
       auto greeting = client.receive(timeout);
       if (!greeting) return std::unexpected(greeting.error());
+      if (greeting->head() == "BUSY") {  // max-connections reached: retryable, see exchange()
+        auto text = greeting->field("message");
+        return fail(ErrorKind::busy, "walvaultd at '" + path + "' is busy: " + std::string(text ? *text : "too many connections"));
+      }
       if (greeting->head() == "ERR") {
         auto text = greeting->field("message");
         return fail(error_kind_from_string(greeting->argument()),
@@ -150,16 +154,22 @@ Result<protocol::Message> exchange(const ClientOptions& options, const protocol:
   for (;;) {
     auto left = std::chrono::milliseconds(remaining_ms(deadline));
     auto client = SocketClient::connect(options.socket_path, options.connect_timeout, left);
-    if (!client) return std::unexpected(client.error());
-    if (auto sent = client->send(request, fd); !sent) return std::unexpected(sent.error());
-    auto response = client->receive(std::chrono::milliseconds(remaining_ms(deadline)));
-    if (!response) return response;
-    if (response->head() != "BUSY") return response;
-    if (Clock::now() + delay >= deadline) {
+    // BUSY comes before the greeting (max-connections) or as the answer (queue full): either
+    // way the daemon is there and will have room; retry until the timeout.
+    std::string busy;
+    if (!client) {
+      if (client.error().kind != ErrorKind::busy) return std::unexpected(client.error());
+      busy = client.error().message;
+    } else {
+      if (auto sent = client->send(request, fd); !sent) return std::unexpected(sent.error());
+      auto response = client->receive(std::chrono::milliseconds(remaining_ms(deadline)));
+      if (!response) return response;
+      if (response->head() != "BUSY") return response;
       auto text = response->field("message");
-      return fail(ErrorKind::busy, "walvaultd at '" + options.socket_path + "' stayed busy: " +
-                                       std::string(text ? *text : "queue full"));
+      busy = "walvaultd at '" + options.socket_path + "' is busy: " + std::string(text ? *text : "queue full");
     }
+    if (Clock::now() + delay >= deadline)
+      return fail(ErrorKind::busy, busy + " (still busy after " + std::to_string(options.timeout.count() / 1000) + " s, --timeout)");
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(1000));
   }

@@ -1,5 +1,9 @@
 #include "common/core/index.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
 namespace walvault {
 
 namespace {
@@ -93,6 +97,39 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& path) {
 }
 
 Result<void> Index::migrate() { return m_db.exec(k_schema); }
+
+Result<void> Index::check_integrity() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("PRAGMA quick_check");
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  const std::string verdict = *row ? stmt->column_text(0) : std::string("no answer");
+  if (verdict != "ok") return fail(ErrorKind::corrupt, "index '" + m_path + "' fails its integrity check: " + verdict.substr(0, 200));
+  return {};
+}
+
+Result<Index::Checked> Index::open_checked(const std::string& path) {
+  Checked checked;
+  auto index = open(path);
+  Result<void> sound = index ? (*index)->check_integrity() : Result<void>(std::unexpected(index.error()));
+  if (sound) {
+    checked.index = std::move(*index);
+    return checked;
+  }
+  if (sound.error().kind != ErrorKind::corrupt) return std::unexpected(sound.error());
+  checked.damage = sound.error().message;
+  if (index) index->reset();  // closed before its files move
+  checked.moved_aside = path + ".damaged." + std::to_string(std::time(nullptr));
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string from = path + suffix, to = checked.moved_aside + suffix;
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) return fail_os("move the damaged index aside to", to, errno);
+  }
+  auto fresh = open(path);
+  if (!fresh) return std::unexpected(fresh.error());
+  checked.index = std::move(*fresh);
+  return checked;
+}
 
 Result<void> Index::put_object(const IndexedObject& object, std::span<const std::byte> carry, std::uint64_t carry_lsn) {
   std::lock_guard lock(m_mutex);

@@ -80,6 +80,17 @@ struct IndexTotals {
 class Index {
  public:
   static Result<std::unique_ptr<Index>> open(const std::string& path);
+  // open(), then PRAGMA quick_check; a damaged file (and its -wal/-shm) is moved aside to
+  // `<path>.damaged.<unix time>` and a new, empty index opened in its place: it is rebuilt from
+  // the repository by the start-up repair. `moved_aside` says where the damaged one went.
+  struct Checked {
+    std::unique_ptr<Index> index;
+    std::string moved_aside;  // empty when the index was sound
+    std::string damage;       // what SQLite said
+  };
+  static Result<Checked> open_checked(const std::string& path);
+  // PRAGMA quick_check; ErrorKind::corrupt with SQLite's first complaint.
+  Result<void> check_integrity();
 
   const std::string& path() const { return m_path; }
 

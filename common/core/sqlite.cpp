@@ -28,7 +28,9 @@ Database::~Database() { sqlite3_close(m_db); }
 
 Failure Database::failure(std::string_view what) const {
   const int code = sqlite3_errcode(m_db);
-  const ErrorKind kind = code == SQLITE_FULL ? ErrorKind::no_space : code == SQLITE_CORRUPT ? ErrorKind::corrupt : ErrorKind::io;
+  const ErrorKind kind = code == SQLITE_FULL                                 ? ErrorKind::no_space
+                         : code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? ErrorKind::corrupt
+                                                                           : ErrorKind::io;
   return Failure{kind, "index '" + m_path + "': " + std::string(what) + ": " + sqlite3_errmsg(m_db)};
 }
 
@@ -36,9 +38,10 @@ Result<void> Database::exec(std::string_view sql) {
   char* error = nullptr;
   const std::string text(sql);
   if (sqlite3_exec(m_db, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    const int code = sqlite3_errcode(m_db);
     std::string message = "index '" + m_path + "': " + (error ? error : "error") + " (in: " + text.substr(0, 60) + ")";
     sqlite3_free(error);
-    return fail(ErrorKind::io, message);
+    return fail(code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? ErrorKind::corrupt : ErrorKind::io, message);
   }
   return {};
 }

@@ -75,8 +75,12 @@ psql_q "$PG" "insert into t select g, 'row ' || g from generate_series(6001, 700
 last=$(pg_switch "$PG")
 wait_archived "$PG" "$last" 60
 R="$T/work/restored"
-wv_cli restore --pgdata "$R"
-assert_rc 0 "walvault restore as postgres"
+# With a relative --socket: restore_command must name the socket absolutely (PostgreSQL runs it
+# in the data directory).
+wv_run -u postgres -C "$T" -- "$T/bin/walvault" --socket "walvault-run/walvault.sock" restore --pgdata "$R"
+assert_rc 0 "walvault restore as postgres (relative --socket)"
+check_contains "restore_command = '$T/bin/archive-get --socket $SOCK %f %p'" "$(cat "$R/postgresql.auto.conf")" \
+  "restore_command names the socket by its absolute path"
 pg_adopt "$R"
 printf 'local all all peer\nlocal replication all peer\n' >"$R/pg_hba.conf"
 chown postgres: "$R/pg_hba.conf"

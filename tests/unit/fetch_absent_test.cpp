@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/core/object_format.hpp"
+#include "common/core/sha256.hpp"
 #include "tests/unit/archive_fixture.hpp"
 #include "tests/unit/memory_storage.hpp"
 
@@ -264,6 +265,28 @@ TEST_F(FetchAbsentTest, RebuildReportsWhatTheIndexHadAndTheRepositoryLost) {
   ASSERT_TRUE(report);
   EXPECT_EQ(report->lost_count, 2u);
   expect_lost(segment_file(1, 3));
+}
+
+// DESIGN.md: the checksum is checked against the index on the way out. A valid object of other
+// content under an archived name (replaced, or two objects swapped) is never served.
+TEST_F(FetchAbsentTest, AnObjectReplacedBehindTheIndexIsNotServed) {
+  push_archive();
+  auto replace = [&](std::string_view name, std::span<const std::byte> content) {
+    auto object = build_object(CompressSpec{Codec::zstd, 1}, content, sha256(content));
+    ASSERT_TRUE(object) << object.error().message;
+    ASSERT_TRUE(m_repository->storage().put(object_key(*parse_wal_name(name)), *object, PutMode::replace));
+  };
+  replace(segment_file(1, 2), segment_fixture(1, 2, /*fill=*/7));
+  auto got = get(segment_file(1, 2));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().kind, ErrorKind::corrupt) << got.error().message;
+  EXPECT_NE(got.error().message.find("is not the content archived under its name"), std::string::npos) << got.error().message;
+  EXPECT_EQ(test::read_bytes_file(m_dir / "fetched").size(), 0u) << "nothing of the wrong content is left for %p";
+  replace("00000002.history", as_bytes(std::string_view("1\t0/460000\tno recovery target specified\n")));
+  got = get("00000002.history");
+  ASSERT_FALSE(got);
+  EXPECT_NE(got.error().message.find("is not the content archived under its name"), std::string::npos) << got.error().message;
+  ASSERT_TRUE(get(segment_file(1, 3))) << "the rest is served";
 }
 
 // A fresh index built from the repository alone (the old index file lost too): what the

@@ -434,3 +434,62 @@ TEST_F(IndexTest, OpeningAnUnusablePathFailsNamingIt) {
 
 }  // namespace
 }  // namespace walvault
+
+namespace walvault {
+namespace {
+
+// A damaged index file (overwritten pages, a clobbered header) is moved aside and replaced by a
+// new, empty one that the start-up repair rebuilds; a sound one is left alone.
+class DamagedIndexTest : public ::testing::Test {
+ protected:
+  std::string path() const { return m_dir / "index.db"; }
+  void fill() {
+    auto index = Index::open(path());
+    ASSERT_TRUE(index) << index.error().message;
+    for (std::uint64_t segno = 1; segno <= 400; ++segno) ASSERT_TRUE((*index)->put_object(segment_row(1, segno)));
+    ASSERT_TRUE((*index)->put_object(segment_row(1, 401)));
+  }
+  void overwrite(std::size_t offset, std::size_t length) {
+    auto data = test::read_bytes_file(path());
+    ASSERT_GT(data.size(), offset + length) << "the index is smaller than expected";
+    for (std::size_t i = offset; i < offset + length; ++i) data[i] = std::byte{0x55};
+    test::write_bytes_file(path(), data);
+  }
+  test::TempDir m_dir{"walvault-damaged"};
+};
+
+TEST_F(DamagedIndexTest, ASoundIndexIsKept) {
+  fill();
+  auto checked = Index::open_checked(path());
+  ASSERT_TRUE(checked) << checked.error().message;
+  EXPECT_EQ(checked->moved_aside, "");
+  EXPECT_EQ(checked->index->names()->size(), 401u);
+}
+
+TEST_F(DamagedIndexTest, OverwrittenPagesAreMovedAsideAndTheIndexStartsEmpty) {
+  fill();
+  overwrite(2 * 4096, 3 * 4096);
+  auto checked = Index::open_checked(path());
+  ASSERT_TRUE(checked) << checked.error().message;
+  ASSERT_NE(checked->moved_aside, "");
+  EXPECT_EQ(checked->moved_aside.rfind(path() + ".damaged.", 0), 0u) << checked->moved_aside;
+  EXPECT_NE(checked->damage, "");
+  EXPECT_TRUE(test::read_bytes_file(checked->moved_aside).size() > 0) << "the damaged file is kept for inspection";
+  auto names = checked->index->names();
+  ASSERT_TRUE(names) << names.error().message;
+  EXPECT_TRUE(names->empty());
+  EXPECT_FALSE(checked->index->trusted()) << "trusted only after the repair rebuilt it";
+  EXPECT_TRUE(checked->index->put_object(segment_row(1, 1))) << "the new index is usable";
+}
+
+TEST_F(DamagedIndexTest, AClobberedHeaderIsMovedAsideToo) {
+  fill();
+  overwrite(0, 64);
+  auto checked = Index::open_checked(path());
+  ASSERT_TRUE(checked) << checked.error().message;
+  EXPECT_NE(checked->moved_aside, "");
+  EXPECT_TRUE(checked->index->names()->empty());
+}
+
+}  // namespace
+}  // namespace walvault
