@@ -34,15 +34,23 @@ Ingest::Ingest(Repository& repository, CompressSpec compress, Indexer* indexer)
 // stops being trusted for "not there" answers until start-up repair or `reindex` catches up.
 void Ingest::record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool duplicate) {
   if (!m_indexer) return;
-  if (duplicate) {
-    auto known = m_indexer->index().contains(format_wal_name(name));
-    if (known && *known) return;
-  }
+  // A duplicate's row stays, unless it is that of an unreadable or lost object: that one is
+  // indexed again from the proven content.
+  if (duplicate && !recorded_sha256(format_wal_name(name)).empty()) return;
   if (auto r = m_indexer->index_pushed(name, content, digest); !r) {
     m_indexer->index().record_failure();
     spdlog::error("unable to index '{}' (the object is stored; the index will be repaired at start-up or by "
                   "'walvault reindex'): {}", format_wal_name(name), r.error().message);
   }
+}
+
+// The SHA-256 (hex) the index holds for `file_name`; empty without an index, a row, or with a
+// row of an unreadable or lost object.
+std::string Ingest::recorded_sha256(std::string_view file_name) {
+  if (!m_indexer) return "";
+  auto row = m_indexer->index().find(file_name);
+  if (!row || !*row || (*row)->sha256 == k_unreadable_sha256 || (*row)->sha256 == k_missing_sha256) return "";
+  return (*row)->sha256;
 }
 
 void Ingest::set_compress(CompressSpec compress) {
@@ -115,15 +123,33 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
     }
   } join_hashing{hashing};
 
+  // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
+  auto replace_damaged = [&](const std::string& damage) -> Result<PushOutcome> {
+    spdlog::error("{}; replacing it with the content PostgreSQL pushed again", damage);
+    auto object = build_object(compress(), content, Sha256Digest{});
+    if (!object) return std::unexpected(object.error());
+    if (auto r = set_object_digest(*object, digest()); !r) return std::unexpected(r.error());
+    if (auto r = m_repository.storage().put(key, *object, PutMode::replace); !r) return std::unexpected(r.error());
+    record(*name, content, digest(), false);
+    return PushOutcome::stored;
+  };
+
   NameLocks::Guard guard(m_locks, key);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto existing = m_repository.storage().get(key, k_object_header_size);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) {
       auto header = decode_object_header(**existing, key);
-      if (!header)
-        return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived but the stored object is unreadable (" +
-                                             header.error().message + "); it was left untouched");
+      if (!header) {
+        // Its content cannot be read, so only the index can say what it was: replace it unless
+        // the index recorded other content under the name (then this is a different file).
+        const std::string recorded = recorded_sha256(file_name);
+        if (!recorded.empty() && recorded != to_hex(digest()))
+          return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived with different content "
+                                               "(by the index; the stored object's header is damaged: " + header.error().message +
+                                               "); the stored object was left untouched");
+        return replace_damaged(header.error().message);
+      }
       if (same_content(*header, size, digest())) {
         // Same content by its header; prove the stored body too, since a duplicate answer
         // tells PostgreSQL it may recycle its own copy.
@@ -131,16 +157,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
         if (!whole) return std::unexpected(whole.error());
         auto opened = *whole ? open_object(**whole, key)
                              : Result<OpenedObject>(fail(ErrorKind::corrupt, "stored object '" + key + "' vanished while it was read"));
-        if (!opened) {
-          // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
-          spdlog::error("{}; replacing it with the content PostgreSQL pushed again", opened.error().message);
-          auto object = build_object(compress(), content, Sha256Digest{});
-          if (!object) return std::unexpected(object.error());
-          if (auto r = set_object_digest(*object, digest()); !r) return std::unexpected(r.error());
-          if (auto r = m_repository.storage().put(key, *object, PutMode::replace); !r) return std::unexpected(r.error());
-          record(*name, content, digest(), false);
-          return PushOutcome::stored;
-        }
+        if (!opened) return replace_damaged(opened.error().message);
         // The earlier push may have died between its link and its directory sync: make the
         // stored object durable before saying yes again.
         if (auto r = m_repository.storage().sync(key); !r) return std::unexpected(r.error());

@@ -46,6 +46,8 @@ class Ingest {
 
   void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok);
 
+  std::string recorded_sha256(std::string_view file_name);
+
   Repository& m_repository;
   Indexer* m_indexer;
   mutable std::mutex m_compress_mutex;

@@ -459,7 +459,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
   for (const auto& s : *segments)
     if (s.kind == WalFileKind::segment && (!newest_wal || s.stored_at_us > *newest_wal)) newest_wal = s.stored_at_us;
   if (!newest_wal)
-    add("wal_age", false, nullptr, limits.max_wal_age_us / 1000000, "newest WAL: none archived");
+    add("wal_age", false, nullptr, limits.max_wal_age_us / 1000000, "newest WAL: none archived yet (set PostgreSQL's archive_command to archive-push; see docs/operator-guide.md)");
   else
     add("wal_age", now - *newest_wal <= limits.max_wal_age_us, (now - *newest_wal) / 1000000, limits.max_wal_age_us / 1000000,
         "newest WAL age " + format_duration(now - *newest_wal) + " (threshold " + format_duration(limits.max_wal_age_us) + ")");
@@ -482,7 +482,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
     if (!oldest_backup_start || b.start_lsn < *oldest_backup_start) oldest_backup_start = b.start_lsn;
   }
   if (!newest_backup)
-    add("backup_age", false, nullptr, limits.max_backup_age_us / 1000000, "newest base backup: none known");
+    add("backup_age", false, nullptr, limits.max_backup_age_us / 1000000, "newest base backup: none yet (take one with 'walvault backup', or set backup-schedule)");
   else
     add("backup_age", now - *newest_backup <= limits.max_backup_age_us, (now - *newest_backup) / 1000000,
         limits.max_backup_age_us / 1000000,

@@ -196,8 +196,8 @@ TEST_F(AdminTest, CheckBackupAgeFailsWhenOldOrMissing) {
   const json* c = check_named(out, "backup_age");
   ASSERT_NE(c, nullptr);
   EXPECT_EQ((*c)["ok"], false);
-  EXPECT_EQ((*c)["message"], "newest base backup: none known");
-  EXPECT_NE(out.text.find("FAILED  newest base backup: none known\n"), std::string::npos) << out.text;
+  EXPECT_EQ((*c)["message"], "newest base backup: none yet (take one with 'walvault backup', or set backup-schedule)");
+  EXPECT_NE(out.text.find("FAILED  newest base backup: none yet (take one with 'walvault backup'"), std::string::npos) << out.text;
 
   push_backup(3LL * 3600 * 1000000);  // three hours ago
   out = m_admin->check(request("CHECK", {{"max-backup-age", "2h"}}));
@@ -248,7 +248,7 @@ TEST_F(AdminTest, CheckOnAnEmptyArchive) {
   const json* c = check_named(out, "wal_age");
   ASSERT_NE(c, nullptr);
   EXPECT_EQ((*c)["ok"], false);
-  EXPECT_EQ((*c)["message"], "newest WAL: none archived");
+  EXPECT_EQ((*c)["message"], "newest WAL: none archived yet (set PostgreSQL's archive_command to archive-push; see docs/operator-guide.md)");
   EXPECT_EQ(check_named(out, "continuity"), nullptr);
 }
 

@@ -376,3 +376,37 @@ TEST_F(FetchAbsentTest, AnObjectVanishingDuringRebuildIsLost) {
 
 }  // namespace
 }  // namespace walvault
+
+namespace walvault {
+namespace {
+
+// A stored object whose header is damaged no longer stalls archiving: PostgreSQL's retry
+// replaces it when the index does not say it held other content.
+TEST_F(FetchAbsentTest, APushReplacesAnObjectWithADamagedHeader) {
+  push_archive();
+  const std::string key = object_key(*parse_wal_name(segment_file(1, 2)));
+  auto damage_header = [&] {
+    std::lock_guard lock(m_objects->mutex);
+    auto& bytes = m_objects->objects.at(key);
+    for (std::size_t i = 0; i < 8; ++i) bytes[i] = std::byte{0};
+  };
+  damage_header();
+  push(segment_file(1, 2), segment_fixture(1, 2));  // PostgreSQL's retry: asserts it succeeds
+  ASSERT_TRUE(get(segment_file(1, 2)));
+  EXPECT_TRUE(test::read_bytes_file(m_dir / "fetched") == segment_fixture(1, 2));
+
+  // Other content than the index recorded: refused, the stored object left as it is.
+  damage_header();
+  const auto before = m_objects->objects.at(key);
+  const std::string path = m_dir / "other";
+  test::write_bytes_file(path, segment_fixture(1, 2, /*fill=*/9));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto other = m_ingest->push(segment_file(1, 2), fd.get());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().kind, ErrorKind::conflict) << other.error().message;
+  EXPECT_NE(other.error().message.find("header is damaged"), std::string::npos) << other.error().message;
+  EXPECT_TRUE(m_objects->objects.at(key) == before);
+}
+
+}  // namespace
+}  // namespace walvault
