@@ -62,7 +62,10 @@ int run_archive_push(int argc, const char* const* argv) {
   if (!parse_wal_name(name))
     return failed(path, "'" + name + "' is not a WAL file name (segment, .history, .partial or .backup)");
 
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (no
+  // --timeout covers open()); for a regular file it changes nothing, and anything else is
+  // refused right below.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return failed(path, os_error_text("open file", path, errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return failed(path, os_error_text("stat file", path, errno));

@@ -70,6 +70,13 @@ wv_push "$d/$s1"
 check_push_refused "$s1" 'different content|conflict' "same name, different content"
 if wv_get_cmp "$s1" "$A/pg_wal/$s1"; then ok "stored $s1 untouched after the conflicting push"; else soft_fail "stored $s1 changed by a conflicting push"; fi
 
+# --- a FIFO named like a segment: refused at once, not a wait for a writer that never comes --
+d=$(mk fifo)
+mkfifo "$d/000000010000000000000077"
+give_to_postgres "$d/000000010000000000000077"
+wv_run -u postgres -- timeout 10 "$T/bin/archive-push" --socket "$SOCK" "$d/000000010000000000000077"
+check_push_refused 000000010000000000000077 'not a regular file' "a FIFO as %p"
+
 # --- .history: stored once, never overwritten with different content ------------------------
 lsn="${s2:8:8}"
 lsn="$((16#$lsn))/$(printf '%X' $((16#${s2:16:8} * 0x1000000)))"
