@@ -92,8 +92,14 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
     if (!header) return std::unexpected(header.error());
     if (auto r = check_long_header(*header, size); !r)
       return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + r.error().message);
+    // Before any buffer of its size exists: a repository holds WAL of one segment size.
+    if (auto r = m_repository.check_segment_size(header->segment_size, file_name); !r) return std::unexpected(r.error());
   }
   thread_local std::vector<std::byte> t_content;
+  // A buffer grown past the repository's segment size (a first push of another size, before it
+  // was refused) is given back rather than kept by the worker for good.
+  if (const auto segment = m_repository.segment_size(); segment && t_content.size() > std::max<std::uint64_t>(*segment, size))
+    std::vector<std::byte>().swap(t_content);
   if (t_content.size() < size) t_content.resize(size);
   const std::span<std::byte> content(t_content.data(), size);
   if (auto r = pread_exact(fd, content, 0, file_name); !r) return std::unexpected(r.error());
@@ -101,7 +107,8 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   if (name->kind == WalFileKind::segment || name->kind == WalFileKind::partial) {
     auto header = read_long_page_header(content, file_name);
     if (auto r = m_repository.adopt_system_identifier(header->system_identifier,
-                                                      postgres_version_for_wal_magic(header->magic).value_or(0), file_name);
+                                                      postgres_version_for_wal_magic(header->magic).value_or(0), file_name,
+                                                      header->segment_size);
         !r)
       return std::unexpected(r.error());
   }

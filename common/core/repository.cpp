@@ -59,6 +59,12 @@ Result<void> Repository::load_identity(bool allow_create) {
       if (ec != std::errc() || p != value.data() + value.size())
         return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad system-identifier");
       m_system_identifier = id;
+    } else if (key_part == "segment-size") {
+      std::uint64_t size = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
+      if (ec != std::errc() || p != value.data() + value.size() || size == 0)
+        return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad segment-size");
+      m_segment_size = size;
     } else if (key_part == "pg-version") {
       int version = 0;
       if (std::from_chars(value.data(), value.data() + value.size(), version).ec == std::errc()) m_pg_version = version;
@@ -79,20 +85,37 @@ std::optional<std::uint64_t> Repository::system_identifier() const {
   return m_system_identifier;
 }
 
-Result<void> Repository::adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name) {
+std::optional<std::uint64_t> Repository::segment_size() const {
   std::lock_guard lock(m_mutex);
-  if (m_system_identifier) {
-    if (*m_system_identifier == system_identifier) return {};
+  return m_segment_size;
+}
+
+Result<void> Repository::check_segment_size(std::uint64_t segment_size, std::string_view file_name) const {
+  std::lock_guard lock(m_mutex);
+  if (!m_segment_size || *m_segment_size == segment_size) return {};
+  return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: its segment size is " +
+                                      std::to_string(segment_size) + " bytes, the repository's is " +
+                                      std::to_string(*m_segment_size) + " (WAL of another cluster, or a crafted file)");
+}
+
+Result<void> Repository::adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name,
+                                                 std::uint64_t segment_size) {
+  std::lock_guard lock(m_mutex);
+  if (m_system_identifier && *m_system_identifier != system_identifier)
     return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: system identifier " +
                                         std::to_string(system_identifier) + " is not the repository's " +
                                         std::to_string(*m_system_identifier) + " (WAL of another cluster)");
-  }
-  const std::string identity = "format=" + std::to_string(k_repository_format) +
-                               "\nsystem-identifier=" + std::to_string(system_identifier) +
-                               "\npg-version=" + std::to_string(pg_version) + "\n";
+  // Written on first use, and once more for a repository from before segment sizes were kept.
+  if (m_system_identifier && (m_segment_size || segment_size == 0)) return {};
+  const int version = m_pg_version.value_or(pg_version);
+  const std::uint64_t size = m_segment_size.value_or(segment_size);
+  std::string identity = "format=" + std::to_string(k_repository_format) + "\nsystem-identifier=" +
+                         std::to_string(system_identifier) + "\npg-version=" + std::to_string(version) + "\n";
+  if (size) identity += "segment-size=" + std::to_string(size) + "\n";
   if (auto r = m_storage->put(std::string(k_identity_key), as_bytes(identity), PutMode::replace); !r) return r;
   m_system_identifier = system_identifier;
-  if (pg_version) m_pg_version = pg_version;
+  if (version) m_pg_version = version;
+  if (size) m_segment_size = size;
   return {};
 }
 

@@ -35,9 +35,15 @@ class Repository {
   // The system identifier fixed by the first pushed segment, if any.
   std::optional<std::uint64_t> system_identifier() const;
   std::optional<int> pg_version() const;
-  // Fixes the identifier on first use (durably); afterwards only checks it. A different
-  // identifier is ErrorKind::refused.
-  Result<void> adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name);
+  // The WAL segment size fixed by the first pushed segment (recorded since walvault 0.1.1).
+  std::optional<std::uint64_t> segment_size() const;
+  // Fixes the identifier (and the segment size, when given) on first use, durably; afterwards
+  // only checks them. A different identifier is ErrorKind::refused; a segment size is checked
+  // by check_segment_size().
+  Result<void> adopt_system_identifier(std::uint64_t system_identifier, int pg_version, std::string_view file_name,
+                                       std::uint64_t segment_size = 0);
+  // ErrorKind::refused when the repository holds WAL of another segment size.
+  Result<void> check_segment_size(std::uint64_t segment_size, std::string_view file_name) const;
 
  private:
   explicit Repository(std::unique_ptr<Storage> storage) : m_storage(std::move(storage)) {}
@@ -47,6 +53,7 @@ class Repository {
   mutable std::mutex m_mutex;
   std::optional<std::uint64_t> m_system_identifier;
   std::optional<int> m_pg_version;
+  std::optional<std::uint64_t> m_segment_size;
 };
 
 }  // namespace walvault

@@ -568,3 +568,43 @@ TEST_F(IngestFetchTest, OversizedSegmentIsRefusedFromItsHeader) {
 
 }  // namespace
 }  // namespace walvault
+
+namespace walvault {
+namespace {
+
+// A repository holds WAL of one segment size, fixed by its first segment like the system
+// identifier: a segment of another size is refused from its first page.
+TEST_F(IngestFetchTest, SegmentSizeIsFixedByTheFirstSegment) {
+  ASSERT_TRUE(push("000000010000000000000001", make_segment(segment_name(1, 0, 1), k_mib)));
+  EXPECT_EQ(m_repository->segment_size(), std::optional<std::uint64_t>(k_mib));
+  const auto identity = test::read_bytes_file(m_dir / "repo/walvault.repo");
+  EXPECT_NE(std::string(as_text(identity)).find("segment-size=1048576\n"), std::string::npos);
+
+  const std::string name = "000000010000000000000003";
+  const Failure f = failure_of(push(name, make_segment(*parse_wal_name(name), 2 * k_mib)));
+  EXPECT_EQ(f.kind, ErrorKind::refused) << f.message;
+  EXPECT_NE(f.message.find("its segment size is 2097152 bytes, the repository's is 1048576"), std::string::npos) << f.message;
+
+  // Kept across a reopen.
+  auto reopened = Repository::open(m_dir / "repo");
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ((*reopened)->segment_size(), std::optional<std::uint64_t>(k_mib));
+}
+
+// A repository written before segment sizes were kept learns it at its next segment.
+TEST_F(IngestFetchTest, AnOlderIdentityLearnsTheSegmentSize) {
+  ASSERT_TRUE(push("000000010000000000000001", make_segment(segment_name(1, 0, 1), k_mib)));
+  test::write_text_file(m_dir / "repo/walvault.repo",
+                        "format=1\nsystem-identifier=" + std::to_string(k_test_system_identifier) + "\npg-version=150000\n");
+  auto older = Repository::open(m_dir / "repo");
+  ASSERT_TRUE(older) << older.error().message;
+  EXPECT_FALSE((*older)->segment_size());
+  Ingest ingest(**older, CompressSpec{Codec::zstd, 1});
+  UniqueFd fd = source(make_segment(segment_name(1, 0, 2), k_mib));
+  ASSERT_TRUE(ingest.push("000000010000000000000002", fd.get()));
+  EXPECT_EQ((*older)->segment_size(), std::optional<std::uint64_t>(k_mib));
+  EXPECT_NE(std::string(as_text(test::read_bytes_file(m_dir / "repo/walvault.repo"))).find("segment-size=1048576\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace walvault
