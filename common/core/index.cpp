@@ -209,10 +209,14 @@ Result<bool> Index::contains(std::string_view name) {
 Result<std::optional<std::string>> Index::later_segment(std::uint32_t timeline, std::string_view name) {
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare(
-      "SELECT name FROM objects WHERE kind IN ('segment', 'partial') AND timeline = ?1 AND substr(name, 1, 24) > ?2 "
+      "SELECT name FROM objects WHERE name > ?2 AND name < ?3 AND kind IN ('segment', 'partial') AND timeline = ?1 "
       "ORDER BY name LIMIT 1");
   if (!stmt) return std::unexpected(stmt.error());
-  stmt->bind(1, std::int64_t{timeline}).bind(2, name.substr(0, 24));
+  // A range scan of the primary key over this timeline's names: "<name>~" sorts after
+  // "<name>.partial" and before the next position, the next timeline's prefix after them all.
+  char next_timeline[16] = "~";  // timeline FFFFFFFF: no next one
+  if (timeline != 0xFFFFFFFFu) std::snprintf(next_timeline, sizeof next_timeline, "%08X", timeline + 1);
+  stmt->bind(1, std::int64_t{timeline}).bind(2, std::string(name.substr(0, 24)) + "~").bind(3, std::string_view(next_timeline));
   auto row = stmt->step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::optional<std::string>();
