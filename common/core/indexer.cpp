@@ -17,14 +17,17 @@ namespace walvault {
 
 namespace {
 
-IndexedObject unreadable_row(const WalName& name, const ObjectInfo& info) {
+// A row that records an object the index cannot describe from its content: one that exists
+// but cannot be decoded (k_unreadable_sha256) or one that was archived and is gone
+// (k_missing_sha256). Either way the name answers contains(), so it is never "not there".
+IndexedObject marker_row(const WalName& name, std::string_view marker, std::uint64_t stored_size, std::int64_t stored_at_us) {
   IndexedObject object;
   object.name = format_wal_name(name);
   object.kind = name.kind;
   object.timeline = name.timeline;
-  object.stored_size = info.size;
-  object.stored_at_us = info.modified_us;
-  object.sha256 = std::string(k_unreadable_sha256);
+  object.stored_size = stored_size;
+  object.stored_at_us = stored_at_us;
+  object.sha256 = std::string(marker);
   return object;
 }
 
@@ -140,16 +143,6 @@ std::set<std::string> wal_names_in(const std::vector<ObjectInfo>& objects) {
   return names;
 }
 
-IndexedObject lost_row(const WalName& name, std::int64_t stored_at_us) {
-  IndexedObject object;
-  object.name = format_wal_name(name);
-  object.kind = name.kind;
-  object.timeline = name.timeline;
-  object.stored_at_us = stored_at_us;
-  object.sha256 = std::string(k_missing_sha256);
-  return object;
-}
-
 }  // namespace
 
 Result<RepairReport> Indexer::repair() {
@@ -211,7 +204,7 @@ Result<RepairReport> Indexer::repair_from(const std::vector<std::string>& known,
     auto stored = m_repository.storage().get(info.key);
     if (stored && !*stored) {  // deleted since the listing: judged with the rest below
       present.erase(file_name);
-      if (cleared) cleared->emplace(file_name, lost_row(*name, info.modified_us));
+      if (cleared) cleared->emplace(file_name, marker_row(*name, k_missing_sha256, info.size, info.modified_us));
       continue;
     }
     Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
@@ -223,7 +216,7 @@ Result<RepairReport> Indexer::repair_from(const std::vector<std::string>& known,
       // never turns into "not in the archive" for it (archive-get then reports it corrupt).
       spdlog::error("index repair: unable to index '{}': {}", info.key, indexed_ok.error().message);
       ++report.unreadable;
-      if (auto r = m_index.put_object(unreadable_row(*name, info)); !r) return std::unexpected(r.error());
+      if (auto r = m_index.put_object(marker_row(*name, k_unreadable_sha256, info.size, info.modified_us)); !r) return std::unexpected(r.error());
       continue;
     }
     ++report.added;
@@ -256,7 +249,7 @@ Result<void> Indexer::record_lost(const std::vector<std::string>& known, const s
       auto saved = cleared->find(name);
       auto parsed = parse_wal_name(name);
       if (saved == cleared->end() && !parsed) continue;  // not a WAL name: nothing to answer for
-      IndexedObject lost = saved != cleared->end() ? saved->second : lost_row(*parsed, 0);
+      IndexedObject lost = saved != cleared->end() ? saved->second : marker_row(*parsed, k_missing_sha256, 0, 0);
       lost.sha256 = std::string(k_missing_sha256);
       if (auto r = m_index.put_object(lost); !r) return r;
     } else if (auto r = m_index.mark_missing(name); !r) {

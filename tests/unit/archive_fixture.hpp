@@ -50,8 +50,11 @@ inline std::string backup_history_text(std::string_view start_lsn, std::string_v
 
 class ArchiveFixture : public ::testing::Test {
  protected:
+  // The repository under test: a directory by default; a test may give another storage.
+  virtual Result<std::unique_ptr<Repository>> open_repository() { return Repository::open(m_dir / "repo"); }
+
   void SetUp() override {
-    auto repository = Repository::open(m_dir / "repo");
+    auto repository = open_repository();
     ASSERT_TRUE(repository) << repository.error().message;
     m_repository = std::move(*repository);
     auto index = Index::open(m_dir / "index.db");

@@ -23,32 +23,20 @@ using test::segment_fixture;
 
 constexpr std::string_view k_backup_file = "000000010000000000000002.00000028.backup";
 
-class FetchAbsentTest : public ::testing::Test {
+class FetchAbsentTest : public test::ArchiveFixture {
  protected:
+  Result<std::unique_ptr<Repository>> open_repository() override {
+    return Repository::open(std::make_unique<test::MemoryStorage>(m_objects));
+  }
+
   void SetUp() override {
-    auto repository = Repository::open(std::make_unique<test::MemoryStorage>(m_objects));
-    ASSERT_TRUE(repository) << repository.error().message;
-    m_repository = std::move(*repository);
-    auto index = Index::open(m_dir / "index.db");
-    ASSERT_TRUE(index) << index.error().message;
-    m_index = std::move(*index);
-    m_indexer = std::make_unique<Indexer>(*m_repository, *m_index);
-    m_ingest = std::make_unique<Ingest>(*m_repository, CompressSpec{Codec::zstd, 1}, m_indexer.get());
+    test::ArchiveFixture::SetUp();
+    if (HasFatalFailure()) return;
     m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
     auto repaired = m_indexer->repair();  // as walvaultd does before serving
     ASSERT_TRUE(repaired) << repaired.error().message;
     ASSERT_TRUE(m_index->trusted());
   }
-
-  void push(std::string_view name, std::span<const std::byte> content) {
-    const std::string path = m_dir / ("source." + std::to_string(m_sources++));
-    test::write_bytes_file(path, content);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    ASSERT_TRUE(fd) << path;
-    auto pushed = m_ingest->push(name, fd.get());
-    ASSERT_TRUE(pushed) << name << ": " << pushed.error().message;
-  }
-  void push_text(std::string_view name, std::string_view text) { push(name, as_bytes(text)); }
 
   // Three segments of timeline 1, a timeline-2 history and a backup file.
   void push_archive() {
@@ -90,14 +78,8 @@ class FetchAbsentTest : public ::testing::Test {
     EXPECT_EQ(got.error().kind, ErrorKind::not_found) << got.error().message;
   }
 
-  test::TempDir m_dir{"walvault-absent"};
   std::shared_ptr<test::MemoryStorage::Shared> m_objects = std::make_shared<test::MemoryStorage::Shared>();
-  std::unique_ptr<Repository> m_repository;
-  std::unique_ptr<Index> m_index;
-  std::unique_ptr<Indexer> m_indexer;
-  std::unique_ptr<Ingest> m_ingest;
   std::unique_ptr<Fetch> m_fetch;
-  int m_sources = 0;
 };
 
 TEST_F(FetchAbsentTest, ALostSegmentInTheMiddleIsCorruptBothWays) {
