@@ -19,6 +19,7 @@
 #include "common/base/fd.hpp"
 #include "common/base/process.hpp"
 #include "common/base/wal_name.hpp"
+#include "common/core/client_output.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/pgdata.hpp"
 #include "common/core/sha256.hpp"
@@ -628,11 +629,9 @@ protocol::Message serve_backup_request(BackupTaker& taker, Request& request) {
   if (!id) return protocol::error(id.error());
   const int progress_fd = request.progress_fd.get();
   auto result = taker.wait(*id, [&](const BackupProgress& p) {
-    if (progress_fd < 0) return;
-    const std::string line = progress_line(p);
-    (void)::write(progress_fd, line.data(), line.size());
+    if (progress_fd >= 0) write_progress(progress_fd, progress_line(p));
   });
-  if (progress_fd >= 0) (void)::write(progress_fd, "\n", 1);
+  write_progress(progress_fd, "\n");
   const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
   std::string document;
   protocol::Message response = protocol::ok();
@@ -671,10 +670,7 @@ protocol::Message serve_backup_request(BackupTaker& taker, Request& request) {
                  format_lsn(b.stop_lsn) + " on timeline " + std::to_string(b.timeline) + " (" + b.backup_file + ")\n";
     }
   }
-  if (auto r = write_all(request.fd.get(), as_bytes(document), "the walvault client's output"); !r) return protocol::error(r.error());
-  request.fd.reset();
-  request.progress_fd.reset();
-  return response;
+  return respond_with_document(request, document, std::move(response));
 }
 
 }  // namespace walvault

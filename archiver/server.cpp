@@ -141,11 +141,13 @@ awaitable<Received> receive_request(Socket& socket) {
 
 Server::Server(asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, ServerPolicy policy)
     : m_io(io), m_handlers(handlers), m_settings(std::move(settings)), m_policy(std::move(policy)),
-      m_pool(std::max(1u, m_settings.workers)), m_long_pool(k_long_lane_threads) {}
+      m_pool(std::max(1u, m_settings.workers)), m_long_pool(k_long_lane_threads),
+      m_admin_pool(k_admin_lane_threads) {}
 
 Server::~Server() {
   m_pool.join();
   m_long_pool.join();
+  m_admin_pool.join();
   if (m_acceptor) ::unlink(m_settings.socket_path.c_str());
 }
 
@@ -262,7 +264,9 @@ class Server::Session {
       const RegisteredHandler* handler = route(server, std::move(received), cred, *request, response);
       if (handler) {
         Work work = [handler, request] { return handler->handler(*request); };
-        asio::thread_pool& pool = handler->lane == Lane::long_running ? server.m_long_pool : server.m_pool;
+        asio::thread_pool& pool = handler->lane == Lane::long_running ? server.m_long_pool
+                                  : handler->lane == Lane::admin      ? server.m_admin_pool
+                                                                      : server.m_pool;
         response = co_await offload(pool, std::move(work));
       }
       deadline.arm(std::chrono::seconds(10));

@@ -65,6 +65,8 @@ class Server {
   // Backups and restore streams (Lane::long_running): one backup plus parallel chunk reads.
   static constexpr std::size_t k_long_lane_threads = 8;
   boost::asio::thread_pool m_long_pool;
+  static constexpr std::size_t k_admin_lane_threads = 2;
+  boost::asio::thread_pool m_admin_pool;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> m_acceptor;
   UniqueFd m_lock_fd;
   std::atomic<unsigned> m_active{0};

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
+#include "common/core/client_output.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/time_format.hpp"
 #include "common/core/wal_checks.hpp"
@@ -112,19 +113,22 @@ CheckThresholds Admin::thresholds() const {
 }
 
 void Admin::register_handlers(HandlerRegistry& registry) {
-  registry.register_handler("STATUS", [this](Request& r) { return serve(r, [&] { return status(); }); });
-  registry.register_handler("LIST", [this](Request& r) { return serve(r, [&] { return list(r.message); }); });
-  registry.register_handler("TIMELINES", [this](Request& r) { return serve(r, [&] { return timelines(); }); });
-  registry.register_handler("CHECK", [this](Request& r) { return serve(r, [&] { return check(r.message); }); });
+  // Admin documents go to a client that may read slowly or not at all: their own lane, so
+  // they can never hold up PUSH and GET (and the write gives up after an idle limit).
+  registry.register_handler("STATUS", [this](Request& r) { return serve(r, [&] { return status(); }); }, Lane::admin);
+  registry.register_handler("LIST", [this](Request& r) { return serve(r, [&] { return list(r.message); }); }, Lane::admin);
+  registry.register_handler("TIMELINES", [this](Request& r) { return serve(r, [&] { return timelines(); }); }, Lane::admin);
+  registry.register_handler("CHECK", [this](Request& r) { return serve(r, [&] { return check(r.message); }); }, Lane::admin);
   // VERIFY and REINDEX read the whole repository: never on the push workers.
   registry.register_handler("VERIFY", [this](Request& r) { return serve(r, [&] { return verify(r.progress_fd.get()); }); },
                             Lane::long_running);
-  registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); });
+  registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); }, Lane::admin);
   registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); }, Lane::long_running);
 }
 
 void Admin::add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run) {
-  registry.register_handler(std::move(verb), [this, run = std::move(run)](Request& r) { return serve(r, [&] { return run(r.message); }); });
+  registry.register_handler(
+      std::move(verb), [this, run = std::move(run)](Request& r) { return serve(r, [&] { return run(r.message); }); }, Lane::admin);
 }
 
 void Admin::set_retention_probe(std::function<RetentionView()> probe) {
@@ -187,15 +191,10 @@ protocol::Message Admin::serve(Request& request, const std::function<AdminOutput
     return protocol::error(*output.error);
   }
   const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
-  const std::string document = as_json ? output.json.dump(2) + "\n" : output.text;
-  auto written = write_all(request.fd.get(), as_bytes(document), "the walvault client's output");
-  request.fd.reset();
-  request.progress_fd.reset();
-  if (!written) return protocol::error(written.error());
   protocol::Message response = protocol::ok();
   response.set("exit", std::to_string(output.exit_code));
   if (output.exit_code != 0 && !output.reason.empty()) response.set("message", output.reason);
-  return response;
+  return respond_with_document(request, as_json ? output.json.dump(2) + "\n" : output.text, std::move(response));
 }
 
 AdminOutput Admin::status() {
@@ -536,7 +535,7 @@ AdminOutput Admin::verify(int progress_fd) {
     ++done;
     if (progress_fd >= 0 && (done % 16 == 0 || done == objects->size())) {
       const std::string line = "\rverified " + std::to_string(done) + "/" + std::to_string(objects->size()) + " objects";
-      (void)::write(progress_fd, line.data(), line.size());
+      write_progress(progress_fd, line);
     }
     const std::string file_name(base_name(info.key));
     auto name = parse_wal_name(file_name);
@@ -565,7 +564,7 @@ AdminOutput Admin::verify(int progress_fd) {
       problem(info.key, "content differs from what the index recorded when it was archived");
     }
   }
-  if (progress_fd >= 0) (void)::write(progress_fd, "\n", 1);
+  write_progress(progress_fd, "\n");
   out.json["objects"] = seen.size();
   if (auto names = m_index.names()) {
     for (const auto& n : *names)
@@ -582,7 +581,7 @@ AdminOutput Admin::verify(int progress_fd) {
       for (const auto& chunk : backup.chunks) {
         if (progress_fd >= 0) {
           const std::string line = "\rverifying backup " + backup.id + " " + std::string(base_name(chunk.key)) + "      ";
-          (void)::write(progress_fd, line.data(), line.size());
+          write_progress(progress_fd, line);
         }
         auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
         Result<std::size_t> n = reader ? Result<std::size_t>(1) : Result<std::size_t>(std::unexpected(reader.error()));

@@ -268,6 +268,15 @@ Result<void> Extractor::extract_entry(archive_entry* entry) {
     if (target->empty()) return refuse(shown, "hard link target names the data directory itself");
     const std::string disk_target = m_root + "/" + *target;
     if (disk_target.size() >= PATH_MAX) return refuse(shown, "hard link target is too long");
+    // Only to a regular file extracted earlier. A second name for an in-tree symlink would move
+    // it to another directory, where its lexically checked relative target may leave the
+    // data directory ("a/l" -> "../x" is inside, a link "h" to it points outside).
+    // pg_basebackup writes no hard links at all; this keeps the harmless kind working.
+    struct stat st {};
+    const std::string quoted = "hard link target '" + std::string(hardlink_target) + "'";
+    if (::lstat(disk_target.c_str(), &st) != 0) return refuse(shown, quoted + " was not extracted before it");
+    if (S_ISLNK(st.st_mode)) return refuse(shown, quoted + " is a symlink (pg_basebackup never writes such a link)");
+    if (!S_ISREG(st.st_mode)) return refuse(shown, quoted + " is not a regular file");
     archive_entry_set_hardlink(entry, disk_target.c_str());
   }
   if (m_options.owner_uid) {

@@ -27,7 +27,9 @@ using Handler = std::function<protocol::Message(Request&)>;
 // Where a handler runs: short work on the fixed worker pool; work that lasts as long as a base
 // backup or a restore stream on a lane of its own, so it can never hold up PUSH and GET (a
 // backup waits for the WAL it needs to be pushed: on a shared pool that could deadlock).
-enum class Lane { worker, long_running };
+// Admin documents (status, list, check, ...) on a small lane of their own: their client may
+// read slowly, and a verb like status must not wait behind a running backup either.
+enum class Lane { worker, admin, long_running };
 
 struct RegisteredHandler {
   Handler handler;

@@ -427,7 +427,15 @@ INSTANTIATE_TEST_SUITE_P(
                 {dir_entry("sub"), file_entry("sub/g", "g"), symlink_entry("inside_link", "sub"),
                  hardlink_entry("h", "inside_link/g")},
                 "h",
-                "Cannot extract through symlink"}),
+                "Cannot extract through symlink"},
+        // "a/l" -> "../PG_VERSION" stays inside; a second name "h" for it at the top would not.
+        Refusal{"HardlinkToInTreeSymlink",
+                {dir_entry("a"), symlink_entry("a/l", "../PG_VERSION"), hardlink_entry("h", "a/l")},
+                "h",
+                "hard link target 'a/l' is a symlink"},
+        Refusal{"HardlinkToADirectory", {dir_entry("d"), hardlink_entry("h", "d")}, "h", "hard link target 'd' is not a regular file"},
+        Refusal{"HardlinkBeforeItsTarget", {hardlink_entry("h", "later"), file_entry("later", "x")}, "h",
+                "hard link target 'later' was not extracted before it"}),
     [](const ::testing::TestParamInfo<Refusal>& param_info) { return param_info.param.name; });
 
 TEST_F(ExtractTest, ThroughInsideSymlinkWritesNothingInItsTarget) {
