@@ -20,7 +20,7 @@
 #include "common/base/process.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/client_output.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/pgdata.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
@@ -124,8 +124,8 @@ class ChunkWriter {
     if (m_archive) archive_write_free(m_archive);
   }
 
-  static Result<std::unique_ptr<ChunkWriter>> open(Storage& storage, std::string key, const CompressSpec& spec) {
-    auto object = ObjectStreamWriter::begin(storage, key, spec, PutMode::create_only);
+  static Result<std::unique_ptr<ChunkWriter>> open(ObjectStore& objects, std::string key, const CompressSpec& spec) {
+    auto object = objects.begin_put(key, spec, PutMode::create_only);
     if (!object) return std::unexpected(object.error());
     std::unique_ptr<ChunkWriter> chunk(new ChunkWriter(std::move(*object), std::move(key)));
     chunk->m_archive = archive_write_new();
@@ -162,7 +162,7 @@ class ChunkWriter {
   const std::string& key() const { return m_key; }
 
  private:
-  ChunkWriter(ObjectStreamWriter object, std::string key) : m_object(std::move(object)), m_key(std::move(key)) {}
+  ChunkWriter(ObjectPut object, std::string key) : m_object(std::move(object)), m_key(std::move(key)) {}
 
   static la_ssize_t write_callback(archive*, void* client, const void* buffer, size_t length) {
     auto* self = static_cast<ChunkWriter*>(client);
@@ -181,7 +181,7 @@ class ChunkWriter {
     return std::unexpected(Failure{ErrorKind::io, "unable to " + what + " in '" + m_key + "': " + archive_error()});
   }
 
-  ObjectStreamWriter m_object;
+  ObjectPut m_object;
   std::string m_key;
   archive* m_archive = nullptr;
   std::uint64_t m_entries = 0;
@@ -279,7 +279,7 @@ void BackupTaker::update(const std::function<void(BackupProgress&)>& change) {
 Result<std::string> BackupTaker::unique_id(std::int64_t now_us) {
   const std::string base = backup_id_for(now_us);
   // Any directory counts as taken, even one holding only a crashed write's temp file.
-  auto taken = m_repository.storage().list_children(std::string(k_backup_prefix));
+  auto taken = m_repository.objects().list_children(std::string(k_backup_prefix));
   if (!taken) return std::unexpected(taken.error());
   for (int n = 1; n < 100; ++n) {
     const std::string id = n == 1 ? base : base + "-" + std::to_string(n);
@@ -353,8 +353,8 @@ void BackupTaker::run(std::string id, BackupSettings settings) {
     // whatever a crash leaves behind).
     // backup.json first (it may exist if its directory sync failed): a crash during this
     // cleanup must never leave a description whose chunks are gone.
-    (void)m_repository.storage().remove(backup_info_key(id));
-    if (auto removed = m_repository.storage().remove_all(backup_directory_key(id)); !removed)
+    (void)m_repository.objects().remove(backup_info_key(id));
+    if (auto removed = m_repository.objects().remove_all(backup_directory_key(id)); !removed)
       spdlog::warn("backup {}: unable to remove its chunks now ({}); prune will", id, removed.error().message);
     spdlog::error("backup {} failed: {}", id, result.error().message);
   } else {
@@ -452,7 +452,7 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
       return failed({ErrorKind::io, "pg_basebackup's tar stream ended or broke: " + reader.error()});
     if (!chunk) {
-      auto opened = ChunkWriter::open(m_repository.storage(), backup_chunk_key(id, backup.chunks.size() + 1), spec);
+      auto opened = ChunkWriter::open(m_repository.objects(), backup_chunk_key(id, backup.chunks.size() + 1), spec);
       if (!opened) return failed(opened.error());
       chunk = std::move(*opened);
     }
@@ -568,9 +568,8 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   backup.system_identifier = m_repository.system_identifier().value_or(0);
   backup.finished_at_us = now_unix_us();
   const std::string info = render_backup_info(backup);
-  auto object = build_object(settings.compress, as_bytes(info), sha256(as_bytes(info)));
-  if (!object) return std::unexpected(object.error());
-  if (auto r = m_repository.storage().put(backup_info_key(id), *object, PutMode::create_only); !r) return std::unexpected(r.error());
+  if (auto r = m_repository.objects().put(backup_info_key(id), as_bytes(info), settings.compress, PutMode::create_only); !r)
+    return std::unexpected(r.error());
   if (auto r = m_index.put_stored_backup(backup); !r) {
     // backup.json is durable, so the backup exists; the index catches up at the next repair.
     m_index.record_failure();

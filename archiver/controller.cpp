@@ -185,7 +185,7 @@ class Daemon {
       }
     }
     // The lock is ours, so no other walvaultd writes here: temp files are a crash's leftovers.
-    if (auto swept = m_repository->storage().remove_abandoned_writes(); !swept)
+    if (auto swept = m_repository->objects().remove_abandoned_writes(); !swept)
       spdlog::warn("unable to remove writes a crash left behind: {}", swept.error().message);
     else if (swept->objects)
       spdlog::warn("removed {} unfinished write(s) a crash left behind ({} bytes)", swept->objects, swept->bytes);

@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/wal_checks.hpp"
 #include "common/core/wal_page.hpp"
@@ -133,20 +133,17 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
   auto replace_damaged = [&](const std::string& damage) -> Result<PushOutcome> {
     spdlog::error("{}; replacing it with the content PostgreSQL pushed again", damage);
-    auto object = build_object(compress(), content, Sha256Digest{});
-    if (!object) return std::unexpected(object.error());
-    if (auto r = set_object_digest(*object, digest()); !r) return std::unexpected(r.error());
-    if (auto r = m_repository.storage().put(key, *object, PutMode::replace); !r) return std::unexpected(r.error());
+    if (auto r = m_repository.objects().put(key, content, compress(), PutMode::replace, digest); !r) return std::unexpected(r.error());
     record(*name, content, digest(), false);
     return PushOutcome::stored;
   };
 
   NameLocks::Guard guard(m_locks, key);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto existing = m_repository.storage().get(key, k_object_header_size);
-    if (!existing) return std::unexpected(existing.error());
-    if (*existing) {
-      auto header = decode_object_header(**existing, key);
+    // What the stored object says it holds (its head and trailer, not its body).
+    auto header = m_repository.objects().header(key);
+    if (!header && header.error().kind != ErrorKind::corrupt) return std::unexpected(header.error());
+    if (!header || *header) {
       if (!header) {
         // Its content cannot be read, so only the index can say what it was: replace it unless
         // the index recorded other content under the name (then this is a different file).
@@ -157,17 +154,16 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
                                                "); the stored object was left untouched");
         return replace_damaged(header.error().message);
       }
-      if (same_content(*header, size, digest())) {
+      if (same_content(**header, size, digest())) {
         // Same content by its header; prove the stored body too, since a duplicate answer
         // tells PostgreSQL it may recycle its own copy.
-        auto whole = m_repository.storage().get(key);
-        if (!whole) return std::unexpected(whole.error());
-        auto opened = *whole ? open_object(**whole, key)
-                             : Result<OpenedObject>(fail(ErrorKind::corrupt, "stored object '" + key + "' vanished while it was read"));
-        if (!opened) return replace_damaged(opened.error().message);
+        auto whole = m_repository.objects().read(key);
+        if (!whole && whole.error().kind != ErrorKind::corrupt) return std::unexpected(whole.error());
+        if (whole && !*whole) return replace_damaged("stored object '" + key + "' vanished while it was read");
+        if (!whole) return replace_damaged(whole.error().message);
         // The earlier push may have died between its link and its directory sync: make the
         // stored object durable before saying yes again.
-        if (auto r = m_repository.storage().sync(key); !r) return std::unexpected(r.error());
+        if (auto r = m_repository.objects().make_durable(key); !r) return std::unexpected(r.error());
         record(*name, content, digest(), true);
         return PushOutcome::duplicate;
       }
@@ -175,10 +171,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
                                            "' is already archived with different content; the stored object was left untouched");
     }
 
-    auto object = build_object(compress(), content, Sha256Digest{});
-    if (!object) return std::unexpected(object.error());
-    if (auto r = set_object_digest(*object, digest()); !r) return std::unexpected(r.error());
-    auto stored = m_repository.storage().put(key, *object, PutMode::create_only);
+    auto stored = m_repository.objects().put(key, content, compress(), PutMode::create_only, digest);
     if (stored) {
       record(*name, content, digest(), false);
       return PushOutcome::stored;

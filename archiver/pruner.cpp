@@ -35,7 +35,7 @@ void Pruner::set_running_backup_probe(std::function<std::optional<std::string>()
 // directory that the sweep removes.
 Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneReport& report) {
   if (auto r = m_index.remove_stored_backup(backup.id); !r) return r;
-  if (auto r = m_repository.storage().remove(backup_info_key(backup.id)); !r) {
+  if (auto r = m_repository.objects().remove(backup_info_key(backup.id)); !r) {
     // Still a backup: it must stay listed (and expire again next time), or its .backup file
     // would go while its data stays forever.
     (void)m_index.put_stored_backup(backup);
@@ -43,7 +43,7 @@ Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneRepor
   }
   // No longer a backup: the chunks and the directory go whole; a failure here leaves an
   // unfinished directory for the sweep.
-  auto removed = m_repository.storage().remove_all(backup_directory_key(backup.id));
+  auto removed = m_repository.objects().remove_all(backup_directory_key(backup.id));
   if (!removed) return std::unexpected(removed.error());
   report.removed += removed->objects + 1;
   report.bytes_removed += removed->bytes;
@@ -55,7 +55,7 @@ Result<void> Pruner::remove_stored_backup(const StoredBackup& backup, PruneRepor
 // walvaultd was killed mid-backup), except the one running now.
 Result<void> Pruner::sweep_unfinished_backups(PruneReport& report) {
   // list_children sees directories holding only a crashed write's temp file, too.
-  auto ids = m_repository.storage().list_children(std::string(k_backup_prefix));
+  auto ids = m_repository.objects().list_children(std::string(k_backup_prefix));
   if (!ids) return std::unexpected(ids.error());
   // Asked after the listing: a backup started before it is still running (skipped) or has
   // finished (backup.json exists, or it failed and its directory is garbage); one started
@@ -67,10 +67,10 @@ Result<void> Pruner::sweep_unfinished_backups(PruneReport& report) {
   }
   for (const auto& id : *ids) {
     if (!is_valid_backup_id(id) || (running && *running == id)) continue;
-    auto finished = m_repository.storage().exists(backup_info_key(id));
+    auto finished = m_repository.objects().exists(backup_info_key(id));
     if (!finished) return std::unexpected(finished.error());
     if (*finished) continue;
-    auto removed = m_repository.storage().remove_all(backup_directory_key(id));
+    auto removed = m_repository.objects().remove_all(backup_directory_key(id));
     if (!removed) return std::unexpected(removed.error());
     report.removed += removed->objects;
     report.bytes_removed += removed->bytes;
@@ -141,7 +141,7 @@ PruneReport Pruner::run(bool dry_run, std::int64_t now_us) {
         report.failure = r.error();
         break;
       }
-      if (auto r = m_repository.storage().remove(object_key(*name)); !r) {
+      if (auto r = m_repository.objects().remove(object_key(*name)); !r) {
         report.failure = r.error();
         break;
       }

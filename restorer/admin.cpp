@@ -12,7 +12,7 @@
 
 #include "common/base/fd.hpp"
 #include "common/core/client_output.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/time_format.hpp"
 #include "common/core/wal_checks.hpp"
 #include "restorer/plan.hpp"
@@ -223,7 +223,7 @@ AdminOutput Admin::status() {
                   {"plain_bytes", totals->plain_bytes},
                   {"stored_bytes", totals->stored_bytes},
                   {"compression_ratio", ratio(totals->plain_bytes, totals->stored_bytes)}};
-  if (auto space = m_repository.storage().space(); space && *space && (*space)->total) {
+  if (auto space = m_repository.objects().space(); space && *space && (*space)->total) {
     const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
     out.json["disk_usage"] = used;
     out.json["disk_usage_threshold"] = thresholds().max_disk_usage;
@@ -436,7 +436,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
   if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
   // One listing (check is an admin verb, not the hot path) catches objects removed behind the
   // daemon's back: they count as missing, not as archived.
-  auto listed = m_repository.storage().list("wal");
+  auto listed = m_repository.objects().list_keys("wal");
   if (!listed) return failed_output(listed.error());
   std::set<std::string> present;
   for (const auto& key : *listed) present.insert(std::string(base_name(key)));
@@ -489,7 +489,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
             (newest_backup_id.empty() ? "" : " (" + newest_backup_id + ", stored by walvault)") + " (threshold " +
             format_duration(limits.max_backup_age_us) + ")");
 
-  if (auto space = m_repository.storage().space(); space && *space && (*space)->total) {
+  if (auto space = m_repository.objects().space(); space && *space && (*space)->total) {
     const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
     add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
@@ -519,7 +519,7 @@ AdminOutput Admin::check(const protocol::Message& request) {
 }
 
 AdminOutput Admin::verify(int progress_fd) {
-  auto objects = m_repository.storage().list_objects("wal");
+  auto objects = m_repository.objects().list("wal");
   if (!objects) return failed_output(objects.error());
   AdminOutput out;
   out.json = json{{"ok", true}, {"objects", 0}, {"problems", json::array()}};
@@ -541,16 +541,12 @@ AdminOutput Admin::verify(int progress_fd) {
     auto name = parse_wal_name(file_name);
     if (!name || object_key(*name) != info.key) continue;
     seen.insert(file_name);
-    auto stored = m_repository.storage().get(info.key);
-    if (!stored || !*stored) {
-      problem(info.key, stored ? "listed, then gone before it could be read" : stored.error().message);
+    auto read = m_repository.objects().read(info.key);
+    if (!read || !*read) {
+      problem(info.key, read ? "listed, then gone before it could be read" : read.error().message);
       continue;
     }
-    auto opened = open_object(**stored, info.key);
-    if (!opened) {
-      problem(info.key, opened.error().message);
-      continue;
-    }
+    const OpenedObject* opened = &**read;
     if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r) {
       problem(info.key, r.error().message);
       continue;
@@ -583,7 +579,7 @@ AdminOutput Admin::verify(int progress_fd) {
           const std::string line = "\rverifying backup " + backup.id + " " + std::string(base_name(chunk.key)) + "      ";
           write_progress(progress_fd, line);
         }
-        auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
+        auto reader = m_repository.objects().open_listed(chunk.key, ReadChecks::expecting(chunk.sha256));
         Result<std::size_t> n = reader ? Result<std::size_t>(1) : Result<std::size_t>(std::unexpected(reader.error()));
         std::uint64_t bytes = 0;
         while (n && *n > 0) {

@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 
 namespace walvault {
 
@@ -35,10 +35,10 @@ protocol::Message BackupReads::read_chunk(Request& request) {
     return refuse({ErrorKind::invalid, "backup " + id + " has " + std::to_string(backup->chunks.size()) + " chunks, not " +
                                                     std::to_string(number)});
   const BackupChunk& chunk = backup->chunks[number - 1];
-  auto reader = ObjectStreamReader::open(m_repository.storage(), chunk.key, chunk.sha256);
+  auto reader = m_repository.objects().open_listed(chunk.key, ReadChecks::expecting(chunk.sha256));
   if (!reader) {
     spdlog::error("backup {} chunk {}: {}", id, number, reader.error().message);
-    // A chunk backup.json lists but storage lacks is corrupt (ObjectStreamReader says so).
+    // A chunk backup.json lists but storage lacks is corrupt (open_listed says so).
     return refuse({reader.error().kind, "backup " + id + " is damaged: " + reader.error().message});
   }
   std::vector<std::byte> buffer(1 << 20);

@@ -6,13 +6,20 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
 #include "common/core/wal_page.hpp"
 #include "common/core/wal_checks.hpp"
 
 namespace walvault {
+
+namespace {
+
+// archive-push refuses larger .history and .backup files, so a stored one never is.
+constexpr std::uint64_t k_max_text_object = 1 << 20;
+
+}  // namespace
 
 Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact) {
   auto name = parse_wal_name(file_name);
@@ -25,29 +32,34 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
   const std::string key = object_key(*name);
-  // Storage is always asked first (another walvaultd, a standby's sidecar, may write to the
-  // same repository): one GET, which costs what an existence check costs, never a LIST.
-  auto stored = read_stored(key, file_name, *name, exact);
-  if (!stored) return std::unexpected(stored.error());
   const std::string what = m_repository.describe() + "/" + key;
+  // Storage is always asked first (another walvaultd, a standby's sidecar, may write to the
+  // same repository): one open, which costs what an existence check costs, never a LIST.
+  const bool small = name->kind == WalFileKind::history || name->kind == WalFileKind::backup;
+  ReadChecks checks = ReadChecks::named(what);
+  if (!small) {
+    // The first decoded piece holds the long page header: prove it is the WAL the name says
+    // before a byte of it reaches the output.
+    checks.first_piece = [this, &name, file_name, &what](std::span<const std::byte> piece, const ObjectHeader& header) -> Result<void> {
+      if (piece.size() < k_long_page_header_size)
+        return fail(ErrorKind::corrupt, "stored object '" + what + "' is corrupt: first decoded piece is shorter than a page header");
+      if (auto r = check_segment_header(m_repository, piece, header.plain_size, *name, file_name); !r)
+        return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
+      return {};
+    };
+  }
+  auto stored = present_or_judged<ObjectStream>(key, file_name, *name, exact, [&] { return m_repository.objects().open(key, checks); });
+  if (!stored) return std::unexpected(stored.error());
   // What the index recorded when the name was archived: the content served must be that one
-  // (an object replaced or swapped behind walvaultd's back is valid, and wrong).
+  // (an object replaced or swapped behind walvaultd's back is valid, and wrong). The stream
+  // proves the content against the digest the object declares, so comparing that is enough.
   auto row = m_index.find(file_name);
   if (!row) return std::unexpected(row.error());
   std::string recorded;
   if (*row && (*row)->sha256 != k_unreadable_sha256 && (*row)->sha256 != k_missing_sha256) recorded = (*row)->sha256;
-  if (name->kind == WalFileKind::history || name->kind == WalFileKind::backup) {
-    auto opened = open_object(*stored, what);
-    if (!opened) return std::unexpected(opened.error());
-    if (auto r = check_wal_content(m_repository, opened->plain, *name, file_name); !r)
-      return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
-    if (!recorded.empty() && to_hex(opened->header.plain_sha256) != recorded)
-      return fail(ErrorKind::corrupt, different_content(what));
-    if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
-    if (auto r = pwrite_all(out_fd, opened->plain, 0, file_name); !r) return std::unexpected(r.error());
-    return static_cast<std::uint64_t>(opened->plain.size());
-  }
-  return stream_segment(*stored, *name, file_name, what, recorded, out_fd);
+  if (!recorded.empty() && to_hex(stored->header().plain_sha256) != recorded) return fail(ErrorKind::corrupt, different_content(what));
+  if (small) return copy_small(*stored, *name, file_name, what, out_fd);
+  return stream_segment(*stored, file_name, out_fd);
 }
 
 std::string Fetch::different_content(const std::string& what) {
@@ -55,18 +67,42 @@ std::string Fetch::different_content(const std::string& what) {
          "index's): replaced or swapped behind walvaultd's back; not served (see 'walvault verify')";
 }
 
-// The stored bytes of `key`, or why there are none. A name judged lost is looked at once more:
-// a push may have stored and indexed it between the read and the judgement.
-Result<std::vector<std::byte>> Fetch::read_stored(const std::string& key, std::string_view file_name, const WalName& name, bool exact) {
+// The opened object under `key`, or why there is none. A name judged lost is looked at once
+// more: a push may have stored and indexed it between the read and the judgement.
+template <class T>
+Result<T> Fetch::present_or_judged(const std::string& key, std::string_view file_name, const WalName& name, bool exact,
+                                   const std::function<Result<std::optional<T>>()>& open) {
   for (int attempt = 0;; ++attempt) {
-    auto stored = m_repository.storage().get(key);
+    auto stored = open();
     if (!stored) return std::unexpected(stored.error());
     if (*stored) return std::move(**stored);
     Failure why = judge_absent(file_name, name, key, exact);
     if (why.kind != ErrorKind::corrupt || attempt > 0) return std::unexpected(why);
-    auto now = m_repository.storage().exists(key);
+    auto now = m_repository.objects().exists(key);
     if (!now || !*now) return std::unexpected(why);
   }
+}
+
+// .history and .backup files: small text, proven whole before a byte is written.
+Result<std::uint64_t> Fetch::copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
+                                        int out_fd) {
+  if (stream.header().plain_size > k_max_text_object)
+    return fail(ErrorKind::corrupt, "stored object '" + what + "' declares " + std::to_string(stream.header().plain_size) +
+                                        " bytes, more than a .history or .backup file ever holds");
+  std::vector<std::byte> plain(static_cast<std::size_t>(stream.header().plain_size));
+  std::size_t got = 0;
+  for (;;) {
+    std::byte spare[1];
+    auto n = got < plain.size() ? stream.read(std::span<std::byte>(plain).subspan(got)) : stream.read(spare);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) break;
+    got += *n;
+  }
+  if (auto r = check_wal_content(m_repository, plain, name, file_name); !r)
+    return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
+  if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+  if (auto r = pwrite_all(out_fd, plain, 0, file_name); !r) return std::unexpected(r.error());
+  return static_cast<std::uint64_t>(plain.size());
 }
 
 // Storage has no object for `file_name`. This is the one place that decides whether that is
@@ -92,7 +128,7 @@ Failure Fetch::judge_absent(std::string_view file_name, const WalName& name, con
     return {ErrorKind::io, quoted + " is not in " + where + ", but walvaultd's index '" + m_index.path() +
                                "' is not trusted since an index write failed, so it cannot prove the name was never "
                                "archived; run 'walvault reindex'"};
-  auto identity = m_repository.storage().get(std::string(k_identity_key));
+  auto identity = m_repository.read_identity();
   if (!identity)
     return {ErrorKind::io, "cannot tell whether " + quoted + " was archived: " + identity.error().message};
   if (!*identity)
@@ -100,7 +136,7 @@ Failure Fetch::judge_absent(std::string_view file_name, const WalName& name, con
                                     std::string(k_identity_key) + ": the repository is unmounted, emptied or not the one "
                                     "walvaultd opened; refusing to answer 'not there'"};
   if (const auto id = m_repository.system_identifier();
-      id && std::string(as_text(**identity)).find("system-identifier=" + std::to_string(*id) + "\n") == std::string::npos)
+      id && (*identity)->find("system-identifier=" + std::to_string(*id) + "\n") == std::string::npos)
     return {ErrorKind::corrupt, quoted + " is not in " + where + ", whose identity file no longer names cluster " +
                                     std::to_string(*id) + ": another repository is mounted there; refusing to answer 'not there'"};
   if (!*pruned && !exact) {
@@ -145,57 +181,25 @@ std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalN
   return std::nullopt;
 }
 
-// Segments stream in one pass: decode a piece, check the page header (first piece), hash it,
-// write it. The output is the client's unnamed temporary file, which gets its name only after
-// OK, so bytes are never visible before the whole content is proven; on any mismatch the file
-// is truncated as well.
-Result<std::uint64_t> Fetch::stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
-                                            const std::string& what, const std::string& recorded, int out_fd) {
-  auto header = decode_object_header(stored, what);
-  if (!header) return std::unexpected(header.error());
-  const std::span<const std::byte> body = stored.subspan(k_object_header_size);
-  auto corrupt = [&](const std::string& why) {
-    (void)::ftruncate(out_fd, 0);
-    return fail(ErrorKind::corrupt, "stored object '" + what + "' is corrupt: " + why);
-  };
-  if (body.size() != header->body_size)
-    return corrupt("body is " + std::to_string(body.size()) + " bytes, header says " + std::to_string(header->body_size));
-  auto decoder = make_decoder(header->codec);
-  if (!decoder) return corrupt(decoder.error().message);
+// Segments stream in one pass: decode a piece, check the page header (first piece, in the
+// stream's hook), hash it, write it. The output is the client's unnamed temporary file, which
+// gets its name only after OK, so bytes are never visible before the whole content is proven;
+// on any mismatch the file is truncated as well.
+Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd) {
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
-
   // 256 KiB pieces stay in the CPU cache from decode through hash to write.
   thread_local std::vector<std::byte> t_piece(256 << 10);
-  Sha256 hasher;
   std::uint64_t written = 0;
-  std::size_t consumed = 0;
   for (;;) {
-    auto produced = (*decoder)->decode_some(body, consumed, t_piece);
-    if (!produced) return corrupt(produced.error().message);
-    if (*produced == 0) break;
-    if (written + *produced > header->plain_size) return corrupt("object body decodes to more bytes than its header says");
-    const std::span<const std::byte> piece(t_piece.data(), *produced);
-    if (written == 0) {
-      // The first piece holds the long page header: prove it is the WAL the name says.
-      if (piece.size() < k_long_page_header_size) return corrupt("first decoded piece is shorter than a page header");
-      if (auto r = check_segment_header(m_repository, piece, header->plain_size, name, file_name); !r) {
-        (void)::ftruncate(out_fd, 0);
-        return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
-      }
+    auto n = stream.read(t_piece);
+    if (!n) {
+      (void)::ftruncate(out_fd, 0);
+      return std::unexpected(n.error());
     }
-    hasher.update(piece);
+    if (*n == 0) break;
+    const std::span<const std::byte> piece(t_piece.data(), *n);
     if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(written), file_name); !r) return std::unexpected(r.error());
     written += piece.size();
-  }
-  if (consumed != body.size()) return corrupt("trailing bytes after the compressed data");
-  if (auto r = (*decoder)->finish(); !r) return corrupt(r.error().message);
-  if (written != header->plain_size)
-    return corrupt("decodes to " + std::to_string(written) + " bytes, header says " + std::to_string(header->plain_size));
-  const Sha256Digest digest = hasher.finish();
-  if (digest != header->plain_sha256) return corrupt("SHA-256 of the content does not match the header");
-  if (!recorded.empty() && to_hex(digest) != recorded) {
-    (void)::ftruncate(out_fd, 0);
-    return fail(ErrorKind::corrupt, different_content(what));
   }
   return written;
 }

@@ -2,6 +2,7 @@
 // The get path: read the stored object, decode, verify (checksum and page header), then write
 // the plain content into the file the client passed. Nothing unverified reaches PostgreSQL.
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -35,11 +36,13 @@ class Fetch {
   std::uint64_t served() const { return m_served.load(); }
 
  private:
-  // `recorded`: the index's SHA-256 (hex) for the name, empty when it has none.
-  Result<std::uint64_t> stream_segment(std::span<const std::byte> stored, const WalName& name, std::string_view file_name,
-                                       const std::string& what, const std::string& recorded, int out_fd);
+  Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd);
+  Result<std::uint64_t> copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
+                                   int out_fd);
   static std::string different_content(const std::string& what);
-  Result<std::vector<std::byte>> read_stored(const std::string& key, std::string_view file_name, const WalName& name, bool exact);
+  template <class T>
+  Result<T> present_or_judged(const std::string& key, std::string_view file_name, const WalName& name, bool exact,
+                              const std::function<Result<std::optional<T>>()>& open);
   Failure judge_absent(std::string_view file_name, const WalName& name, const std::string& key, bool exact);
   std::optional<Failure> hole_around(std::string_view file_name, const WalName& name);
 

@@ -47,7 +47,32 @@ std::string os_error_text(std::string_view operation, std::string_view path, int
 std::unexpected<Failure> fail_os(std::string_view operation, std::string_view path, int err) {
   ErrorKind kind = ErrorKind::io;
   if (err == ENOSPC || err == EDQUOT) kind = ErrorKind::no_space;
-  return fail(kind, os_error_text(operation, path, err));
+  Failure failure{kind, os_error_text(operation, path, err)};
+  // What a loaded machine or a network filesystem may report for a moment; a local EIO is
+  // damage, not weather, and stays permanent.
+  failure.transient = err == EAGAIN || err == EINTR || err == EBUSY || err == ETIMEDOUT || err == ESTALE;
+  return std::unexpected(std::move(failure));
+}
+
+FailureCategory category_of(const Failure& failure) {
+  switch (failure.kind) {
+    case ErrorKind::not_found: return FailureCategory::absent;
+    case ErrorKind::invalid:
+    case ErrorKind::forbidden:
+    case ErrorKind::refused:
+    case ErrorKind::conflict: return FailureCategory::refused;
+    default: return failure.transient ? FailureCategory::transient : FailureCategory::permanent;
+  }
+}
+
+std::string_view to_string(FailureCategory category) {
+  switch (category) {
+    case FailureCategory::absent: return "absent";
+    case FailureCategory::transient: return "transient";
+    case FailureCategory::refused: return "refused";
+    case FailureCategory::permanent: return "permanent";
+  }
+  return "permanent";
 }
 
 }  // namespace walvault

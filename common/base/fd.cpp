@@ -152,14 +152,12 @@ Result<void> DurableFileWriter::append(std::span<const std::byte> data) {
   return {};
 }
 
-Result<void> DurableFileWriter::commit(bool replace, std::span<const std::byte> head) {
+Result<void> DurableFileWriter::commit(bool replace) {
   if (m_temp.empty()) return fail(ErrorKind::internal, "commit of '" + m_path + "' twice");
   auto failed = [&](std::unexpected<Failure> failure) {
     discard();
     return failure;
   };
-  if (!head.empty())
-    if (auto r = pwrite_all(m_fd.get(), head, 0, m_temp); !r) return failed(std::unexpected(r.error()));
   if (::fsync(m_fd.get()) != 0) return failed(fail_os("sync file", m_temp, errno));
   if (::close(m_fd.release()) != 0) return failed(fail_os("close file", m_temp, errno));
 

@@ -76,7 +76,7 @@ class DurableFileWriter {
   ~DurableFileWriter();
 
   Result<void> append(std::span<const std::byte> data);
-  Result<void> commit(bool replace, std::span<const std::byte> head = {});
+  Result<void> commit(bool replace);
   std::uint64_t size() const { return m_size; }
 
  private:

@@ -7,7 +7,7 @@
 
 #include "common/base/fd.hpp"
 #include "common/core/backup_file.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/timeline_history.hpp"
 #include "common/core/time_format.hpp"
 #include "common/core/wal_page.hpp"
@@ -34,7 +34,7 @@ IndexedObject marker_row(const WalName& name, std::string_view marker, std::uint
 }  // namespace
 
 Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest) {
-  auto info = m_repository.storage().info(object_key(name));
+  auto info = m_repository.objects().info(object_key(name));
   if (!info) return std::unexpected(info.error());
   if (!*info)
     return fail(ErrorKind::io, "'" + format_wal_name(name) + "' was stored in repository '" + m_repository.describe() +
@@ -150,7 +150,7 @@ Result<RepairReport> Indexer::repair() {
   // the listing (and re-indexed, harmlessly) but never in the snapshot of names to judge.
   auto known = m_index.names(true);
   if (!known) return std::unexpected(known.error());
-  auto objects = m_repository.storage().list_objects("wal");
+  auto objects = m_repository.objects().list("wal");
   if (!objects) return std::unexpected(objects.error());
   return repair_from(*known, std::move(*objects), nullptr);
 }
@@ -163,7 +163,7 @@ Result<RepairReport> Indexer::rebuild() {
   // same listing then drives the rebuild, so nothing can vanish between the two.
   auto known = m_index.names(true);
   if (!known) return std::unexpected(known.error());
-  auto objects = m_repository.storage().list_objects("wal");
+  auto objects = m_repository.objects().list("wal");
   if (!objects) return std::unexpected(objects.error());
   const std::set<std::string> stored = wal_names_in(*objects);
   std::map<std::string, IndexedObject> vanished;
@@ -201,15 +201,13 @@ Result<RepairReport> Indexer::repair_from(const std::vector<std::string>& known,
     if (!name || object_key(*name) != info.key) continue;  // not ours (a stray file): ignore
     present.insert(file_name);
     if (indexed.contains(file_name)) continue;
-    auto stored = m_repository.storage().get(info.key);
-    if (stored && !*stored) {  // deleted since the listing: judged with the rest below
+    auto opened = m_repository.objects().read(info.key, ReadChecks::named(m_repository.describe() + "/" + info.key));
+    if (opened && !*opened) {  // deleted since the listing: judged with the rest below
       present.erase(file_name);
       if (cleared) cleared->emplace(file_name, marker_row(*name, k_missing_sha256, info.size, info.modified_us));
       continue;
     }
-    Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
-                                         : Result<OpenedObject>(std::unexpected(stored.error()));
-    Result<void> indexed_ok = opened ? index_plain(*name, opened->plain, opened->header.plain_sha256, info.size, info.modified_us)
+    Result<void> indexed_ok = opened ? index_plain(*name, (*opened)->plain, (*opened)->header.plain_sha256, info.size, info.modified_us)
                                      : Result<void>(std::unexpected(opened.error()));
     if (!indexed_ok) {
       // The object exists but cannot be read: record that it exists, so "not in the index"
@@ -271,7 +269,7 @@ Result<void> Indexer::record_lost(const std::vector<std::string>& known, const s
 Result<void> Indexer::repair_stored_backups(RepairReport& report) {
   auto indexed = m_index.stored_backups();
   if (!indexed) return std::unexpected(indexed.error());
-  auto objects = m_repository.storage().list_objects(std::string(k_backup_prefix));
+  auto objects = m_repository.objects().list(std::string(k_backup_prefix));
   if (!objects) return std::unexpected(objects.error());
   std::set<std::string> known, present;
   for (const auto& b : *indexed) known.insert(b.id);
@@ -282,14 +280,12 @@ Result<void> Indexer::repair_stored_backups(RepairReport& report) {
     if (!is_valid_backup_id(id) || info.key != backup_info_key(id)) continue;
     present.insert(id);
     if (known.contains(id)) continue;
-    auto stored = m_repository.storage().get(info.key);
-    if (stored && !*stored) {  // deleted since the listing (a prune removing the backup)
+    auto opened = m_repository.objects().read(info.key, ReadChecks::named(m_repository.describe() + "/" + info.key));
+    if (opened && !*opened) {  // deleted since the listing (a prune removing the backup)
       present.erase(id);
       continue;
     }
-    Result<OpenedObject> opened = stored ? open_object(**stored, m_repository.describe() + "/" + info.key)
-                                         : Result<OpenedObject>(std::unexpected(stored.error()));
-    Result<StoredBackup> backup = opened ? parse_backup_info(as_text(opened->plain), info.key)
+    Result<StoredBackup> backup = opened ? parse_backup_info(as_text((*opened)->plain), info.key)
                                          : Result<StoredBackup>(std::unexpected(opened.error()));
     if (!backup || backup->id != id) {
       spdlog::error("index repair: unable to index backup '{}': {}", info.key,

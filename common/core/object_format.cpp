@@ -11,6 +11,43 @@ namespace {
 
 constexpr char k_magic[8] = {'W', 'V', 'O', 'B', 'J', '\r', '\n', '\x1a'};
 
+Failure corrupt_object(std::string_view what, const std::string& why) {
+  return {ErrorKind::corrupt, "stored object '" + std::string(what) + "' is corrupt: " + why};
+}
+
+bool check_matches(std::span<const std::byte> covered, std::span<const std::byte> check) {
+  const Sha256Digest digest = sha256(covered);
+  return std::memcmp(check.data(), digest.data(), 8) == 0;
+}
+
+Result<Codec> decode_codec(std::uint8_t value, std::string_view what) {
+  if (value > static_cast<std::uint8_t>(Codec::zstd))
+    return std::unexpected(corrupt_object(what, "unknown codec " + std::to_string(value)));
+  return static_cast<Codec>(value);
+}
+
+Result<ObjectHeader> decode_head_v2(std::span<const std::byte> bytes, std::size_t head_size, std::string_view what) {
+  ObjectHeader header;
+  header.version = k_object_format_v2;
+  header.head_size = static_cast<std::uint32_t>(head_size);
+  auto codec = decode_codec(std::to_integer<std::uint8_t>(bytes[12]), what);
+  if (!codec) return std::unexpected(codec.error());
+  header.codec = *codec;
+  header.cipher = std::to_integer<std::uint8_t>(bytes[13]);
+  if (header.cipher != 0)
+    return std::unexpected(corrupt_object(what, "cipher " + std::to_string(header.cipher) + " is not supported by this walvault"));
+  if (const auto flags = load_le<std::uint16_t>(bytes, 14); flags != 0)
+    return std::unexpected(corrupt_object(what, "flags " + std::to_string(flags) + " are not supported by this walvault"));
+  header.key_id = load_le<std::uint32_t>(bytes, 16);
+  header.frame_size = load_le<std::uint32_t>(bytes, 20);
+  if (header.frame_size != 0) return std::unexpected(corrupt_object(what, "a frame size without a cipher"));
+  std::memcpy(header.nonce.data(), bytes.data() + 24, header.nonce.size());
+  if (head_size != k_object_head_v2_size)
+    return std::unexpected(corrupt_object(what, "head of " + std::to_string(head_size) + " bytes without a cipher"));
+  std::memcpy(header.head_check.data(), bytes.data() + head_size - 8, 8);
+  return header;
+}
+
 }  // namespace
 
 std::array<std::byte, k_object_header_size> encode_object_header(const ObjectHeader& header) {
@@ -29,27 +66,88 @@ std::array<std::byte, k_object_header_size> encode_object_header(const ObjectHea
 }
 
 Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std::string_view what) {
-  auto corrupt = [&](const std::string& why) {
-    return fail(ErrorKind::corrupt, "stored object '" + std::string(what) + "' is corrupt: " + why);
-  };
-  if (bytes.size() < k_object_header_size) return corrupt("shorter than its header");
+  auto corrupt = [&](const std::string& why) { return std::unexpected(corrupt_object(what, why)); };
+  if (bytes.size() < 12) return corrupt("shorter than its header");
   if (std::memcmp(bytes.data(), k_magic, 8) != 0) return corrupt("bad magic (not a walvault object)");
-  const Sha256Digest check = sha256(bytes.first(64));
-  if (std::memcmp(bytes.data() + 64, check.data(), 8) != 0) return corrupt("header checksum mismatch");
+  const auto version = load_le<std::uint16_t>(bytes, 8);
+  // Version 2 names its head size; its check sits at the end of the head. A version 1 header
+  // has codec and cipher there instead, which never make a valid head size, so the two
+  // layouts cannot be mistaken for each other.
+  if (version == k_object_format_v2) {
+    const std::size_t head_size = load_le<std::uint16_t>(bytes, 10);
+    if (head_size >= k_object_head_v2_size && head_size <= k_object_head_max && bytes.size() >= head_size &&
+        check_matches(bytes.first(head_size - 8), bytes.subspan(head_size - 8, 8)))
+      return decode_head_v2(bytes, head_size, what);
+    if (head_size >= k_object_head_v2_size && head_size <= k_object_head_max && bytes.size() < head_size)
+      return corrupt("shorter than its header");
+  }
+  if (bytes.size() < k_object_header_size) return corrupt("shorter than its header");
+  if (!check_matches(bytes.first(64), bytes.subspan(64, 8))) {
+    if (version > k_object_format_v2)
+      return corrupt("format version " + std::to_string(version) + " is not supported by this walvault (or its header is damaged)");
+    return corrupt("header checksum mismatch");
+  }
   ObjectHeader header;
-  header.version = load_le<std::uint16_t>(bytes, 8);
+  header.version = version;
   if (header.version != k_object_format_version)
     return corrupt("format version " + std::to_string(header.version) + " is not supported by this walvault");
-  const auto codec = std::to_integer<std::uint8_t>(bytes[10]);
-  if (codec > static_cast<std::uint8_t>(Codec::zstd)) return corrupt("unknown codec " + std::to_string(codec));
-  header.codec = static_cast<Codec>(codec);
+  auto codec = decode_codec(std::to_integer<std::uint8_t>(bytes[10]), what);
+  if (!codec) return std::unexpected(codec.error());
+  header.codec = *codec;
   header.cipher = std::to_integer<std::uint8_t>(bytes[11]);
   if (header.cipher != 0) return corrupt("cipher " + std::to_string(header.cipher) + " is not supported by this walvault");
   header.key_id = load_le<std::uint32_t>(bytes, 12);
   header.plain_size = load_le<std::uint64_t>(bytes, 16);
   std::memcpy(header.plain_sha256.data(), bytes.data() + 24, 32);
   header.body_size = load_le<std::uint64_t>(bytes, 56);
+  header.head_size = k_object_header_size;
   return header;
+}
+
+std::vector<std::byte> encode_object_head_v2(ObjectHeader& header) {
+  header.version = k_object_format_v2;
+  header.head_size = k_object_head_v2_size;
+  std::vector<std::byte> out(k_object_head_v2_size);
+  std::memcpy(out.data(), k_magic, 8);
+  store_le<std::uint16_t>(out, 8, header.version);
+  store_le<std::uint16_t>(out, 10, static_cast<std::uint16_t>(header.head_size));
+  out[12] = static_cast<std::byte>(header.codec);
+  out[13] = static_cast<std::byte>(header.cipher);
+  store_le<std::uint16_t>(out, 14, 0);
+  store_le<std::uint32_t>(out, 16, header.key_id);
+  store_le<std::uint32_t>(out, 20, header.frame_size);
+  std::memcpy(out.data() + 24, header.nonce.data(), header.nonce.size());
+  const Sha256Digest check = sha256(std::span<const std::byte>(out.data(), out.size() - 8));
+  std::memcpy(out.data() + out.size() - 8, check.data(), 8);
+  std::memcpy(header.head_check.data(), check.data(), 8);
+  return out;
+}
+
+std::array<std::byte, k_object_trailer_size> encode_object_trailer(const ObjectHeader& header) {
+  std::array<std::byte, k_object_trailer_size> out{};
+  store_le<std::uint64_t>(out, 0, header.plain_size);
+  std::memcpy(out.data() + 8, header.plain_sha256.data(), 32);
+  store_le<std::uint64_t>(out, 40, header.body_size);
+  Sha256 check;
+  check.update(std::as_bytes(std::span(header.head_check)));
+  check.update(std::span<const std::byte>(out.data(), 48));
+  const Sha256Digest digest = check.finish();
+  std::memcpy(out.data() + 48, digest.data(), 8);
+  return out;
+}
+
+Result<void> decode_object_trailer(std::span<const std::byte> trailer, ObjectHeader& header, std::string_view what) {
+  if (trailer.size() != k_object_trailer_size) return std::unexpected(corrupt_object(what, "shorter than its head and trailer"));
+  Sha256 check;
+  check.update(std::as_bytes(std::span(header.head_check)));
+  check.update(trailer.first(48));
+  const Sha256Digest digest = check.finish();
+  if (std::memcmp(trailer.data() + 48, digest.data(), 8) != 0)
+    return std::unexpected(corrupt_object(what, "trailer checksum mismatch (truncated, extended, or not this object's trailer)"));
+  header.plain_size = load_le<std::uint64_t>(trailer, 0);
+  std::memcpy(header.plain_sha256.data(), trailer.data() + 8, 32);
+  header.body_size = load_le<std::uint64_t>(trailer, 40);
+  return {};
 }
 
 Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<const std::byte> plain,
@@ -68,22 +166,31 @@ Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<
   return out;
 }
 
-Result<void> set_object_digest(std::vector<std::byte>& object, const Sha256Digest& digest) {
-  auto header = decode_object_header(object, "new object");
-  if (!header) return std::unexpected(header.error());
-  header->plain_sha256 = digest;
-  const auto encoded = encode_object_header(*header);
-  std::memcpy(object.data(), encoded.data(), encoded.size());
-  return {};
+Result<std::vector<std::byte>> build_object_v2(const CompressSpec& spec, std::span<const std::byte> plain,
+                                               const Sha256Digest& digest) {
+  ObjectHeader header;
+  header.codec = spec.codec;
+  std::vector<std::byte> out = encode_object_head_v2(header);
+  auto encoder = make_encoder(spec);
+  if (auto r = encoder->update(plain, out); !r) return std::unexpected(r.error());
+  if (auto r = encoder->finish(out); !r) return std::unexpected(r.error());
+  header.plain_size = plain.size();
+  header.plain_sha256 = digest;
+  header.body_size = out.size() - header.head_size;
+  const auto trailer = encode_object_trailer(header);
+  out.insert(out.end(), trailer.begin(), trailer.end());
+  return out;
 }
 
 Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_view what) {
   auto header = decode_object_header(stored, what);
   if (!header) return std::unexpected(header.error());
-  auto corrupt = [&](const std::string& why) {
-    return fail(ErrorKind::corrupt, "stored object '" + std::string(what) + "' is corrupt: " + why);
-  };
-  const std::span<const std::byte> body = stored.subspan(k_object_header_size);
+  auto corrupt = [&](const std::string& why) { return std::unexpected(corrupt_object(what, why)); };
+  const std::size_t trailer_size = header->trailer_size();
+  if (stored.size() < header->head_size + trailer_size) return corrupt("shorter than its head and trailer");
+  if (trailer_size)
+    if (auto r = decode_object_trailer(stored.last(trailer_size), *header, what); !r) return std::unexpected(r.error());
+  const std::span<const std::byte> body = stored.subspan(header->head_size, stored.size() - header->head_size - trailer_size);
   if (body.size() != header->body_size)
     return corrupt("body is " + std::to_string(body.size()) + " bytes, header says " + std::to_string(header->body_size));
   auto plain = decode_all(header->codec, body, header->plain_size);
@@ -92,132 +199,6 @@ Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_
     return corrupt("decodes to " + std::to_string(plain->size()) + " bytes, header says " + std::to_string(header->plain_size));
   if (sha256(*plain) != header->plain_sha256) return corrupt("SHA-256 of the content does not match the header");
   return OpenedObject{*header, std::move(*plain)};
-}
-
-Result<ObjectStreamWriter> ObjectStreamWriter::begin(Storage& storage, const std::string& key, const CompressSpec& spec,
-                                                     PutMode mode) {
-  ObjectStreamWriter out;
-  auto writer = storage.create(key, mode);
-  if (!writer) return std::unexpected(writer.error());
-  out.m_writer = std::move(*writer);
-  out.m_encoder = make_encoder(spec);
-  out.m_sha = std::make_unique<Sha256>();
-  out.m_header.codec = spec.codec;
-  out.m_key = key;
-  // The real header goes over these bytes at commit.
-  const std::array<std::byte, k_object_header_size> placeholder{};
-  if (auto r = out.m_writer->append(placeholder); !r) return std::unexpected(r.error());
-  return out;
-}
-
-Result<void> ObjectStreamWriter::flush_encoded() {
-  if (m_encoded.empty()) return {};
-  if (auto r = m_writer->append(m_encoded); !r) return r;
-  m_header.body_size += m_encoded.size();
-  m_encoded.clear();
-  return {};
-}
-
-Result<void> ObjectStreamWriter::append(std::span<const std::byte> plain) {
-  if (!m_writer) return fail(ErrorKind::internal, "append to finished object '" + m_key + "'");
-  m_sha->update(plain);
-  m_header.plain_size += plain.size();
-  if (auto r = m_encoder->update(plain, m_encoded); !r) return r;
-  // Write out in large pieces: few syscalls, and memory stays at about this bound.
-  if (m_encoded.size() >= (1u << 20)) return flush_encoded();
-  return {};
-}
-
-Result<ObjectHeader> ObjectStreamWriter::finish() {
-  if (!m_writer) return fail(ErrorKind::internal, "object '" + m_key + "' finished twice");
-  if (auto r = m_encoder->finish(m_encoded); !r) return std::unexpected(r.error());
-  if (auto r = flush_encoded(); !r) return std::unexpected(r.error());
-  m_header.plain_sha256 = m_sha->finish();
-  const auto head = encode_object_header(m_header);
-  auto writer = std::move(m_writer);
-  if (auto r = writer->commit(head); !r) return std::unexpected(r.error());
-  return m_header;
-}
-
-Result<ObjectStreamReader> ObjectStreamReader::open(Storage& storage, const std::string& key, std::string expected_sha256) {
-  ObjectStreamReader out;
-  auto reader = storage.open_read(key);
-  if (!reader) return std::unexpected(reader.error());
-  // Callers open what a listing or a record (backup.json) named: gone is damage, not absence.
-  if (!*reader)
-    return fail(ErrorKind::corrupt, "stored object '" + storage.describe() + "/" + key + "' is listed in the repository's records and is gone");
-  out.m_reader = std::move(**reader);
-  out.m_key = key;
-  out.m_expected_sha256 = std::move(expected_sha256);
-  std::array<std::byte, k_object_header_size> head{};
-  std::size_t got = 0;
-  while (got < head.size()) {
-    auto n = out.m_reader->read(std::span<std::byte>(head).subspan(got));
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0) break;
-    got += *n;
-  }
-  auto header = decode_object_header(std::span<const std::byte>(head.data(), got), key);
-  if (!header) return std::unexpected(header.error());
-  out.m_header = *header;
-  if (out.m_reader->size() != k_object_header_size + header->body_size)
-    return fail(ErrorKind::corrupt, "stored object '" + key + "' is corrupt: " + std::to_string(out.m_reader->size()) +
-                                        " bytes on storage, the header says " +
-                                        std::to_string(k_object_header_size + header->body_size));
-  auto decoder = make_decoder(header->codec);
-  if (!decoder) return std::unexpected(decoder.error());
-  out.m_decoder = std::move(*decoder);
-  out.m_sha = std::make_unique<Sha256>();
-  out.m_input.reserve(1u << 20);
-  return out;
-}
-
-Result<std::size_t> ObjectStreamReader::fill() {
-  m_input.resize(1u << 20);
-  auto n = m_reader->read(m_input);
-  if (!n) return std::unexpected(n.error());
-  m_input.resize(*n);
-  m_input_pos = 0;
-  if (*n == 0) m_input_done = true;
-  return *n;
-}
-
-Result<void> ObjectStreamReader::prove() {
-  auto corrupt = [&](const std::string& why) {
-    return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: " + why);
-  };
-  if (auto r = m_decoder->finish(); !r) return corrupt(r.error().message);
-  if (m_plain_read != m_header.plain_size)
-    return corrupt("decodes to " + std::to_string(m_plain_read) + " bytes, the header says " + std::to_string(m_header.plain_size));
-  const Sha256Digest digest = m_sha->finish();
-  if (digest != m_header.plain_sha256) return corrupt("SHA-256 of the content does not match its header");
-  if (!m_expected_sha256.empty() && to_hex(digest) != m_expected_sha256)
-    return corrupt("SHA-256 of the content does not match the index");
-  m_proven = true;
-  return {};
-}
-
-Result<std::size_t> ObjectStreamReader::read(std::span<std::byte> out) {
-  if (out.empty()) return fail(ErrorKind::internal, "read of '" + m_key + "' into an empty buffer");
-  if (m_proven) return 0;
-  for (;;) {
-    // Drain what zstd holds before asking for more input, and prove only once it is empty.
-    auto produced = m_decoder->decode_some(m_input, m_input_pos, out);
-    if (!produced) return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: " + produced.error().message);
-    if (*produced > 0) {
-      m_plain_read += *produced;
-      if (m_plain_read > m_header.plain_size)
-        return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is corrupt: decodes to more than the header's " +
-                                            std::to_string(m_header.plain_size) + " bytes");
-      m_sha->update(out.first(*produced));
-      return *produced;
-    }
-    if (m_input_done) {
-      if (auto r = prove(); !r) return std::unexpected(r.error());
-      return 0;
-    }
-    if (auto n = fill(); !n) return std::unexpected(n.error());
-  }
 }
 
 }  // namespace walvault

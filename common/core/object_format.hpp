@@ -1,6 +1,8 @@
 #pragma once
-// The self-describing repository object: a fixed 72-byte header, then the encoded body.
-// Layout (all integers little-endian), documented in docs/repository-format.md:
+// The bytes of a repository object, both format versions. Internal to the object layer
+// (common/core/object_store.hpp): no other module includes this. docs/repository-format.md.
+//
+// Version 1 (written by walvault 0.1; read forever): a fixed 72-byte header, then the body.
 //   0  8  magic "WVOBJ\r\n\x1a"
 //   8  2  format version (1)
 //  10  1  codec (0 none, 1 zstd)
@@ -10,6 +12,28 @@
 //  24 32  SHA-256 of the plain content
 //  56  8  body size (bytes after the header)
 //  64  8  first 8 bytes of SHA-256 over bytes 0..63 (header check)
+//
+// Version 2: a head written before the body (everything known when a write starts, so an
+// object store's streamed upload never rewrites earlier bytes), the body, and a trailer with
+// what is known only at the end.
+//   head (H bytes, H in the head itself; 48 without a cipher)
+//   0  8  magic
+//   8  2  format version (2)
+//  10  2  head size H
+//  12  1  codec
+//  13  1  cipher (0 none; the encryption issue defines 1)
+//  14  2  flags (0)
+//  16  4  key id
+//  20  4  frame size: plain bytes per authenticated frame (0: one unframed body)
+//  24 16  nonce prefix (zeros without a cipher)
+//  40  .  cipher data (H - 48 bytes: a wrapped data key; none today)
+// H-8  8  head check: first 8 bytes of SHA-256 over bytes 0..H-9
+//   body: the encoded content (with a cipher: frames, each followed by its 16-byte tag)
+//   trailer (the last 56 bytes)
+//   0  8  plain size
+//   8 32  SHA-256 of the plain content
+//  40  8  body size
+//  48  8  trailer check: first 8 bytes of SHA-256 over the head check and trailer bytes 0..47
 #include <array>
 #include <memory>
 #include <string>
@@ -26,8 +50,13 @@
 
 namespace walvault {
 
-inline constexpr std::size_t k_object_header_size = 72;
+inline constexpr std::size_t k_object_header_size = 72;  // version 1
 inline constexpr std::uint16_t k_object_format_version = 1;
+inline constexpr std::uint16_t k_object_format_v2 = 2;
+inline constexpr std::size_t k_object_head_v2_size = 48;  // without a cipher
+inline constexpr std::size_t k_object_trailer_size = 56;
+// Enough leading bytes to decode the head of any version this walvault reads.
+inline constexpr std::size_t k_object_head_max = 4096;
 
 struct ObjectHeader {
   std::uint16_t version = k_object_format_version;
@@ -37,79 +66,44 @@ struct ObjectHeader {
   std::uint64_t plain_size = 0;
   Sha256Digest plain_sha256{};
   std::uint64_t body_size = 0;
+  // Version 2.
+  std::uint32_t head_size = k_object_header_size;  // bytes before the body
+  std::uint32_t frame_size = 0;
+  std::array<std::uint8_t, 16> nonce{};
+  std::array<std::uint8_t, 8> head_check{};  // binds the trailer to this head
+
+  // Bytes after the body: 0 for version 1.
+  std::size_t trailer_size() const { return version == k_object_format_v2 ? k_object_trailer_size : 0; }
+  std::uint64_t stored_size() const { return head_size + body_size + trailer_size(); }
 };
 
 std::array<std::byte, k_object_header_size> encode_object_header(const ObjectHeader& header);
-// Checks magic, header checksum, version, codec and cipher. `what` names the object in errors.
+// Decodes the start of an object of either version. Version 1: the whole header. Version 2:
+// the head (codec, cipher, key, head size); sizes and digest come from its trailer. Checks
+// magic, head checksum, version, codec, cipher. `what` names the object in errors.
 Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std::string_view what);
 
-// Header + encoded body for `plain`. `digest` is the plain content's SHA-256 when the caller
-// already has it.
+// Version 2: the head for `header` (codec, cipher, key id, nonce), with its check filled in
+// (and copied into header.head_check), and the trailer once sizes and digest are known.
+std::vector<std::byte> encode_object_head_v2(ObjectHeader& header);
+std::array<std::byte, k_object_trailer_size> encode_object_trailer(const ObjectHeader& header);
+// Fills plain size, digest and body size of a version 2 header from its trailer.
+Result<void> decode_object_trailer(std::span<const std::byte> trailer, ObjectHeader& header, std::string_view what);
+
+// Version 1 header + encoded body for `plain` (the format read forever; the object layer
+// writes version 2). `digest` is the plain content's SHA-256 when the caller has it.
 Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<const std::byte> plain,
                                             const Sha256Digest& digest);
+// Version 2 head + body + trailer for `plain`.
+Result<std::vector<std::byte>> build_object_v2(const CompressSpec& spec, std::span<const std::byte> plain,
+                                               const Sha256Digest& digest);
 
-// Rewrites the header of an object from build_object() with the content's digest, for
-// callers that compute the digest while the body is being compressed.
-Result<void> set_object_digest(std::vector<std::byte>& object, const Sha256Digest& digest);
-
-// Decodes a whole stored object and proves it: body size, decoded size and SHA-256 must match
-// the header. Any mismatch is ErrorKind::corrupt naming `what`.
+// Decodes a whole stored object of either version and proves it: body size, decoded size and
+// SHA-256 must match the header (or trailer). Any mismatch is ErrorKind::corrupt naming `what`.
 struct OpenedObject {
   ObjectHeader header;
   std::vector<std::byte> plain;
 };
 Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_view what);
-
-// Writes one object of any size with bounded memory: a placeholder header, the body encoded
-// piece by piece, then the real header once size and digest are known. Nothing is visible
-// under the key until finish() returns; dropped unfinished, nothing is left behind.
-class ObjectStreamWriter {
- public:
-  static Result<ObjectStreamWriter> begin(Storage& storage, const std::string& key, const CompressSpec& spec, PutMode mode);
-  Result<void> append(std::span<const std::byte> plain);
-  // Durable and visible on success; returns the header written.
-  Result<ObjectHeader> finish();
-  std::uint64_t plain_size() const { return m_header.plain_size; }
-  std::uint64_t stored_size() const { return k_object_header_size + m_header.body_size; }
-
- private:
-  ObjectStreamWriter() = default;
-  Result<void> flush_encoded();
-
-  std::unique_ptr<ObjectWriter> m_writer;
-  std::unique_ptr<Encoder> m_encoder;
-  std::unique_ptr<Sha256> m_sha;
-  std::vector<std::byte> m_encoded;
-  ObjectHeader m_header;
-  std::string m_key;
-};
-
-// Reads one object of any size with bounded memory: the header is checked on open, the body
-// is decoded piece by piece, and the end of the stream proves size and digest against the
-// header (and `expected_sha256` when the index knows it). Anything wrong is ErrorKind::corrupt.
-class ObjectStreamReader {
- public:
-  static Result<ObjectStreamReader> open(Storage& storage, const std::string& key, std::string expected_sha256 = {});
-  const ObjectHeader& header() const { return m_header; }
-  // Up to out.size() plain bytes; 0 only after the whole object was read and proven.
-  Result<std::size_t> read(std::span<std::byte> out);
-
- private:
-  ObjectStreamReader() = default;
-  Result<std::size_t> fill();
-  Result<void> prove();
-
-  std::unique_ptr<ObjectReader> m_reader;
-  std::unique_ptr<Decoder> m_decoder;
-  std::unique_ptr<Sha256> m_sha;
-  ObjectHeader m_header;
-  std::string m_key;
-  std::string m_expected_sha256;
-  std::vector<std::byte> m_input;
-  std::size_t m_input_pos = 0;
-  std::uint64_t m_plain_read = 0;
-  bool m_input_done = false;
-  bool m_proven = false;
-};
 
 }  // namespace walvault

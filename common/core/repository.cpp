@@ -18,23 +18,23 @@ Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, 
   return open(std::move(*storage), allow_create);
 }
 
-Result<std::unique_ptr<Repository>> Repository::open(std::unique_ptr<Storage> storage, bool allow_create) {
-  std::unique_ptr<Repository> repo(new Repository(std::move(storage)));
+Result<std::unique_ptr<Repository>> Repository::open(std::unique_ptr<Storage> storage, bool allow_create, RetryPolicy retry) {
+  std::unique_ptr<Repository> repo(new Repository(std::move(storage), std::move(retry)));
   if (auto r = repo->load_identity(allow_create); !r) return std::unexpected(r.error());
   return repo;
 }
 
 Result<void> Repository::load_identity(bool allow_create) {
   const std::string key(k_identity_key);
-  auto data = m_storage->get(key);
+  auto data = m_objects.backend().get(key);
   if (!data) return std::unexpected(data.error());
   if (!*data) {
     if (!allow_create)
       return fail(ErrorKind::not_found, "repository '" + describe() + "' has no " + key + " (identity)");
     const std::string fresh = "format=" + std::to_string(k_repository_format) + "\n";
-    auto created = m_storage->put(key, as_bytes(fresh), PutMode::create_only);
+    auto created = m_objects.backend().put(key, as_bytes(fresh), PutMode::create_only);
     if (!created && created.error().kind != ErrorKind::conflict) return created;
-    data = m_storage->get(key);
+    data = m_objects.backend().get(key);
     if (!data) return std::unexpected(data.error());
     if (!*data) return fail(ErrorKind::io, "repository '" + describe() + "': " + key + " vanished right after it was created");
   }
@@ -75,6 +75,13 @@ Result<void> Repository::load_identity(bool allow_create) {
   return {};
 }
 
+Result<std::optional<std::string>> Repository::read_identity() {
+  auto data = m_objects.backend().get(std::string(k_identity_key));
+  if (!data) return std::unexpected(data.error());
+  if (!*data) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(as_text(**data)));
+}
+
 std::optional<int> Repository::pg_version() const {
   std::lock_guard lock(m_mutex);
   return m_pg_version;
@@ -112,7 +119,7 @@ Result<void> Repository::adopt_system_identifier(std::uint64_t system_identifier
   std::string identity = "format=" + std::to_string(k_repository_format) + "\nsystem-identifier=" +
                          std::to_string(system_identifier) + "\npg-version=" + std::to_string(version) + "\n";
   if (size) identity += "segment-size=" + std::to_string(size) + "\n";
-  if (auto r = m_storage->put(std::string(k_identity_key), as_bytes(identity), PutMode::replace); !r) return r;
+  if (auto r = m_objects.backend().put(std::string(k_identity_key), as_bytes(identity), PutMode::replace); !r) return r;
   m_system_identifier = system_identifier;
   if (version) m_pg_version = version;
   if (size) m_segment_size = size;

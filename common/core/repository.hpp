@@ -11,6 +11,7 @@
 
 #include "common/base/error.hpp"
 #include "common/base/wal_name.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/storage/storage.hpp"
 
 namespace walvault {
@@ -27,10 +28,15 @@ class Repository {
   // missing identity is ErrorKind::not_found.
   static Result<std::unique_ptr<Repository>> open(std::string_view location, bool allow_create = true);
   // The same on storage the caller built (another backend, or a test's fake).
-  static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true);
+  // `retry`: how the object layer retries transient storage failures (tests shorten it).
+  static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true, RetryPolicy retry = {});
 
-  Storage& storage() { return *m_storage; }
-  std::string describe() const { return m_storage->describe(); }
+  // Every object goes through the object layer; nothing else sees the backend.
+  ObjectStore& objects() { return m_objects; }
+  std::string describe() const { return m_objects.describe(); }
+  // The identity file as it is on storage now (nullopt: gone), to prove the repository is
+  // still the one opened.
+  Result<std::optional<std::string>> read_identity();
 
   // The system identifier fixed by the first pushed segment, if any.
   std::optional<std::uint64_t> system_identifier() const;
@@ -46,10 +52,11 @@ class Repository {
   Result<void> check_segment_size(std::uint64_t segment_size, std::string_view file_name) const;
 
  private:
-  explicit Repository(std::unique_ptr<Storage> storage) : m_storage(std::move(storage)) {}
+  friend struct RepositoryTestPeer;  // unit tests craft damage below the object layer
+  Repository(std::unique_ptr<Storage> storage, RetryPolicy retry) : m_objects(std::move(storage), std::move(retry)) {}
   Result<void> load_identity(bool allow_create);
 
-  std::unique_ptr<Storage> m_storage;
+  ObjectStore m_objects;
   mutable std::mutex m_mutex;
   std::optional<std::uint64_t> m_system_identifier;
   std::optional<int> m_pg_version;

@@ -2,19 +2,17 @@
 
 #include "common/base/fd.hpp"
 #include "common/core/backup_file.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 
 namespace walvault {
 
 Result<std::optional<std::vector<TimelineHistoryEntry>>> load_timeline_history(Repository& repository, std::uint32_t timeline) {
   WalName history{WalFileKind::history, timeline, 0, 0, 0};
   const std::string key = object_key(history);
-  auto stored = repository.storage().get(key);
-  if (!stored) return std::unexpected(stored.error());
-  if (!*stored) return std::optional<std::vector<TimelineHistoryEntry>>();
-  auto opened = open_object(**stored, key);
+  auto opened = repository.objects().read(key);
   if (!opened) return std::unexpected(opened.error());
-  auto parsed = parse_timeline_history(as_text(opened->plain), timeline, format_wal_name(history));
+  if (!*opened) return std::optional<std::vector<TimelineHistoryEntry>>();
+  auto parsed = parse_timeline_history(as_text((*opened)->plain), timeline, format_wal_name(history));
   if (!parsed) return std::unexpected(parsed.error());
   return std::optional<std::vector<TimelineHistoryEntry>>(std::move(*parsed));
 }

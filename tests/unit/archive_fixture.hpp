@@ -80,9 +80,7 @@ class ArchiveFixture : public ::testing::Test {
   void store_unindexed(std::string_view name, std::span<const std::byte> content) {
     auto parsed = parse_wal_name(name);
     ASSERT_TRUE(parsed) << name;
-    auto object = build_object(m_compress, content, sha256(content));
-    ASSERT_TRUE(object) << object.error().message;
-    auto stored = m_repository->storage().put(object_key(*parsed), *object, PutMode::create_only);
+    auto stored = m_repository->objects().put(object_key(*parsed), content, m_compress, PutMode::create_only);
     ASSERT_TRUE(stored) << stored.error().message;
   }
 

@@ -8,7 +8,7 @@
 #include "archiver/pruner.hpp"
 #include "restorer/admin.hpp"
 #include "common/core/base_backup.hpp"
-#include "common/core/object_format.hpp"
+#include "common/core/object_store.hpp"
 #include "common/core/time_format.hpp"
 #include "tests/unit/archive_fixture.hpp"
 
@@ -101,11 +101,11 @@ class ObjectStream : public ::testing::Test {
   void SetUp() override {
     auto storage = open_posix_storage(m_dir / "repo");
     ASSERT_TRUE(storage) << storage.error().message;
-    m_storage = std::move(*storage);
+    m_objects = std::make_unique<ObjectStore>(std::move(*storage));
   }
   std::vector<std::byte> read_all(const std::string& key, std::string expected_sha = {}, Failure* failure = nullptr) {
     std::vector<std::byte> out;
-    auto reader = ObjectStreamReader::open(*m_storage, key, std::move(expected_sha));
+    auto reader = m_objects->open_listed(key, ReadChecks::expecting(std::move(expected_sha)));
     if (!reader) {
       if (failure) *failure = reader.error();
       return out;
@@ -123,28 +123,26 @@ class ObjectStream : public ::testing::Test {
     return out;
   }
   TempDir m_dir{"walvault-stream"};
-  std::unique_ptr<Storage> m_storage;
+  std::unique_ptr<ObjectStore> m_objects;
 };
 
 TEST_F(ObjectStream, RoundTripsLargeContentInPieces) {
   for (Codec codec : {Codec::zstd, Codec::none}) {
     const std::string key = std::string("backup/20261124T093001Z/chunk-0000") + (codec == Codec::zstd ? "1" : "2") + ".tar";
     const auto plain = random_bytes(5 * 1024 * 1024 + 123, 7);
-    auto writer = ObjectStreamWriter::begin(*m_storage, key, CompressSpec{codec, 3, codec == Codec::zstd ? 2 : 0}, PutMode::create_only);
+    auto writer = m_objects->begin_put(key, CompressSpec{codec, 3, codec == Codec::zstd ? 2 : 0}, PutMode::create_only);
     ASSERT_TRUE(writer) << writer.error().message;
     for (std::size_t pos = 0; pos < plain.size(); pos += 300000)
       ASSERT_TRUE(writer->append(std::span<const std::byte>(plain).subspan(pos, std::min<std::size_t>(300000, plain.size() - pos))));
-    EXPECT_FALSE(m_storage->exists(key).value()) << "visible before finish";
+    EXPECT_FALSE(m_objects->exists(key).value()) << "visible before finish";
     auto header = writer->finish();
     ASSERT_TRUE(header) << header.error().message;
     EXPECT_EQ(header->plain_size, plain.size());
     EXPECT_EQ(header->plain_sha256, sha256(plain));
     // The same bytes open_object() accepts: one object format, streamed or not.
-    auto whole = m_storage->get(key);
-    ASSERT_TRUE(whole && *whole);
-    auto opened = open_object(**whole, key);
-    ASSERT_TRUE(opened) << opened.error().message;
-    EXPECT_EQ(opened->plain, plain);
+    auto opened = m_objects->read(key);
+    ASSERT_TRUE(opened && *opened) << (opened ? "absent" : opened.error().message);
+    EXPECT_EQ((*opened)->plain, plain);
     EXPECT_EQ(read_all(key, to_hex(sha256(plain))), plain);
   }
 }
@@ -152,30 +150,30 @@ TEST_F(ObjectStream, RoundTripsLargeContentInPieces) {
 TEST_F(ObjectStream, AbandonedWriterLeavesNothing) {
   const std::string key = "backup/20261124T093001Z/chunk-00001.tar";
   {
-    auto writer = ObjectStreamWriter::begin(*m_storage, key, CompressSpec{}, PutMode::create_only);
+    auto writer = m_objects->begin_put(key, CompressSpec{}, PutMode::create_only);
     ASSERT_TRUE(writer);
     ASSERT_TRUE(writer->append(random_bytes(100000, 1)));
   }
-  EXPECT_FALSE(m_storage->exists(key).value());
+  EXPECT_FALSE(m_objects->exists(key).value());
   EXPECT_EQ(walk_tree(m_dir / "repo/backup/20261124T093001Z").size(), 0u) << "a temp file was left behind";
 }
 
 TEST_F(ObjectStream, CreateOnlyNeverOverwrites) {
   const std::string key = "backup/20261124T093001Z/backup.json";
-  ASSERT_TRUE(m_storage->put(key, as_bytes("first"), PutMode::create_only));
-  auto writer = ObjectStreamWriter::begin(*m_storage, key, CompressSpec{}, PutMode::create_only);
+  ASSERT_TRUE(m_objects->put(key, as_bytes("first"), CompressSpec{}, PutMode::create_only));
+  auto writer = m_objects->begin_put(key, CompressSpec{}, PutMode::create_only);
   ASSERT_TRUE(writer);
   ASSERT_TRUE(writer->append(as_bytes("second")));
   auto done = writer->finish();
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().kind, ErrorKind::conflict);
-  EXPECT_EQ(as_text(m_storage->get(key).value().value()), "first");
+  EXPECT_EQ(as_text(m_objects->read(key).value().value().plain), "first");
 }
 
 TEST_F(ObjectStream, ReaderProvesContent) {
   const std::string key = "backup/20261124T093001Z/chunk-00001.tar";
   const auto plain = random_bytes(2 * 1024 * 1024, 3);
-  auto writer = ObjectStreamWriter::begin(*m_storage, key, CompressSpec{}, PutMode::create_only);
+  auto writer = m_objects->begin_put(key, CompressSpec{}, PutMode::create_only);
   ASSERT_TRUE(writer && writer->append(plain) && writer->finish());
   Failure failure;
   // The index's digest disagrees: corrupt, even though the object is internally consistent.
@@ -207,7 +205,7 @@ class StoredBackups : public ArchiveFixture {
     StoredBackup b = sample_backup(id, 2);
     b.backup_file = backup_file;
     for (auto& chunk : b.chunks) {
-      auto writer = ObjectStreamWriter::begin(m_repository->storage(), chunk.key, m_compress, PutMode::create_only);
+      auto writer = m_repository->objects().begin_put(chunk.key, m_compress, PutMode::create_only);
       EXPECT_TRUE(writer);
       const auto content = random_bytes(chunk.plain_size, 11);
       EXPECT_TRUE(writer->append(content));
@@ -218,14 +216,12 @@ class StoredBackups : public ArchiveFixture {
     }
     if (finished) {
       const std::string info = render_backup_info(b);
-      auto object = build_object(m_compress, as_bytes(info), sha256(as_bytes(info)));
-      EXPECT_TRUE(object);
-      EXPECT_TRUE(m_repository->storage().put(backup_info_key(id), *object, PutMode::create_only));
+      EXPECT_TRUE(m_repository->objects().put(backup_info_key(id), as_bytes(info), m_compress, PutMode::create_only));
     }
     return b;
   }
   std::set<std::string> keys_under(const std::string& prefix) {
-    auto keys = m_repository->storage().list(prefix);
+    auto keys = test::raw_storage(*m_repository).list(prefix);
     EXPECT_TRUE(keys);
     return keys ? std::set<std::string>(keys->begin(), keys->end()) : std::set<std::string>{};
   }
@@ -242,7 +238,7 @@ TEST_F(StoredBackups, RepairIndexesFinishedBackupsOnlyAndDropsVanishedOnes) {
   EXPECT_EQ(stored->front().id, "20261124T010000Z");
   EXPECT_EQ(stored->front().chunks.size(), 2u);
 
-  ASSERT_TRUE(m_repository->storage().remove(backup_info_key("20261124T010000Z")));
+  ASSERT_TRUE(test::raw_storage(*m_repository).remove(backup_info_key("20261124T010000Z")));
   ASSERT_TRUE(m_indexer->repair());
   EXPECT_TRUE(m_index->stored_backups()->empty()) << "a backup whose backup.json is gone is no backup";
 
@@ -254,7 +250,7 @@ TEST_F(StoredBackups, RepairIndexesFinishedBackupsOnlyAndDropsVanishedOnes) {
 
 TEST_F(StoredBackups, UnreadableDescriptionIsReportedNotIndexed) {
   store("20261124T010000Z", false);
-  ASSERT_TRUE(m_repository->storage().put(backup_info_key("20261124T010000Z"), as_bytes("garbage"), PutMode::create_only));
+  ASSERT_TRUE(test::raw_storage(*m_repository).put(backup_info_key("20261124T010000Z"), as_bytes("garbage"), PutMode::create_only));
   auto report = m_indexer->repair();
   ASSERT_TRUE(report);
   EXPECT_EQ(report->unreadable, 1u);
@@ -371,7 +367,7 @@ TEST_F(RetentionWithStoredBackups, OnceBackupsAreStoredARunningBackupDoesNotHold
   ASSERT_TRUE(report.decision.allowed) << report.decision.refusal;
   EXPECT_TRUE(removes(report, k_a));
   EXPECT_TRUE(report.swept_backups.empty()) << "an expired backup was reported as unfinished";
-  EXPECT_EQ(m_repository->storage().list_children("backup").value(),
+  EXPECT_EQ(test::raw_storage(*m_repository).list_children("backup").value(),
             (std::vector<std::string>{"20261019T000000Z", "20261124T000000Z"}));
 }
 

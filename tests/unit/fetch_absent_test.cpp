@@ -177,7 +177,7 @@ TEST_F(FetchAbsentTest, AStorageErrorIsNotAbsence) {
 
 TEST_F(FetchAbsentTest, ALostBackupChunkIsCorrupt) {
   const std::string key = "backup/20261124T093001Z/chunk-00001.tar";
-  auto reader = ObjectStreamReader::open(m_repository->storage(), key, std::string(64, '0'));
+  auto reader = m_repository->objects().open_listed(key, ReadChecks::expecting(std::string(64, '0')));
   ASSERT_FALSE(reader);
   EXPECT_EQ(reader.error().kind, ErrorKind::corrupt) << reader.error().message;
   EXPECT_NE(reader.error().message.find("'memory:test/" + key + "'"), std::string::npos) << reader.error().message;
@@ -256,7 +256,7 @@ TEST_F(FetchAbsentTest, AnObjectReplacedBehindTheIndexIsNotServed) {
   auto replace = [&](std::string_view name, std::span<const std::byte> content) {
     auto object = build_object(CompressSpec{Codec::zstd, 1}, content, sha256(content));
     ASSERT_TRUE(object) << object.error().message;
-    ASSERT_TRUE(m_repository->storage().put(object_key(*parse_wal_name(name)), *object, PutMode::replace));
+    ASSERT_TRUE(test::raw_storage(*m_repository).put(object_key(*parse_wal_name(name)), *object, PutMode::replace));
   };
   replace(segment_file(1, 2), segment_fixture(1, 2, /*fill=*/7));
   auto got = get(segment_file(1, 2));
@@ -330,7 +330,7 @@ TEST_F(FreshIndexTest, AHistoryFileOfATimelineInUseIsAHole) {
 
 TEST_F(FetchAbsentTest, AnotherRepositoryMountedInItsPlaceIsNotAnEmptyArchive) {
   push_archive();
-  ASSERT_TRUE(m_repository->storage().put(std::string(k_identity_key),
+  ASSERT_TRUE(test::raw_storage(*m_repository).put(std::string(k_identity_key),
                                           as_bytes(std::string_view("format=1\nsystem-identifier=999\npg-version=150000\n")),
                                           PutMode::replace));
   auto got = get(segment_file(1, 9));

@@ -131,7 +131,7 @@ TEST_F(IndexerTest, PushIndexesEveryKind) {
   EXPECT_EQ(row->plain_size, k_mib);
   EXPECT_EQ(row->sha256, to_hex(sha256(content)));
   EXPECT_EQ(row->stored_size, file_size(object_path("000000020000000000000005")));
-  auto info = m_repository->storage().info(object_key_of("000000020000000000000005"));
+  auto info = test::raw_storage(*m_repository).info(object_key_of("000000020000000000000005"));
   ASSERT_TRUE(info && *info);
   EXPECT_EQ(row->stored_at_us, (*info)->modified_us);
 
@@ -169,7 +169,7 @@ TEST_F(IndexerTest, RepairIndexesAnObjectStoredButNeverIndexed) {
 
   const auto third = segment_fixture(1, 3, 7);
   store_unindexed(segment_file(1, 3), third);
-  ASSERT_EQ(m_repository->storage().exists(object_key_of(segment_file(1, 3))), true);
+  ASSERT_EQ(test::raw_storage(*m_repository).exists(object_key_of(segment_file(1, 3))), true);
   EXPECT_FALSE(contains(segment_file(1, 3)));
   EXPECT_FALSE(m_index->trusted());
 
@@ -190,7 +190,7 @@ TEST_F(IndexerTest, RepairIndexesAnObjectStoredButNeverIndexed) {
   EXPECT_EQ(row->sha256, to_hex(sha256(third)));
   EXPECT_NE(row->sha256, to_hex(sha256(segment_fixture(1, 3))));  // the stored content, not a guess
   EXPECT_EQ(row->stored_size, file_size(object_path(segment_file(1, 3))));
-  auto info = m_repository->storage().info(object_key_of(segment_file(1, 3)));
+  auto info = test::raw_storage(*m_repository).info(object_key_of(segment_file(1, 3)));
   ASSERT_TRUE(info && *info);
   EXPECT_EQ(row->stored_at_us, (*info)->modified_us);
 
@@ -256,7 +256,7 @@ TEST_F(IndexerTest, RepairCountsACorruptObjectAsUnreadableAndDoesNotIndexIt) {
   // Bad magic: not a walvault object at all.
   std::vector<std::byte> garbage = test::bytes_of("NOTANOBJECT, just some bytes that are long enough for a header.........");
   garbage.resize(200, std::byte{0x5A});
-  ASSERT_TRUE(m_repository->storage().put(object_key_of(segment_file(1, 2)), garbage, PutMode::create_only));
+  ASSERT_TRUE(test::raw_storage(*m_repository).put(object_key_of(segment_file(1, 2)), garbage, PutMode::create_only));
 
   const RepairReport report = repair();
   EXPECT_EQ(report.added, 0u);
@@ -294,8 +294,8 @@ TEST_F(IndexerTest, RepairCountsAnUndecodableSegmentAsUnreadable) {
 TEST_F(IndexerTest, RepairIgnoresStrayFiles) {
   push(segment_file(1, 1), segment_fixture(1, 1));
   // Not WAL names, or WAL names in the wrong directory.
-  ASSERT_TRUE(m_repository->storage().put("wal/0000000100000000/README", test::bytes_of("hello"), PutMode::create_only));
-  ASSERT_TRUE(m_repository->storage().put("wal/000000010000000000000005", test::bytes_of("misplaced"), PutMode::create_only));
+  ASSERT_TRUE(test::raw_storage(*m_repository).put("wal/0000000100000000/README", test::bytes_of("hello"), PutMode::create_only));
+  ASSERT_TRUE(test::raw_storage(*m_repository).put("wal/000000010000000000000005", test::bytes_of("misplaced"), PutMode::create_only));
   const RepairReport report = repair();
   EXPECT_EQ(report.added, 0u);
   EXPECT_EQ(report.removed, 0u);
@@ -442,7 +442,7 @@ TEST_F(IndexerFetchTest, RepairMakesTheIndexTrustworthyAgain) {
 TEST_F(IndexerFetchTest, CorruptObjectAfterRepairIsNotAnsweredAsMissing) {
   push(segment_file(1, 1), segment_fixture(1, 1));
   std::vector<std::byte> garbage(300, std::byte{0x5A});
-  ASSERT_TRUE(m_repository->storage().put(object_key_of(segment_file(1, 2)), garbage, PutMode::create_only));
+  ASSERT_TRUE(test::raw_storage(*m_repository).put(object_key_of(segment_file(1, 2)), garbage, PutMode::create_only));
   ASSERT_EQ(repair().unreadable, 1u);
 
   auto exact = get(segment_file(1, 2), /*exact=*/true);

@@ -131,7 +131,7 @@ TEST_F(IngestFetchTest, FirstPushFixesTheSystemIdentifier) {
   EXPECT_EQ(f.kind, ErrorKind::refused);
   EXPECT_NE(f.message.find("'000000010000000000000002'"), std::string::npos) << f.message;
   EXPECT_NE(f.message.find("another cluster"), std::string::npos) << f.message;
-  EXPECT_EQ(m_repository->storage().exists(object_key(*parse_wal_name("000000010000000000000002"))), false);
+  EXPECT_EQ(test::raw_storage(*m_repository).exists(object_key(*parse_wal_name("000000010000000000000002"))), false);
 
   // A repository opened again remembers the identifier.
   auto reopened = Repository::open(m_dir / "repo");
@@ -148,7 +148,7 @@ TEST_F(IngestFetchTest, HistoryIsNeverOverwritten) {
   auto stored = push("00000002.history", test::bytes_of(first));
   ASSERT_TRUE(stored) << stored.error().message;
   EXPECT_EQ(*stored, PushOutcome::stored);
-  EXPECT_EQ(m_repository->storage().exists("wal/history/00000002.history"), true);
+  EXPECT_EQ(test::raw_storage(*m_repository).exists("wal/history/00000002.history"), true);
   EXPECT_EQ(push("00000002.history", test::bytes_of(first)).value_or(PushOutcome::stored), PushOutcome::duplicate);
 
   const Failure f = failure_of(push("00000002.history", test::bytes_of("1\t0/4000000\tanother promotion\n")));
@@ -177,7 +177,7 @@ TEST_F(IngestFetchTest, GarbageHistoryIsRefused) {
   f = failure_of(push("00000002.history", test::bytes_of(huge)));
   EXPECT_EQ(f.kind, ErrorKind::refused);
   EXPECT_NE(f.message.find("larger than any history file"), std::string::npos) << f.message;
-  EXPECT_EQ(m_repository->storage().exists("wal/history/00000002.history"), false);
+  EXPECT_EQ(test::raw_storage(*m_repository).exists("wal/history/00000002.history"), false);
 }
 
 TEST_F(IngestFetchTest, BackupHistoryMustLookLikePostgres) {
@@ -202,7 +202,7 @@ TEST_F(IngestFetchTest, BackupHistoryMustLookLikePostgres) {
   EXPECT_NE(f.message.find("backup history file '000000010000000000000003.00000028.backup' refused"), std::string::npos)
       << f.message;
   EXPECT_NE(f.message.find("START WAL LOCATION"), std::string::npos) << f.message;
-  EXPECT_EQ(m_repository->storage().exists(object_key(*parse_wal_name("000000010000000000000003.00000028.backup"))),
+  EXPECT_EQ(test::raw_storage(*m_repository).exists(object_key(*parse_wal_name("000000010000000000000003.00000028.backup"))),
             false);
 }
 
@@ -217,7 +217,7 @@ TEST_F(IngestFetchTest, InvalidNamesAreRefused) {
     const Failure g = failure_of(m_fetch->get(name, out.get()));
     EXPECT_EQ(g.kind, ErrorKind::invalid) << name;
   }
-  auto keys = m_repository->storage().list("wal");
+  auto keys = test::raw_storage(*m_repository).list("wal");
   ASSERT_TRUE(keys);
   EXPECT_TRUE(keys->empty());
 }
@@ -395,7 +395,7 @@ TEST_F(IngestFetchTest, EveryByteOfAnUncompressedObjectIsCovered) {
   ASSERT_TRUE(push(name, test::bytes_of(content)));
   const std::string path = object_path(name);
   const auto pristine = test::read_bytes_file(path);
-  ASSERT_EQ(pristine.size(), k_object_header_size + content.size());
+  ASSERT_EQ(pristine.size(), k_object_head_v2_size + content.size() + k_object_trailer_size);  // format version 2
   for (std::size_t offset = 0; offset < pristine.size(); ++offset) {
     auto damaged = pristine;
     damaged[offset] ^= std::byte{0x04};
@@ -514,7 +514,7 @@ TEST_F(IngestFetchTest, EightConcurrentPushesOfDifferentSegments) {
     EXPECT_TRUE(*fetched == contents[i]) << i;
   }
   EXPECT_EQ(m_repository->system_identifier(), k_test_system_identifier);
-  auto keys = m_repository->storage().list("wal");
+  auto keys = test::raw_storage(*m_repository).list("wal");
   ASSERT_TRUE(keys);
   EXPECT_EQ(keys->size(), 8u);
 }

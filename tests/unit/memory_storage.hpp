@@ -133,10 +133,7 @@ class MemoryStorage final : public Storage {
       m_data.insert(m_data.end(), data.begin(), data.end());
       return {};
     }
-    Result<void> commit(std::span<const std::byte> head) override {
-      std::copy(head.begin(), head.end(), m_data.begin());
-      return m_storage.put(m_key, m_data, m_mode);
-    }
+    Result<void> commit() override { return m_storage.put(m_key, m_data, m_mode); }
 
    private:
     MemoryStorage& m_storage;
@@ -153,6 +150,12 @@ class MemoryStorage final : public Storage {
       std::copy_n(m_data.begin() + static_cast<std::ptrdiff_t>(m_offset), n, out.begin());
       m_offset += n;
       return n;
+    }
+    Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) override {
+      if (offset > m_data.size() || out.size() > m_data.size() - offset)
+        return fail(ErrorKind::corrupt, "read past the end of a test object");
+      std::copy_n(m_data.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
+      return {};
     }
     std::uint64_t size() const override { return m_data.size(); }
 

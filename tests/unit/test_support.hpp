@@ -19,8 +19,21 @@
 
 #include "common/base/fd.hpp"
 #include "common/base/wal_name.hpp"
+#include "common/core/repository.hpp"
+
+namespace walvault {
+
+// Tests craft damage (garbage objects, objects of the old format) below the object layer,
+// which no module of walvault may do.
+struct RepositoryTestPeer {
+  static Storage& storage(Repository& repository) { return repository.m_objects.backend(); }
+};
+
+}  // namespace walvault
 
 namespace walvault::test {
+
+inline Storage& raw_storage(Repository& repository) { return RepositoryTestPeer::storage(repository); }
 
 // A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction.
 class TempDir {

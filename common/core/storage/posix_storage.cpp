@@ -23,7 +23,7 @@ class PosixObjectWriter final : public ObjectWriter {
  public:
   PosixObjectWriter(DurableFileWriter file, PutMode mode) : m_file(std::move(file)), m_mode(mode) {}
   Result<void> append(std::span<const std::byte> data) override { return m_file.append(data); }
-  Result<void> commit(std::span<const std::byte> head) override { return m_file.commit(m_mode == PutMode::replace, head); }
+  Result<void> commit() override { return m_file.commit(m_mode == PutMode::replace); }
 
  private:
   DurableFileWriter m_file;
@@ -39,6 +39,11 @@ class PosixObjectReader final : public ObjectReader {
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno != EINTR) return fail_os("read file", m_path, errno);
     }
+  }
+  Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) override {
+    if (offset > m_size || out.size() > m_size - offset)
+      return fail(ErrorKind::corrupt, "stored object '" + m_path + "' is shorter than " + std::to_string(offset + out.size()) + " bytes");
+    return pread_exact(m_fd.get(), out, static_cast<off_t>(offset), m_path);
   }
   std::uint64_t size() const override { return m_size; }
 

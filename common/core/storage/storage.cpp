@@ -1,5 +1,7 @@
 #include "common/core/storage/storage.hpp"
 
+#include <algorithm>
+
 namespace walvault {
 
 bool is_valid_storage_key(std::string_view key) {
@@ -25,6 +27,35 @@ Result<std::vector<std::string>> Storage::list(const std::string& prefix) {
   keys.reserve(objects->size());
   for (auto& object : *objects) keys.push_back(std::move(object.key));
   return keys;
+}
+
+Result<void> Storage::sync(const std::string&) { return {}; }
+
+Result<std::vector<std::string>> Storage::list_children(const std::string& prefix) {
+  auto objects = list_objects(prefix);
+  if (!objects) return std::unexpected(objects.error());
+  std::vector<std::string> children;
+  const std::size_t skip = prefix.empty() ? 0 : prefix.size() + 1;
+  for (const auto& object : *objects) {
+    if (object.key.size() <= skip) continue;
+    std::string child = object.key.substr(skip, object.key.find('/', skip) - skip);
+    if (children.empty() || children.back() != child) children.push_back(std::move(child));
+  }
+  std::sort(children.begin(), children.end());
+  children.erase(std::unique(children.begin(), children.end()), children.end());
+  return children;
+}
+
+Result<Storage::Removed> Storage::remove_all(const std::string& prefix) {
+  auto objects = list_objects(prefix);
+  if (!objects) return std::unexpected(objects.error());
+  Removed removed;
+  for (const auto& object : *objects) {
+    if (auto r = remove(object.key); !r) return std::unexpected(r.error());
+    ++removed.objects;
+    removed.bytes += object.size;
+  }
+  return removed;
 }
 
 Result<std::unique_ptr<Storage>> open_storage(std::string_view location) {

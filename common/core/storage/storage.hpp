@@ -30,10 +30,11 @@ enum class PutMode {
 class ObjectWriter {
  public:
   virtual ~ObjectWriter() = default;
+  // Bytes go out in order and are never rewritten (an object store's streamed upload cannot):
+  // whatever is known only at the end goes at the end (the object format's trailer).
   virtual Result<void> append(std::span<const std::byte> data) = 0;
-  // Replaces the first head.size() bytes (a header reserved with placeholder bytes and known
-  // only at the end), then makes the object durable under its key, as put() does.
-  virtual Result<void> commit(std::span<const std::byte> head) = 0;
+  // Makes the object durable under its key, as put() does.
+  virtual Result<void> commit() = 0;
 };
 
 // Sequential reads of one stored object.
@@ -42,9 +43,21 @@ class ObjectReader {
   virtual ~ObjectReader() = default;
   // Up to out.size() bytes; 0 at the end of the object.
   virtual Result<std::size_t> read(std::span<std::byte> out) = 0;
+  // Exactly out.size() bytes at `offset` of the same object (a ranged get: the object format's
+  // trailer), whatever replaced the key since it was opened; leaves read()'s position alone.
+  virtual Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) = 0;
   virtual std::uint64_t size() const = 0;
 };
 
+// The backend interface, shaped for an object store: whole-object create-only put, a streamed
+// put written in order, ranged reads (ObjectReader::read_at), head (info/exists), delete, and
+// listing by prefix (a backend pages internally). Every failure carries a category
+// (FailureCategory: absent is a value, transient / refused / permanent); retries are decided in
+// one place, RetryingStorage, which ObjectStore puts in front of every backend.
+//
+// The last group are housekeeping with generic defaults built on the core calls; the posix
+// backend overrides them for what only a filesystem has (writes in progress as temp files,
+// directories, fsync).
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -53,9 +66,6 @@ class Storage {
   virtual std::string describe() const = 0;
   // Durable before it returns: on success a crash cannot lose or tear the object.
   virtual Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) = 0;
-  // Makes an existing object durable (again): a crash between its write and its directory
-  // sync may have left it visible but not yet safe. Called before acknowledging a duplicate.
-  virtual Result<void> sync(const std::string& key) = 0;
   // The object, or its first `max_bytes` bytes; nullopt when the key does not exist. Absence
   // is a value, never an error: only the caller knows whether "absent" is "not archived" or
   // "archived once and lost" (restorer/fetch.cpp decides that for WAL, in one place).
@@ -70,29 +80,37 @@ class Storage {
   virtual Result<void> remove(const std::string& key) = 0;
   // Size and modification time of one object; nullopt when the key does not exist.
   virtual Result<std::optional<ObjectInfo>> info(const std::string& key) = 0;
-  // Total and available bytes where the backend has a notion of it (a filesystem); nullopt
-  // for object stores.
-  struct Space {
-    std::uint64_t total = 0;
-    std::uint64_t available = 0;
-  };
-  virtual Result<std::optional<Space>> space() = 0;
   // Objects below `prefix` (recursive) with size and time, sorted by key.
   virtual Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) = 0;
   // Keys below `prefix` (recursive), sorted.
   Result<std::vector<std::string>> list(const std::string& prefix);
-  // Names directly below `prefix` ("backup" -> the backup ids), counting ones that hold only
-  // writes in progress or left by a crash, which list_objects() does not show. Sorted.
-  virtual Result<std::vector<std::string>> list_children(const std::string& prefix) = 0;
-  // Everything below `prefix`, abandoned writes included, and the prefix itself.
+
+  // --- housekeeping (generic defaults; the posix backend overrides)
+  // Total and available bytes where the backend has a notion of it (a filesystem); nullopt
+  // for object stores (the default).
+  struct Space {
+    std::uint64_t total = 0;
+    std::uint64_t available = 0;
+  };
+  virtual Result<std::optional<Space>> space() { return std::optional<Space>(); }
+  // Makes an existing object durable (again): on a filesystem a crash between its write and
+  // its directory sync may have left it visible but not yet safe. Called before acknowledging
+  // a duplicate. Default: nothing to do (an object store's put is durable when it returns).
+  virtual Result<void> sync(const std::string& key);
+  // Names directly below `prefix` ("backup" -> the backup ids), sorted. Default: from
+  // list_objects(). Posix also counts names that hold only writes in progress or left by a
+  // crash, which list_objects() does not show.
+  virtual Result<std::vector<std::string>> list_children(const std::string& prefix);
+  // Everything below `prefix`. Default: list_objects() and remove() of each. Posix also
+  // removes abandoned writes and the directories themselves.
   struct Removed {
     std::uint64_t objects = 0;
     std::uint64_t bytes = 0;
   };
-  virtual Result<Removed> remove_all(const std::string& prefix) = 0;
+  virtual Result<Removed> remove_all(const std::string& prefix);
   // Writes left behind by a crashed process (posix: *.tmp.<pid>.<n> files). Only the holder of
-  // the repository's lock may call this: then no write can be in progress.
-  virtual Result<Removed> remove_abandoned_writes() = 0;
+  // the repository's lock may call this: then no write can be in progress. Default: none.
+  virtual Result<Removed> remove_abandoned_writes() { return Removed{}; }
 };
 
 // Keys are relative, '/'-separated; each component is [A-Za-z0-9._-]+ and not "." or "..".

@@ -1,0 +1,151 @@
+#pragma once
+// The object layer: the only code that knows how a repository object is laid out, compressed
+// and proven (and, with the encryption issue, enciphered), and the only door to the storage
+// backend. Every module that stores or reads objects goes through an ObjectStore; none sees
+// raw bytes of an object or the backend itself. Formats: common/core/object_format.hpp.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/error.hpp"
+#include "common/core/codec.hpp"
+#include "common/core/object_format.hpp"
+#include "common/core/sha256.hpp"
+#include "common/core/storage/retrying_storage.hpp"
+#include "common/core/storage/storage.hpp"
+
+namespace walvault {
+
+class Repository;
+
+// What a reader wants proven beyond the object's own head, sizes and digest.
+struct ReadChecks {
+  std::string what;             // names the object in errors; default: its key
+  std::string expected_sha256;  // hex, the index's record of the content; empty: not known
+  // Called once with the first decoded piece, before any of it is handed out (the WAL page
+  // header check of archive-get); a failure ends the read with it.
+  std::function<Result<void>(std::span<const std::byte> first_piece, const ObjectHeader& header)> first_piece;
+
+  static ReadChecks named(std::string what) {
+    ReadChecks checks;
+    checks.what = std::move(what);
+    return checks;
+  }
+  static ReadChecks expecting(std::string sha256_hex) {
+    ReadChecks checks;
+    checks.expected_sha256 = std::move(sha256_hex);
+    return checks;
+  }
+};
+
+// One object read with bounded memory: the head (and trailer) are checked on open, the body
+// is decoded piece by piece, and the end proves size and digest (and ReadChecks). Anything
+// wrong is ErrorKind::corrupt naming the object.
+class ObjectStream {
+ public:
+  // Sizes and digest as the object declares them; the content is proven against them when
+  // read() reaches the end.
+  const ObjectHeader& header() const { return m_header; }
+  // Up to out.size() plain bytes; 0 only after the whole object was read and proven.
+  Result<std::size_t> read(std::span<std::byte> out);
+
+ private:
+  friend class ObjectStore;
+  ObjectStream() = default;
+  Result<std::size_t> fill();
+  Result<void> prove();
+  std::unexpected<Failure> corrupt(const std::string& why) const;
+
+  std::unique_ptr<ObjectReader> m_reader;
+  std::unique_ptr<Decoder> m_decoder;
+  std::unique_ptr<Sha256> m_sha;
+  ObjectHeader m_header;
+  ReadChecks m_checks;
+  std::vector<std::byte> m_input;
+  std::size_t m_input_pos = 0;
+  std::uint64_t m_body_left = 0;
+  std::uint64_t m_plain_read = 0;
+  bool m_input_done = false;
+  bool m_proven = false;
+};
+
+// One object written with bounded memory, in order: head, body piece by piece, trailer.
+// Nothing is visible under the key until finish() returns; dropped unfinished, nothing is left.
+class ObjectPut {
+ public:
+  Result<void> append(std::span<const std::byte> plain);
+  // Durable and visible on success; returns the header written.
+  Result<ObjectHeader> finish();
+  std::uint64_t plain_size() const { return m_header.plain_size; }
+  std::uint64_t stored_size() const { return m_header.stored_size(); }
+
+ private:
+  friend class ObjectStore;
+  ObjectPut() = default;
+  Result<void> flush_encoded();
+
+  std::unique_ptr<ObjectWriter> m_writer;
+  std::unique_ptr<Encoder> m_encoder;
+  std::unique_ptr<Sha256> m_sha;
+  std::vector<std::byte> m_encoded;
+  ObjectHeader m_header;
+  std::string m_key;
+};
+
+class ObjectStore {
+ public:
+  // Every backend call goes through one retry wrapper (RetryingStorage) built here.
+  explicit ObjectStore(std::unique_ptr<Storage> storage, RetryPolicy retry = {})
+      : m_storage(make_retrying_storage(std::move(storage), std::move(retry))) {}
+
+  // Where the objects live, safe to log.
+  std::string describe() const { return m_storage->describe(); }
+
+  // --- content
+  // A whole object from `plain`, durable on return. `digest`, when given, yields the content's
+  // SHA-256 and is called after compression (a caller hashing on another thread overlaps the
+  // two); otherwise it is computed here.
+  Result<ObjectHeader> put(const std::string& key, std::span<const std::byte> plain, const CompressSpec& spec, PutMode mode,
+                           const std::function<Sha256Digest()>& digest = {});
+  Result<ObjectPut> begin_put(const std::string& key, const CompressSpec& spec, PutMode mode);
+  // nullopt: no object under the key (absence is a value; only the caller knows what it means).
+  Result<std::optional<OpenedObject>> read(const std::string& key, const ReadChecks& checks = {});
+  Result<std::optional<ObjectStream>> open(const std::string& key, ReadChecks checks = {});
+  // The same for an object a record names (an index row, backup.json): gone is damage
+  // (ErrorKind::corrupt), not absence.
+  Result<ObjectStream> open_listed(const std::string& key, ReadChecks checks = {});
+  // Head and sizes only (a trailer read, never the body).
+  Result<std::optional<ObjectHeader>> header(const std::string& key, std::string_view what = {});
+
+  // --- objects as wholes
+  Result<bool> exists(const std::string& key) { return m_storage->exists(key); }
+  Result<std::optional<ObjectInfo>> info(const std::string& key) { return m_storage->info(key); }
+  Result<void> remove(const std::string& key) { return m_storage->remove(key); }
+  Result<std::vector<ObjectInfo>> list(const std::string& prefix) { return m_storage->list_objects(prefix); }
+  Result<std::vector<std::string>> list_keys(const std::string& prefix) { return m_storage->list(prefix); }
+  Result<std::optional<Storage::Space>> space() { return m_storage->space(); }
+  // An existing object made durable (again), before a duplicate is acknowledged.
+  Result<void> make_durable(const std::string& key) { return m_storage->sync(key); }
+  Result<std::vector<std::string>> list_children(const std::string& prefix) { return m_storage->list_children(prefix); }
+  Result<Storage::Removed> remove_all(const std::string& prefix) { return m_storage->remove_all(prefix); }
+  Result<Storage::Removed> remove_abandoned_writes() { return m_storage->remove_abandoned_writes(); }
+
+ private:
+  // Plain bytes that are not objects (the repository's identity file) are the Repository's own.
+  friend class Repository;
+  friend struct RepositoryTestPeer;
+  Storage& backend() { return *m_storage; }
+
+  Result<std::optional<std::unique_ptr<ObjectReader>>> open_reader(const std::string& key, ObjectHeader& header,
+                                                                   const std::string& what);
+
+  std::unique_ptr<Storage> m_storage;
+};
+
+}  // namespace walvault
