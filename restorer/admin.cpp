@@ -200,11 +200,9 @@ protocol::Message Admin::serve(Request& request, const std::function<AdminOutput
 AdminOutput Admin::status() {
   AdminOutput out;
   auto totals = m_index.totals();
-  auto segments = m_index.segments();
-  if (!totals || !segments) return failed_output(!totals ? totals.error() : segments.error());
-  const IndexedObject* newest = nullptr;
-  for (const auto& s : *segments)
-    if (s.kind == WalFileKind::segment && (!newest || s.stored_at_us > newest->stored_at_us)) newest = &s;
+  auto newest_row = m_index.newest_segment();
+  if (!totals || !newest_row) return failed_output(!totals ? totals.error() : newest_row.error());
+  const IndexedObject* newest = *newest_row ? &**newest_row : nullptr;
   const std::int64_t now = now_unix_us();
   const auto sysid = m_repository.system_identifier();
 
@@ -282,10 +280,9 @@ AdminOutput Admin::list(const protocol::Message& request) {
   filter.timeline = field_u32(request, "timeline");
   if (auto text = request.field("timeline"); text && (!filter.timeline || *filter.timeline == 0))
     return failed_output({ErrorKind::invalid, "--timeline '" + std::string(*text) + "' is not a timeline number"});
-  auto all = m_index.segments();
-  if (!all) return failed_output(all.error());
-  std::uint64_t segment_size = 0;
-  for (const auto& s : *all) segment_size = segment_size ? segment_size : s.segment_size;
+  auto known_size = m_index.segment_size();
+  if (!known_size) return failed_output(known_size.error());
+  const std::uint64_t segment_size = *known_size;
   for (auto [key, slot] : {std::pair{"from", &filter.from_segno}, std::pair{"to", &filter.to_segno}}) {
     auto value = request.field(key);
     if (!value) continue;

@@ -8,7 +8,16 @@ namespace walvault {
 
 namespace {
 
-constexpr std::string_view k_schema = R"sql(
+// Schema versions, applied in order, each in one transaction with its PRAGMA user_version
+// (SQLite's own slot for it). The next schema change is a new entry at the end; an entry is
+// never edited once released, because indexes in the field already carry its number.
+struct Migration {
+  int version;
+  std::string_view what;
+  std::string_view sql;
+};
+
+constexpr std::string_view k_schema_1 = R"sql(
 CREATE TABLE IF NOT EXISTS objects (
   name TEXT PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -51,8 +60,13 @@ CREATE TABLE IF NOT EXISTS pruned (
   name TEXT PRIMARY KEY,
   pruned_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
 )sql";
+
+constexpr Migration k_migrations[] = {
+    {1, "objects, timelines, backups, stored backups, pruned names", k_schema_1},
+    // status asks for the newest archived segment on every call: an index instead of a scan.
+    {2, "newest segment by archive time", "CREATE INDEX IF NOT EXISTS objects_by_stored_at ON objects (kind, stored_at);"},
+};
 
 constexpr std::string_view k_object_columns =
     "name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, first_xact, last_xact, xact_count";
@@ -96,7 +110,49 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& path) {
   return index;
 }
 
-Result<void> Index::migrate() { return m_db.exec(k_schema); }
+int Index::latest_schema_version() { return k_migrations[std::size(k_migrations) - 1].version; }
+
+Result<int> Index::schema_version() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("PRAGMA user_version");
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  return *row ? static_cast<int>(stmt->column_int(0)) : 0;
+}
+
+Result<void> Index::migrate() {
+  auto current = schema_version();
+  if (!current) return std::unexpected(current.error());
+  if (*current > latest_schema_version())
+    return fail(ErrorKind::invalid, "index '" + m_path + "' has schema version " + std::to_string(*current) +
+                                        ", written by a newer walvault (this one knows up to " +
+                                        std::to_string(latest_schema_version()) +
+                                        "): run the newer walvaultd, or move the index aside and it is rebuilt from the repository");
+  std::lock_guard lock(m_mutex);
+  for (const Migration& m : k_migrations) {
+    if (m.version <= *current) continue;
+    const std::string sql = "BEGIN IMMEDIATE;\n" + std::string(m.sql) + "\nPRAGMA user_version = " + std::to_string(m.version) + ";\nCOMMIT;";
+    if (auto r = m_db.exec(sql); !r) {
+      (void)m_db.exec("ROLLBACK;");
+      return fail(r.error().kind, "index '" + m_path + "': migration to schema version " + std::to_string(m.version) + " (" +
+                                      std::string(m.what) + ") failed: " + r.error().message);
+    }
+  }
+  return {};
+}
+
+Result<std::optional<IndexedObject>> Index::newest_segment() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT " + std::string(k_object_columns) +
+                           " FROM objects WHERE kind = 'segment' AND sha256 NOT IN ('unreadable', 'missing')"
+                           " ORDER BY stored_at DESC LIMIT 1");
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<IndexedObject>();
+  return std::optional<IndexedObject>(read_object(*stmt));
+}
 
 Result<void> Index::check_integrity() {
   std::lock_guard lock(m_mutex);

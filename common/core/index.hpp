@@ -129,6 +129,11 @@ class Index {
   Result<std::optional<std::uint32_t>> newest_timeline();
   // The segment size of the archived WAL (from any segment row); 0 when none is archived.
   Result<std::uint64_t> segment_size();
+  // The most recently archived readable segment (status), by an index, not a scan.
+  Result<std::optional<IndexedObject>> newest_segment();
+  // PRAGMA user_version: the schema this index file has, and the one this walvault writes.
+  Result<int> schema_version();
+  static int latest_schema_version();
   Result<std::optional<IndexedObject>> find(std::string_view name);
   Result<std::vector<IndexedObject>> segments(const SegmentFilter& filter = {});
   // Every indexed name; without `include_unreadable`, rows of unreadable and missing objects
