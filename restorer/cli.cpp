@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/client_common.hpp"
 #include "common/base/fd.hpp"
 #include "common/base/socket_client.hpp"
 
@@ -72,7 +73,8 @@ void usage(FILE* out) {
   std::fputs("\nOptions for every verb:\n"
              "  --socket PATH   walvaultd's socket (default: $WALVAULT_SOCKET, else /run/walvault/walvault.sock)\n"
              "  --json          print one JSON document (keys in docs/cli.md) instead of text\n"
-             "  --timeout SECONDS  how long to wait for the answer (default 3600)\n\n"
+             "  --timeout SECONDS  how long to wait for the answer (default 3600; backup: a week)\n"
+             "  --connect-timeout SECONDS  how long to retry while walvaultd is not accepting (default 1)\n\n"
              "Times: RFC 3339 (2026-11-24T09:30:00Z) or 'YYYY-MM-DD HH:MM:SS[+TZ]'; output is UTC.\n"
              "Exit status: 0 done / all checks hold; 1 a check failed or the target is unreachable;\n"
              "2 usage or connection error.\n", out);
@@ -85,76 +87,51 @@ int usage_error(const std::string& message) {
   return k_exit_usage;
 }
 
+const Verb* find_verb(std::string_view name) {
+  for (const auto& candidate : k_verbs)
+    if (name == candidate.name) return &candidate;
+  return nullptr;
+}
+
+// The options walvault takes where it is on its command line: --json everywhere, and the
+// verb's own once the verb was seen.
+ClientOptionSpec options_for(const std::vector<std::string>& positional) {
+  ClientOptionSpec spec;
+  spec.flag_options.insert("json");
+  const Verb* verb = positional.empty() ? nullptr : find_verb(positional.front());
+  if (!verb) return spec;
+  spec.owner = "'" + std::string(verb->name) + "'";
+  spec.value_options = verb->value_options;
+  spec.flag_options.insert(verb->flag_options.begin(), verb->flag_options.end());
+  if (name_is(verb, "backup")) spec.short_value["-d"] = "dbname";  // pg_basebackup's spelling
+  return spec;
+}
+
 }  // namespace
 
 int run_walvault_cli(int argc, const char* const* argv) {
-  ClientOptions options;
-  const char* env_socket = std::getenv("WALVAULT_SOCKET");
-  options.socket_path = env_socket && *env_socket ? env_socket : std::string(protocol::k_default_socket);
-  options.timeout = std::chrono::milliseconds(3600 * 1000);
-  bool as_json = false;
-  bool timeout_set = false;
-  const Verb* verb = nullptr;
-  std::map<std::string, std::string> values;
-
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h" || arg == "help") {
-      usage(stdout);
-      return k_exit_ok;
-    }
-    if (arg == "--version") {
-      std::printf("walvault %s\n", WALVAULT_VERSION);
-      return k_exit_ok;
-    }
-    if (arg == "--json") {
-      as_json = true;
-      continue;
-    }
-    if (arg == "-d" && verb && std::string(verb->name) == "backup") {  // pg_basebackup's spelling
-      if (i + 1 >= argc) return usage_error("option '-d' needs a value");
-      values["dbname"] = argv[++i];
-      continue;
-    }
-    if (arg.starts_with("--")) {
-      std::string name = arg.substr(2), value;
-      bool has_value = false;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name.resize(eq);
-        has_value = true;
-      }
-      const bool is_flag = verb && verb->flag_options.contains(name);
-      const bool takes_value = name == "socket" || name == "timeout" || (verb && verb->value_options.contains(name));
-      if (!is_flag && !takes_value)
-        return usage_error("unknown option '--" + name + "'" + (verb ? std::string(" for '") + verb->name + "'" : ""));
-      if (is_flag) {
-        values[name] = "1";
-        continue;
-      }
-      if (!has_value) {
-        if (i + 1 >= argc) return usage_error("option '--" + name + "' needs a value");
-        value = argv[++i];
-      }
-      if (name == "socket") options.socket_path = value;
-      else if (name == "timeout") {
-        timeout_set = true;
-        const long seconds = std::strtol(value.c_str(), nullptr, 10);
-        if (seconds <= 0) return usage_error("--timeout needs a number of seconds");
-        options.timeout = std::chrono::milliseconds(seconds * 1000);
-      } else values[name] = value;
-      continue;
-    }
-    if (verb) return usage_error("unexpected argument '" + arg + "'");
-    for (const auto& candidate : k_verbs)
-      if (arg == candidate.name) verb = &candidate;
-    if (!verb) return usage_error("unknown verb '" + arg + "'");
+  auto parsed = parse_client_command_line(argc, argv, options_for);
+  if (!parsed) return usage_error(parsed.error().message);
+  if (parsed->help || (!parsed->positional.empty() && parsed->positional.front() == "help")) {
+    usage(stdout);
+    return k_exit_ok;
   }
-  if (!verb) {
+  if (parsed->version) {
+    std::printf("walvault %s\n", WALVAULT_VERSION);
+    return k_exit_ok;
+  }
+  if (parsed->positional.empty()) {
     usage(stderr);
     return k_exit_usage;
   }
-  const bool timeout_given = timeout_set;
+  const Verb* verb = find_verb(parsed->positional.front());
+  if (!verb) return usage_error("unknown verb '" + parsed->positional.front() + "'");
+  if (parsed->positional.size() > 1) return usage_error("unexpected argument '" + parsed->positional[1] + "'");
+  ClientOptions options = parsed->options;
+  if (!parsed->timeout_given) options.timeout = std::chrono::milliseconds(3600 * 1000);
+  std::map<std::string, std::string> values = std::move(parsed->values);
+  const bool as_json = values.erase("json") > 0;
+  const bool timeout_given = parsed->timeout_given;
   int targets = 0;
   for (const char* t : {"target-time", "target-lsn", "target-xid", "target-name", "target-immediate"}) targets += values.contains(t);
   if (targets > 1) return usage_error("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate");

@@ -25,13 +25,14 @@ Result<std::chrono::milliseconds> parse_seconds(std::string_view option, const s
 
 }  // namespace
 
-Result<ClientCommandLine> parse_client_command_line(int argc, const char* const* argv) {
+Result<ClientCommandLine> parse_client_command_line(int argc, const char* const* argv, const ClientOptionsFor& extra) {
   ClientCommandLine result;
   const char* env_socket = std::getenv("WALVAULT_SOCKET");
   result.options.socket_path = env_socket && *env_socket ? env_socket : std::string(protocol::k_default_socket);
 
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
+    const ClientOptionSpec spec = extra ? extra(result.positional) : ClientOptionSpec{};
     if (arg == "--help" || arg == "-h") {
       result.help = true;
       continue;
@@ -44,16 +45,31 @@ Result<ClientCommandLine> parse_client_command_line(int argc, const char* const*
       for (++i; i < argc; ++i) result.positional.emplace_back(argv[i]);
       break;
     }
+    if (auto alias = spec.short_value.find(std::string(arg)); alias != spec.short_value.end()) {
+      if (i + 1 >= argc) return fail(ErrorKind::invalid, "option '" + std::string(arg) + "' needs a value");
+      result.values[alias->second] = argv[++i];
+      continue;
+    }
     if (arg.starts_with("--")) {
       std::string name(arg.substr(2));
       std::string value;
+      bool has_value = false;
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name.resize(eq);
-      } else if (i + 1 < argc) {
+        has_value = true;
+      }
+      const bool shared = name == "socket" || name == "timeout" || name == "connect-timeout";
+      if (spec.flag_options.contains(name)) {
+        if (has_value) return fail(ErrorKind::invalid, "option '--" + name + "' takes no value");
+        result.values[name] = "1";
+        continue;
+      }
+      if (!shared && !spec.value_options.contains(name))
+        return fail(ErrorKind::invalid, "unknown option '--" + name + "'" + (spec.owner.empty() ? "" : " for " + spec.owner));
+      if (!has_value) {
+        if (i + 1 >= argc) return fail(ErrorKind::invalid, "option '--" + name + "' needs a value");
         value = argv[++i];
-      } else {
-        return fail(ErrorKind::invalid, "option '--" + name + "' needs a value");
       }
       if (name == "socket") {
         if (value.empty()) return fail(ErrorKind::invalid, "option '--socket' needs a path");
@@ -62,12 +78,13 @@ Result<ClientCommandLine> parse_client_command_line(int argc, const char* const*
         auto ms = parse_seconds("--timeout", value);
         if (!ms) return std::unexpected(ms.error());
         result.options.timeout = *ms;
+        result.timeout_given = true;
       } else if (name == "connect-timeout") {
         auto ms = parse_seconds("--connect-timeout", value);
         if (!ms) return std::unexpected(ms.error());
         result.options.connect_timeout = *ms;
       } else {
-        return fail(ErrorKind::invalid, "unknown option '--" + name + "'");
+        result.values[name] = value;
       }
       continue;
     }
