@@ -24,7 +24,7 @@
 #include "common/core/pgdata.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
-#include "restorer/admin.hpp"
+#include "common/core/document.hpp"
 
 namespace walvault {
 

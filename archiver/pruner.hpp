@@ -61,7 +61,7 @@ class Pruner {
 
 }  // namespace walvault
 
-#include "restorer/admin.hpp"
+#include "common/core/document.hpp"
 
 namespace walvault {
 // The PRUNE verb's document: what goes and why, what stays and why (docs/cli.md).

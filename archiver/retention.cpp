@@ -5,7 +5,7 @@
 #include <set>
 
 #include "common/core/time_format.hpp"
-#include "restorer/plan.hpp"
+#include "common/core/plan.hpp"
 
 namespace walvault {
 

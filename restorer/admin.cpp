@@ -15,7 +15,7 @@
 #include "common/core/object_store.hpp"
 #include "common/core/time_format.hpp"
 #include "common/core/wal_checks.hpp"
-#include "restorer/plan.hpp"
+#include "common/core/plan.hpp"
 
 namespace walvault {
 
@@ -69,35 +69,12 @@ std::optional<std::uint32_t> field_u32(const protocol::Message& m, std::string_v
   return out;
 }
 
-AdminOutput failed_output(const Failure& failure) {
-  AdminOutput out;
-  out.exit_code = 1;
-  out.reason = failure.message;
-  if (failure.kind == ErrorKind::invalid) out.error = failure;
-  out.json = json{{"error", failure.message}};
-  out.text = failure.message + "\n";
-  return out;
-}
-
 std::uint64_t segno_of(const std::string& name, std::uint64_t segment_size) {
   auto parsed = parse_wal_name(name);
   return parsed && segment_size ? segment_number(*parsed, segment_size) : 0;
 }
 
 }  // namespace
-
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(k_units)) {
-    value /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, k_units[unit]);
-  return buf;
-}
 
 Admin::Admin(Repository& repository, Index& index, Indexer& indexer, std::function<json()> daemon_state)
     : m_repository(repository), m_index(index), m_indexer(indexer), m_daemon_state(std::move(daemon_state)) {}
@@ -124,11 +101,6 @@ void Admin::register_handlers(HandlerRegistry& registry) {
                             Lane::long_running);
   registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); }, Lane::admin);
   registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); }, Lane::long_running);
-}
-
-void Admin::add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run) {
-  registry.register_handler(
-      std::move(verb), [this, run = std::move(run)](Request& r) { return serve(r, [&] { return run(r.message); }); }, Lane::admin);
 }
 
 void Admin::set_retention_probe(std::function<RetentionView()> probe) {
@@ -182,20 +154,7 @@ std::vector<std::string> Admin::required_gaps(const std::vector<IndexedObject>& 
   return missing;
 }
 
-protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) {
-  if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
-  AdminOutput output = verb();
-  if (output.error) {
-    request.fd.reset();
-    request.progress_fd.reset();
-    return protocol::error(*output.error);
-  }
-  const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
-  protocol::Message response = protocol::ok();
-  response.set("exit", std::to_string(output.exit_code));
-  if (output.exit_code != 0 && !output.reason.empty()) response.set("message", output.reason);
-  return respond_with_document(request, as_json ? output.json.dump(2) + "\n" : output.text, std::move(response));
-}
+protocol::Message Admin::serve(Request& request, const std::function<AdminOutput()>& verb) { return serve_document(request, verb); }
 
 AdminOutput Admin::status() {
   AdminOutput out;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/core/document.hpp"
 #include "common/core/index.hpp"
 #include "common/core/indexer.hpp"
 #include "common/core/repository.hpp"
@@ -17,21 +18,10 @@
 
 namespace walvault {
 
-// 1536 -> "1.5 KiB": sizes in documents meant for people.
-std::string human_bytes(std::uint64_t bytes);
-
 struct CheckThresholds {
   std::int64_t max_wal_age_us = 3600LL * 1000000;
   std::int64_t max_backup_age_us = 48LL * 3600 * 1000000;
   double max_disk_usage = 0.80;
-};
-
-struct AdminOutput {
-  nlohmann::ordered_json json;
-  std::string text;
-  int exit_code = 0;
-  std::string reason;            // exit 1: one line for stderr (what failed)
-  std::optional<Failure> error;  // the request itself was wrong (bad value): ERR, no document
 };
 
 class Admin {
@@ -40,8 +30,6 @@ class Admin {
   Admin(Repository& repository, Index& index, Indexer& indexer, std::function<nlohmann::ordered_json()> daemon_state);
 
   void register_handlers(HandlerRegistry& registry);
-  // Registers another admin verb served like the built-in ones (the daemon adds PRUNE).
-  void add_verb(HandlerRegistry& registry, std::string verb, std::function<AdminOutput(const protocol::Message&)> run);
   // What retention says: a problem makes check's retention line fail; the window start is
   // where check and verify begin to require continuous WAL (older WAL is pruned on purpose,
   // apart from each kept backup's own start..stop).

@@ -1,4 +1,4 @@
-#include "restorer/plan.hpp"
+#include "common/core/plan.hpp"
 
 #include <algorithm>
 #include <map>

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/core/time_format.hpp"
-#include "restorer/plan.hpp"
+#include "common/core/plan.hpp"
 
 namespace walvault {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "archiver/retention.hpp"
 #include "common/core/time_format.hpp"
-#include "restorer/plan.hpp"
+#include "common/core/plan.hpp"
 
 namespace walvault {
 namespace {

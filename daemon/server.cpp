@@ -1,6 +1,6 @@
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
-#include "archiver/server.hpp"
+#include "daemon/server.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,6 +1,6 @@
 #include <utility>  // see server.cpp
 
-#include "archiver/controller.hpp"
+#include "daemon/controller.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -18,9 +18,10 @@
 #include <thread>
 
 #include "archiver/backup_taker.hpp"
+#include "archiver/handlers.hpp"
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"
-#include "archiver/server.hpp"
+#include "daemon/server.hpp"
 #include "common/base/path_access.hpp"
 #include "common/core/config.hpp"
 #include "common/core/cron.hpp"
@@ -33,6 +34,7 @@
 #include "common/core/repository.hpp"
 #include "restorer/backup_server.hpp"
 #include "restorer/fetch.hpp"
+#include "restorer/handlers.hpp"
 
 namespace walvault {
 
@@ -131,29 +133,17 @@ class Daemon {
                                 m_config.max_connections},
                  policy_of(m_config)),
         m_signals(m_io, SIGTERM, SIGINT, SIGHUP), m_started_us(now_unix_us()) {
-    m_handlers.register_handler("PUSH", [this](Request& r) {
-      const bool backup_file = r.message.argument().ends_with(".backup");
-      protocol::Message response = m_ingest.handle(r);
-      // PostgreSQL archives the .backup file as a base backup ends: prune right after it.
-      if (backup_file && response.head() == "OK") schedule_prune_now();
-      return response;
-    });
-    m_handlers.register_handler("GET", [this](Request& r) { return m_fetch.handle(r); });
-    m_handlers.register_handler("BACKUP", [this](Request& r) { return serve_backup_request(m_backups, r); }, Lane::long_running);
-    m_backup_reads.register_handlers(m_handlers);
+    register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
+    register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
+    m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
     m_backups.set_on_finished([this] { schedule_prune_now(); });
     m_pruner.set_running_backup_probe([this]() -> std::optional<std::string> {
       auto p = m_backups.progress();
       if (p && !p->finished()) return p->id;
       return std::nullopt;
     });
-    m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
-    m_admin.register_handlers(m_handlers);
     m_admin.set_thresholds(thresholds_of(m_config));
     m_pruner.set_policy(retention_of(m_config));
-    m_admin.add_verb(m_handlers, "PRUNE", [this](const protocol::Message& m) {
-      return render_prune(m_pruner.run(m.field("dry-run").has_value(), now_unix_us()));
-    });
     m_admin.set_retention_probe([this]() {
       Admin::RetentionView view;
       PruneReport report = m_pruner.run(/*dry_run=*/true, now_unix_us());
