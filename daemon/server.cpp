@@ -255,7 +255,12 @@ class Server::Session {
       const protocol::Message greeting{std::string(protocol::k_greeting), {}};
       co_await send_message(*socket, greeting);
 
+      // Until its request arrives a connection has nothing in progress: a drain closes it at
+      // once instead of waiting out its request-timeout.
+      if (server.m_draining) co_return;
+      server.m_waiting.insert(socket);
       Received received = co_await receive_request(*socket);
+      server.m_waiting.erase(socket);
       deadline.disarm();
       // Decide synchronously; GCC 12 mishandles co_await under if-statements with
       // init-declarations, so the only co_await below is unconditional on its own line.
@@ -272,9 +277,11 @@ class Server::Session {
       deadline.arm(std::chrono::seconds(10));
       co_await send_message(*socket, response);
     } catch (const boost::system::system_error& e) {
+      server.m_waiting.erase(socket);
       // Peer went away or the deadline closed the socket; nothing more to tell it.
       spdlog::debug("connection ended early: {}", e.code().message());
     } catch (const std::exception& e) {
+      server.m_waiting.erase(socket);
       spdlog::error("connection failed: {}", e.what());
     }
   }
@@ -316,6 +323,13 @@ void Server::drain(std::function<void()> done) {
     boost::system::error_code ignored;
     m_acceptor->close(ignored);
   }
+  for (const auto& socket : m_waiting) {
+    boost::system::error_code ignored;
+    socket->cancel(ignored);
+    socket->close(ignored);
+  }
+  if (!m_waiting.empty()) spdlog::info("closed {} connection(s) that had not sent a request yet", m_waiting.size());
+  m_waiting.clear();
   if (m_active.load() == 0) {
     done();
     return;

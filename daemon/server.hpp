@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,8 @@ class Server {
   // Takes the lock file (<socket>.lock), removes a stale socket, binds with the configured mode.
   Result<void> listen();
   void start();
-  // Stops accepting; `done` runs on the io thread once no connection is left.
+  // Stops accepting and closes connections that have not sent a request; `done` runs on the
+  // io thread once no connection is left. Call on the io thread.
   void drain(std::function<void()> done);
   void set_policy(ServerPolicy policy);
 
@@ -70,7 +72,8 @@ class Server {
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> m_acceptor;
   UniqueFd m_lock_fd;
   std::atomic<unsigned> m_active{0};
-  bool m_draining = false;
+  bool m_draining = false;                        // io thread only, like the two below
+  std::set<std::shared_ptr<boost::asio::local::stream_protocol::socket>> m_waiting;  // greeted, no request yet
   std::function<void()> m_drained;
 };
 

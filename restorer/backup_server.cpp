@@ -6,9 +6,16 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
+#include "common/core/client_output.hpp"
 #include "common/core/object_store.hpp"
 
 namespace walvault {
+
+namespace {
+
+constexpr std::chrono::milliseconds k_restore_stream_idle_limit{300 * 1000};
+
+}  // namespace
 
 void BackupReads::register_handlers(HandlerRegistry& registry) {
   registry.register_handler("BACKUP-READ", [this](Request& r) { return read_chunk(r); }, Lane::long_running);
@@ -50,7 +57,11 @@ protocol::Message BackupReads::read_chunk(Request& request) {
       return refuse(n.error());
     }
     if (*n == 0) break;
-    if (auto r = write_all(request.fd.get(), std::span<const std::byte>(buffer.data(), *n), "the restore client's pipe"); !r)
+    // Bounded: a restore client that stops reading must not hold a long-lane thread (or a
+    // SIGTERM) forever; extraction stalls shorter than this are normal.
+    if (auto r = write_client_output(request.fd.get(), std::span<const std::byte>(buffer.data(), *n), k_restore_stream_idle_limit,
+                                     "the restore client's pipe");
+        !r)
       return refuse(r.error());
     sent += *n;
   }

@@ -29,6 +29,7 @@ constexpr OptionSpec k_options[] = {
     {"workers", "0", "N", "worker threads for checking, compressing and storing (0: one per CPU)", false},
     {"max-connections", "64", "N", "connections served at once; more get BUSY and the client retries", false},
     {"request-timeout", "10", "SECONDS", "time a client has to send its request after connecting", true},
+    {"shutdown-timeout", "60", "SECONDS", "SIGTERM: how long open connections may take to finish; after it walvaultd exits anyway (exit 1), dropping only requests it never acknowledged", true},
     {"check-max-wal-age", "30m", "DURATION", "walvault check: the newest archived segment may be this old (30m, 1h, 2d); keep archive_timeout below it", true},
     {"check-max-backup-age", "48h", "DURATION", "walvault check: the newest base backup may be this old", true},
     {"check-max-disk-usage", "80%", "PERCENT", "walvault check: the repository's filesystem may be this full", true},
@@ -181,6 +182,10 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 1, 3600);
     if (!n) return std::unexpected(n.error());
     config.request_timeout = std::chrono::seconds(*n);
+  } else if (name == "shutdown-timeout") {
+    auto n = parse_unsigned(value, 1, 86400);
+    if (!n) return std::unexpected(n.error());
+    config.shutdown_timeout = std::chrono::seconds(*n);
   } else if (name == "spool") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
     config.spool = value;
@@ -309,10 +314,34 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
     if (auto r = apply(config, name, setting.value); !r)
       return fail(ErrorKind::invalid, "invalid value '" + setting.value + "' for option '" + name + "' (from " +
                                           setting.origin + "): " + r.error().message);
+    config.values[name] = setting.value;
   }
   if (config.repo.empty())
     return fail(ErrorKind::invalid, "option 'repo' is required (--repo, WALVAULT_REPO or 'repo = ...' in the config file)");
   return config;
+}
+
+std::vector<std::string> restart_only_changes(const DaemonConfig& running, const DaemonConfig& next) {
+  std::vector<std::string> changed;
+  for (const auto& option : k_options) {
+    if (option.reloadable) continue;
+    const std::string name(option.name);
+    auto a = running.values.find(name), b = next.values.find(name);
+    const std::string before = a == running.values.end() ? std::string(option.default_value) : a->second;
+    const std::string after = b == next.values.end() ? std::string(option.default_value) : b->second;
+    if (before != after) changed.push_back(name);
+  }
+  return changed;
+}
+
+DaemonConfig keep_restart_only(const DaemonConfig& running, DaemonConfig next) {
+  for (const std::string& name : restart_only_changes(running, next)) {
+    auto kept = running.values.find(name);
+    const std::string value = kept != running.values.end() ? kept->second : std::string(find_option(name)->default_value);
+    (void)apply(next, name, value);  // it was valid when the running configuration was resolved
+    next.values[name] = value;
+  }
+  return next;
 }
 
 std::optional<gid_t> socket_group_for(const DaemonConfig& config, uid_t daemon_uid) {

@@ -56,8 +56,18 @@ struct DaemonConfig {
   std::string backup_schedule;                 // cron text; empty: off
   std::uint64_t backup_chunk_size = 64ULL << 20;
   std::string backup_checkpoint = "fast";
+  std::chrono::seconds shutdown_timeout{60};  // SIGTERM: how long open connections may take
   std::string config_file;  // empty when none
+  // The resolved text of every option, by name: what restart_only_changes() compares.
+  std::map<std::string, std::string> values;
 };
+
+// The options that differ between `running` and `next` and that the option table marks as
+// needing a restart (reloadable = false), in table order.
+std::vector<std::string> restart_only_changes(const DaemonConfig& running, const DaemonConfig& next);
+// `next` with every restart-only option set back to `running`'s value: what a reload runs
+// with, so one snapshot always describes the daemon as it really is.
+DaemonConfig keep_restart_only(const DaemonConfig& running, DaemonConfig next);
 
 struct DaemonCommandLine {
   std::map<std::string, std::string> flags;  // option name -> value

@@ -3,7 +3,8 @@
 # must not hold up archiving or recovery: admin verbs run on a lane of their own, never on the
 # push/get workers, and walvaultd gives up on a client that takes nothing for 30 s, which
 # frees the admin lane again. Before this, one such client on a one-worker daemon blocked
-# archive-push and archive-get for as long as it liked.
+# archive-push and archive-get for as long as it liked. Such a client holds up SIGTERM only
+# for shutdown-timeout.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
@@ -66,7 +67,27 @@ wv_cli_json status
 check_rc 0 "walvault status answers once the stuck clients were dropped"
 check_eq "$(jq_out '.version | type')" string "... with its document"
 bg_stop "$STUCK"
-
+wv_cli_json list
+segments_before=$(jq_out '.segments | length')
 daemon_stop
+
+# 3. SIGTERM while a client holds a document write: walvaultd waits shutdown-timeout (2 s
+#    here), not the 30 s client limit, then exits 1 saying so; nothing acknowledged is lost.
+daemon_start --workers 1 --request-timeout 60 --shutdown-timeout 2
+stuck_clients 1 LIST
+sleep 1
+t0=$SECONDS
+daemon_stop
+check_eq "$(( SECONDS - t0 < 10 ))" 1 "SIGTERM with a stuck client stops within shutdown-timeout ($(( SECONDS - t0 )) s)"
+check_eq "$WV_DAEMON_RC" 1 "... and exits 1: the drain was cut short"
+check_contains "shutdown-timeout: 1 connection(s) still open after 2 s" "$(cat "$T/logs/walvaultd.2.log")" \
+  "walvaultd logs why it stopped without them"
+bg_stop "$STUCK"
+daemon_start --workers 1
+wv_cli_json list
+check_eq "$(jq_out '.segments | length')" "$segments_before" "every segment archived before the forced stop is still there"
+daemon_stop
+check_eq "$WV_DAEMON_RC" 0 "a stop with nothing open exits 0"
+
 pg_stop "$T/pg"
 finish

@@ -382,5 +382,37 @@ TEST(Config, CommandLineParsing) {
   EXPECT_EQ(twice->flags.at("allow-uid"), "");
 }
 
+TEST(ConfigReload, RestartOnlyChangesFollowTheTablesReloadableColumn) {
+  FakeEnv env;
+  auto running = resolve_config(with_flags({{"repo", "/r"}, {"workers", "2"}, {"compress", "zstd:3"}}), env.getter());
+  auto next = resolve_config(
+      with_flags({{"repo", "/r"}, {"workers", "4"}, {"socket", "/run/other.sock"}, {"compress", "zstd:9"}}), env.getter());
+  ASSERT_TRUE(running && next);
+  EXPECT_EQ(restart_only_changes(*running, *next), (std::vector<std::string>{"socket", "workers"}))
+      << "compress is reloadable; socket and workers are not (table order)";
+  for (const auto& option : daemon_options()) {
+    if (option.name == "compress") {
+      EXPECT_TRUE(option.reloadable);
+    } else if (option.name == "workers" || option.name == "socket") {
+      EXPECT_FALSE(option.reloadable);
+    }
+  }
+
+  const DaemonConfig kept = keep_restart_only(*running, *next);
+  EXPECT_EQ(kept.workers, 2u) << "the running value of a restart-only option stays";
+  EXPECT_EQ(kept.socket, running->socket);
+  EXPECT_EQ(kept.compress.level, 9) << "a reloadable option takes the new value";
+  EXPECT_TRUE(restart_only_changes(*running, kept).empty()) << "the snapshot describes the daemon as it runs";
+}
+
+TEST(ConfigReload, ShutdownTimeoutIsRangeChecked) {
+  FakeEnv env;
+  auto config = resolve_config(with_flags({{"repo", "/r"}}), env.getter());
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->shutdown_timeout, std::chrono::seconds(60));
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"shutdown-timeout", "0"}}), env.getter())).find("shutdown-timeout"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace walvault

@@ -1,0 +1,422 @@
+#include <utility>  // see server.cpp
+
+#include "daemon/daemon.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include "archiver/backup_taker.hpp"
+#include "archiver/handlers.hpp"
+#include "archiver/ingest.hpp"
+#include "archiver/pruner.hpp"
+#include "daemon/server.hpp"
+#include "common/base/path_access.hpp"
+#include "common/core/config.hpp"
+#include "common/core/cron.hpp"
+#include "common/core/index.hpp"
+#include "common/core/indexer.hpp"
+#include "common/core/time_format.hpp"
+#include "restorer/admin.hpp"
+#include "common/core/logging.hpp"
+#include "common/core/pgdata.hpp"
+#include "common/core/repository.hpp"
+#include "restorer/backup_server.hpp"
+#include "restorer/fetch.hpp"
+#include "restorer/handlers.hpp"
+
+namespace walvault {
+
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failure = 1;
+
+unsigned worker_count(const DaemonConfig& config) {
+  if (config.workers > 0) return config.workers;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ServerPolicy policy_of(const DaemonConfig& config) { return ServerPolicy{config.allow_uids, config.request_timeout}; }
+
+CheckThresholds thresholds_of(const DaemonConfig& config) {
+  return CheckThresholds{config.check_max_wal_age_us, config.check_max_backup_age_us, config.check_max_disk_usage};
+}
+
+RetentionPolicy retention_of(const DaemonConfig& config) {
+  return RetentionPolicy{config.retention_backups, config.retention_backup_days_us, config.retention_wal_days_us};
+}
+
+BackupSettings backup_settings_of(const DaemonConfig& config) {
+  BackupSettings settings;
+  settings.conninfo = config.pg_conninfo;
+  settings.pgdata = config.pgdata;
+  settings.bindir = config.pg_bindir;
+  settings.checkpoint = config.backup_checkpoint;
+  settings.chunk_size = config.backup_chunk_size;
+  settings.compress = config.compress;
+  // One large stream: let zstd use as many threads as PUSH has workers (the same process
+  // count pgBackRest's process-max would get).
+  settings.compress.threads = static_cast<int>(worker_count(config));
+  return settings;
+}
+
+// Every uid allow-uid names must be able to reach the socket through the filesystem as well
+// (SO_PEERCRED is the gate, but a peer that cannot even connect only sees "Permission
+// denied"): search permission on each directory above it, write permission on the socket.
+// The first one that cannot, as one line naming the uid, the path and what is missing.
+std::optional<std::string> unreachable_allowed_user(const DaemonConfig& config) {
+  for (uid_t uid : config.allow_uids) {
+    if (uid == ::geteuid()) continue;
+    const UserIdentity who = identity_of_uid(uid);
+    if (who.name.empty()) {
+      // A numeric uid of another container (a Kubernetes sidecar): its groups (fsGroup) are not
+      // known here, so its access cannot be judged; it is not a reason to refuse to start.
+      spdlog::warn("allow-uid {} has no passwd entry here, so its access to socket '{}' cannot be checked "
+                   "(in a pod, give both containers the socket's group through fsGroup or set socket-group)",
+                   uid, config.socket);
+      continue;
+    }
+    auto problem = socket_access_problem(who, config.socket);
+    if (problem) {
+      // In a pod, fsGroup adds a group to every container's processes, not to /etc/group: if a
+      // group walvaultd has that the user database does not give it would let this user in,
+      // that is the likely setup. Warn only.
+      const UserIdentity listed = identity_of_uid(::geteuid());
+      UserIdentity with_injected = who;
+      for (gid_t g : identity_of_process().groups)
+        if (std::find(listed.groups.begin(), listed.groups.end(), g) == listed.groups.end()) with_injected.groups.push_back(g);
+      if (with_injected.groups.size() > who.groups.size() && !socket_access_problem(with_injected, config.socket)) {
+        spdlog::warn("allow-uid {} can reach socket '{}' only if it shares walvaultd's supplementary groups (as with a "
+                     "pod's fsGroup, which the user database does not show): {}", describe_user(who), config.socket, *problem);
+        continue;
+      }
+    }
+    if (problem)
+      return "allow-uid " + describe_user(who) + " cannot connect to socket '" + config.socket + "': " + *problem +
+             "; set socket-group to a group of that user (or socket-mode), or open the directory to it";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+class Daemon::Impl {
+ public:
+  Impl(DaemonCommandLine command_line, DaemonConfig config, std::unique_ptr<Repository> repository,
+       std::unique_ptr<Index> index, GetEnv getenv)
+      : m_command_line(std::move(command_line)), m_getenv(std::move(getenv)), m_config(std::move(config)),
+        m_snapshot(std::make_shared<const DaemonConfig>(m_config)), m_repository(std::move(repository)),
+        m_index(std::move(index)), m_indexer(*m_repository, *m_index),
+        m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, *m_index),
+        m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); }),
+        m_server(m_io, m_handlers,
+                 ServerSettings{m_config.socket, m_config.socket_mode, socket_group_for(m_config, ::geteuid()), worker_count(m_config),
+                                m_config.max_connections},
+                 policy_of(m_config)),
+        m_signals(m_io), m_started_us(now_unix_us()) {
+    register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
+    register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
+    m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
+    m_backups.set_on_finished([this] { schedule_prune_now(); });
+    m_pruner.set_running_backup_probe([this]() -> std::optional<std::string> {
+      auto p = m_backups.progress();
+      if (p && !p->finished()) return p->id;
+      return std::nullopt;
+    });
+    m_admin.set_thresholds(thresholds_of(m_config));
+    m_pruner.set_policy(retention_of(m_config));
+    m_admin.set_retention_probe([this]() {
+      Admin::RetentionView view;
+      PruneReport report = m_pruner.run(/*dry_run=*/true, now_unix_us());
+      if (report.failure) view.problem = report.failure->message;
+      else if (!report.decision.allowed) view.problem = report.decision.refusal;
+      else view.window_start_lsn = report.decision.window_start_lsn;
+      return view;
+    });
+  }
+
+  int run() {
+    if (auto r = m_server.listen(); !r) {
+      spdlog::critical("{}", r.error().message);
+      return k_exit_failure;
+    }
+    const auto config = this->config();
+    if (auto problem = unreachable_allowed_user(*config)) {
+      spdlog::critical("{}", *problem);
+      return k_exit_failure;
+    }
+    if (!config->pgdata.empty()) {
+      // A pgdata of another cluster is a configuration error; one not readable yet (the
+      // server's volume not mounted) is checked again at each backup.
+      if (auto r = check_pgdata_cluster(config->pgdata, *m_repository); !r) {
+        if (r.error().kind == ErrorKind::refused) {
+          spdlog::critical("{}", r.error().message);
+          return k_exit_failure;
+        }
+        spdlog::warn("pgdata: {}", r.error().message);
+      }
+    }
+    // The lock is ours, so no other walvaultd writes here: temp files are a crash's leftovers.
+    if (auto swept = m_repository->objects().remove_abandoned_writes(); !swept)
+      spdlog::warn("unable to remove writes a crash left behind: {}", swept.error().message);
+    else if (swept->objects)
+      spdlog::warn("removed {} unfinished write(s) a crash left behind ({} bytes)", swept->objects, swept->bytes);
+    // The lock is ours: bring the index up to the repository (a crash between storing an
+    // object and indexing it leaves the index behind) before answering "not there".
+    auto repaired = m_indexer.repair();
+    if (!repaired) {
+      spdlog::critical("unable to bring the index '{}' up to the repository: {}", m_index->path(), repaired.error().message);
+      return k_exit_failure;
+    }
+    if (repaired->added || repaired->removed || repaired->unreadable || repaired->lost_count)
+      spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable, {} LOST", repaired->added,
+                   repaired->removed, repaired->unreadable, repaired->lost_count);
+    m_server.start();
+    if (m_handle_signals) wait_for_signal();
+    arm_prune_timer();
+    arm_backup_schedule();
+    spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
+                 m_repository->describe(), config->socket, worker_count(*config), to_string(config->compress));
+    m_io.run();
+    m_background.join();
+    const auto& c = m_ingest.counters();
+    spdlog::info("walvaultd stopped: {} stored, {} duplicates, {} refused, {} conflicts, {} failed, {} served", c.stored.load(),
+                 c.duplicates.load(), c.refused.load(), c.conflicts.load(), c.failed.load(), m_fetch.served());
+    return m_forced ? k_exit_failure : k_exit_ok;
+  }
+
+ private:
+  void wait_for_signal() {
+    m_signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        (void)reload();  // a refusal is logged; the running configuration stays
+        wait_for_signal();
+        return;
+      }
+      begin_shutdown(signal == SIGTERM ? "received SIGTERM" : "received SIGINT");
+    });
+  }
+
+ public:
+  // SIGHUP: the whole configuration is resolved and validated again; only then is it swapped
+  // in, as one snapshot, and handed to the parts that keep their own copy. Options the table
+  // marks restart-only keep their running value, and a change to one is said, not ignored.
+  Result<void> reload() {
+    auto resolved = resolve_config(m_command_line, m_getenv);
+    if (!resolved) {
+      spdlog::error("SIGHUP: configuration not reloaded: {}", resolved.error().message);
+      return std::unexpected(resolved.error());
+    }
+    const auto running = config();
+    const std::vector<std::string> restart_only = restart_only_changes(*running, *resolved);
+    auto next = std::make_shared<const DaemonConfig>(keep_restart_only(*running, std::move(*resolved)));
+    if (auto r = logging::configure(next->log_level, next->log_format); !r) {
+      spdlog::error("SIGHUP: configuration not reloaded: {}", r.error().message);
+      return r;
+    }
+    {
+      std::lock_guard lock(m_snapshot_mutex);
+      m_snapshot = next;
+    }
+    m_ingest.set_compress(next->compress);
+    m_pruner.set_policy(retention_of(*next));
+    m_admin.set_thresholds(thresholds_of(*next));
+    m_server.set_policy(policy_of(*next));
+    arm_prune_timer();
+    if (next->backup_schedule != running->backup_schedule) arm_backup_schedule();
+    if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
+    if (!restart_only.empty()) {
+      std::string names;
+      for (const auto& name : restart_only) names += (names.empty() ? "" : ", ") + name;
+      spdlog::warn("SIGHUP: {} changed, which takes effect only after a restart; still running with the old value(s)", names);
+    }
+    spdlog::info("SIGHUP: configuration reloaded (compress {}, {} allowed uid(s), log-level {})", to_string(next->compress),
+                 next->allow_uids.size(), next->log_level);
+    return {};
+  }
+
+  std::shared_ptr<const DaemonConfig> config() const {
+    std::lock_guard lock(m_snapshot_mutex);
+    return m_snapshot;
+  }
+
+  // SIGTERM: stop accepting, cancel what can be cancelled, and let the open connections finish
+  // within shutdown-timeout; after it, stop anyway.
+  void begin_shutdown(const char* why) {
+    if (m_stopping) return;
+    m_stopping = true;
+    spdlog::info("{}: finishing {} open connection(s) (shutdown-timeout {} s)", why, m_server.active_connections(),
+                 config()->shutdown_timeout.count());
+    m_prune_timer.cancel();
+    m_schedule_timer.cancel();
+    m_backups.cancel();  // a running backup fails cleanly instead of holding up the stop
+    m_shutdown_timer.expires_after(config()->shutdown_timeout);
+    m_shutdown_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      spdlog::error("shutdown-timeout: {} connection(s) still open after {} s (a client that does not read, a stuck restore "
+                    "stream); stopping without them: nothing they were doing had been acknowledged",
+                    m_server.active_connections(), config()->shutdown_timeout.count());
+      m_forced = true;
+      m_signals.cancel();
+      m_io.stop();
+    });
+    m_server.drain([this] {
+      m_shutdown_timer.cancel();
+      m_signals.cancel();
+      m_io.stop();
+    });
+  }
+
+  void handle_signals() {
+    m_signals.add(SIGTERM);
+    m_signals.add(SIGINT);
+    m_signals.add(SIGHUP);
+    m_handle_signals = true;
+  }
+
+  bool forced() const { return m_forced.load(); }
+  boost::asio::io_context& io() { return m_io; }
+
+ private:
+  // Prunes on the background thread, never on the io thread or a push worker.
+  void schedule_prune_now() {
+    boost::asio::post(m_background, [this] { m_pruner.run(/*dry_run=*/false, now_unix_us()); });
+  }
+
+  void arm_prune_timer() {
+    m_prune_timer.cancel();
+    const auto interval = config()->prune_interval;
+    if (interval.count() == 0 || m_stopping) return;
+    m_prune_timer.expires_after(interval);
+    m_prune_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      schedule_prune_now();
+      arm_prune_timer();
+    });
+  }
+
+
+  // backup-schedule: the next firing time from now, in UTC; a backup already running at that
+  // moment makes this run a no-op (logged), never a second backup.
+  void arm_backup_schedule() {
+    m_schedule_timer.cancel();
+    const std::string schedule_text = config()->backup_schedule;
+    if (schedule_text.empty() || m_stopping) return;
+    auto schedule = parse_cron(schedule_text);
+    if (!schedule) {
+      spdlog::error("{}", schedule.error().message);
+      return;
+    }
+    // From the later of now and the run just planned: a steady-clock timer can fire a little
+    // before the wall clock reaches the minute (NTP slew), which must not plan it again.
+    const std::int64_t now = now_unix_us();
+    auto next = next_cron_time(*schedule, std::max(now, m_schedule_planned_us));
+    if (!next) {
+      spdlog::warn("backup-schedule '{}' never fires", schedule_text);
+      return;
+    }
+    spdlog::info("next scheduled backup at {} (backup-schedule '{}')", format_timestamp(*next), schedule_text);
+    m_schedule_planned_us = *next;
+    m_schedule_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
+    m_schedule_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      // Off the io thread: starting a backup lists the repository.
+      boost::asio::post(m_background, [this] {
+        auto id = m_backups.start("", "schedule");
+        if (id) spdlog::info("scheduled backup {} started", *id);
+        else spdlog::error("scheduled backup not started: {}", id.error().message);
+      });
+      arm_backup_schedule();
+    });
+  }
+
+  nlohmann::ordered_json daemon_state() {
+    const auto& c = m_ingest.counters();
+    const std::string schedule_text = config()->backup_schedule;
+    return nlohmann::ordered_json{
+        {"uptime_seconds", (now_unix_us() - m_started_us) / 1000000},
+        {"connections_in_flight", m_server.active_connections() > 0 ? m_server.active_connections() - 1 : 0},
+        {"index_trusted", m_index->trusted()},
+        {"backup", backup_status_json(m_backups.progress())},
+        {"backup_schedule", schedule_text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(schedule_text)},
+        {"retention",
+         {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
+          {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
+          {"last_result", m_pruner.last_result()}}},
+        {"since_start",
+         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"refused", c.refused.load()},
+          {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
+  }
+
+  DaemonCommandLine m_command_line;
+  GetEnv m_getenv;
+  const DaemonConfig m_config;  // as started; the constructor's and the socket's
+  mutable std::mutex m_snapshot_mutex;
+  std::shared_ptr<const DaemonConfig> m_snapshot;  // what runs now, swapped whole by reload()
+  std::unique_ptr<Repository> m_repository;
+  std::unique_ptr<Index> m_index;
+  Indexer m_indexer;
+  boost::asio::io_context m_io;
+  HandlerRegistry m_handlers;
+  Ingest m_ingest;
+  Fetch m_fetch;
+  Admin m_admin;
+  Pruner m_pruner{*m_repository, *m_index};
+  boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
+  std::int64_t m_schedule_planned_us = 0;                  // io thread only
+  // Before the server: destroyed after it, so no handler can still be waiting on them.
+  BackupTaker m_backups{*m_repository, *m_index, [this] { return backup_settings_of(*config()); }};
+  BackupReads m_backup_reads{*m_repository, *m_index};
+  Server m_server;
+  boost::asio::signal_set m_signals;
+  boost::asio::steady_timer m_prune_timer{m_io};
+  boost::asio::steady_timer m_schedule_timer{m_io};
+  boost::asio::steady_timer m_shutdown_timer{m_io};
+  bool m_handle_signals = false;
+  bool m_stopping = false;  // io thread only
+  std::atomic<bool> m_forced{false};
+  std::int64_t m_started_us;
+};
+
+Daemon::Daemon(DaemonCommandLine command_line, DaemonConfig config, std::unique_ptr<Repository> repository,
+               std::unique_ptr<Index> index, GetEnv getenv)
+    : m_impl(std::make_unique<Impl>(std::move(command_line), std::move(config), std::move(repository), std::move(index),
+                                    std::move(getenv))) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() { return m_impl->run(); }
+
+void Daemon::handle_signals() { m_impl->handle_signals(); }
+
+std::future<Result<void>> Daemon::reload() {
+  auto done = std::make_shared<std::promise<Result<void>>>();
+  auto outcome = done->get_future();
+  boost::asio::post(m_impl->io(), [impl = m_impl.get(), done] { done->set_value(impl->reload()); });
+  return outcome;
+}
+
+void Daemon::stop() {
+  boost::asio::post(m_impl->io(), [impl = m_impl.get()] { impl->begin_shutdown("stop requested"); });
+}
+
+bool Daemon::stopped_by_deadline() const { return m_impl->forced(); }
+
+std::shared_ptr<const DaemonConfig> Daemon::config() const { return m_impl->config(); }
+
+}  // namespace walvault
+
