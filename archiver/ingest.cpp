@@ -27,8 +27,8 @@ bool same_content(const ObjectHeader& stored, std::uint64_t size, const Sha256Di
 
 }  // namespace
 
-Ingest::Ingest(Repository& repository, CompressSpec compress, Indexer* indexer)
-    : m_repository(repository), m_indexer(indexer), m_compress(compress) {}
+Ingest::Ingest(Repository& repository, LiveSetting<CompressSpec> compress, Indexer* indexer)
+    : m_repository(repository), m_indexer(indexer), m_compress(std::move(compress)) {}
 
 // The object is durable before this runs, so a failure here never fails the push: the index
 // stops being trusted for "not there" answers until start-up repair or `reindex` catches up.
@@ -53,15 +53,6 @@ std::string Ingest::recorded_sha256(std::string_view file_name) {
   return (*row)->sha256;
 }
 
-void Ingest::set_compress(CompressSpec compress) {
-  std::lock_guard lock(m_compress_mutex);
-  m_compress = compress;
-}
-
-CompressSpec Ingest::compress() const {
-  std::lock_guard lock(m_compress_mutex);
-  return m_compress;
-}
 
 Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   auto name = parse_wal_name(file_name);
@@ -133,7 +124,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
   auto replace_damaged = [&](const std::string& damage) -> Result<PushOutcome> {
     spdlog::error("{}; replacing it with the content PostgreSQL pushed again", damage);
-    if (auto r = m_repository.objects().put(key, content, compress(), PutMode::replace, digest); !r) return std::unexpected(r.error());
+    if (auto r = m_repository.objects().put(key, content, m_compress(), PutMode::replace, digest); !r) return std::unexpected(r.error());
     record(*name, content, digest(), false);
     return PushOutcome::stored;
   };
@@ -171,7 +162,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
                                            "' is already archived with different content; the stored object was left untouched");
     }
 
-    auto stored = m_repository.objects().put(key, content, compress(), PutMode::create_only, digest);
+    auto stored = m_repository.objects().put(key, content, m_compress(), PutMode::create_only, digest);
     if (stored) {
       record(*name, content, digest(), false);
       return PushOutcome::stored;

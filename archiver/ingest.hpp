@@ -2,13 +2,13 @@
 // The push path: validate -> checksum -> compress -> durable store -> acknowledge.
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string_view>
 
 #include "archiver/name_locks.hpp"
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
 #include "common/core/indexer.hpp"
+#include "common/core/live_setting.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
@@ -27,8 +27,9 @@ struct IngestCounters {
 
 class Ingest {
  public:
-  // `indexer` (optional) records every object once it is durable.
-  Ingest(Repository& repository, CompressSpec compress, Indexer* indexer = nullptr);
+  // `compress` is read for every push; `indexer` (optional) records every object once it is
+  // durable.
+  Ingest(Repository& repository, LiveSetting<CompressSpec> compress, Indexer* indexer = nullptr);
 
   // Archives the file open at `fd` under `name`. Never overwrites a stored object: the same
   // content again is PushOutcome::duplicate; different content is ErrorKind::conflict.
@@ -37,12 +38,10 @@ class Ingest {
   // PUSH request handler (docs/protocol.md).
   protocol::Message handle(Request& request);
 
-  void set_compress(CompressSpec compress);
   const IngestCounters& counters() const { return m_counters; }
 
  private:
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
-  CompressSpec compress() const;
 
   void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok);
 
@@ -50,8 +49,7 @@ class Ingest {
 
   Repository& m_repository;
   Indexer* m_indexer;
-  mutable std::mutex m_compress_mutex;
-  CompressSpec m_compress;
+  LiveSetting<CompressSpec> m_compress;
   NameLocks m_locks;
   IngestCounters m_counters;
 };

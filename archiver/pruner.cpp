@@ -10,16 +10,6 @@
 
 namespace walvault {
 
-void Pruner::set_policy(const RetentionPolicy& policy) {
-  std::lock_guard lock(m_mutex);
-  m_policy = policy;
-}
-
-RetentionPolicy Pruner::policy() const {
-  std::lock_guard lock(m_mutex);
-  return m_policy;
-}
-
 std::string Pruner::last_result() const {
   std::lock_guard lock(m_mutex);
   return m_last_result;

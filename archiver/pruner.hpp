@@ -14,6 +14,7 @@
 #include "archiver/retention.hpp"
 #include "common/base/error.hpp"
 #include "common/core/index.hpp"
+#include "common/core/live_setting.hpp"
 #include "common/core/repository.hpp"
 
 namespace walvault {
@@ -29,10 +30,11 @@ struct PruneReport {
 
 class Pruner {
  public:
-  Pruner(Repository& repository, Index& index) : m_repository(repository), m_index(index) {}
+  // `policy` is read at every run.
+  Pruner(Repository& repository, Index& index, LiveSetting<RetentionPolicy> policy = RetentionPolicy{})
+      : m_repository(repository), m_index(index), m_policy(std::move(policy)) {}
 
-  void set_policy(const RetentionPolicy& policy);
-  RetentionPolicy policy() const;
+  RetentionPolicy policy() const { return m_policy(); }
   // The id of the backup being taken now, whose unfinished directory must not be swept.
   void set_running_backup_probe(std::function<std::optional<std::string>()> probe);
   // One prune at a time; `now_us` is injectable for tests.
@@ -49,9 +51,9 @@ class Pruner {
 
   Repository& m_repository;
   Index& m_index;
-  mutable std::mutex m_mutex;  // policy, last result
+  mutable std::mutex m_mutex;  // the probe, last result
   std::mutex m_run_mutex;      // one prune at a time
-  RetentionPolicy m_policy;
+  LiveSetting<RetentionPolicy> m_policy;
   std::function<std::optional<std::string>()> m_running_backup;
   std::string m_last_result = "never ran";
   std::atomic<std::uint64_t> m_objects_removed{0};

@@ -120,12 +120,14 @@ class Daemon::Impl {
       : m_command_line(std::move(command_line)), m_getenv(std::move(getenv)), m_config(std::move(config)),
         m_snapshot(std::make_shared<const DaemonConfig>(m_config)), m_repository(std::move(repository)),
         m_index(std::move(index)), m_indexer(*m_repository, *m_index),
-        m_ingest(*m_repository, m_config.compress, &m_indexer), m_fetch(*m_repository, *m_index),
-        m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); }),
+        m_ingest(*m_repository, LiveSetting<CompressSpec>([this] { return this->config()->compress; }), &m_indexer),
+        m_fetch(*m_repository, *m_index),
+        m_admin(*m_repository, *m_index, m_indexer, [this] { return daemon_state(); },
+                LiveSetting<CheckThresholds>([this] { return thresholds_of(*this->config()); })),
         m_server(m_io, m_handlers,
                  ServerSettings{m_config.socket, m_config.socket_mode, socket_group_for(m_config, ::geteuid()), worker_count(m_config),
                                 m_config.max_connections},
-                 policy_of(m_config)),
+                 LiveSetting<ServerPolicy>([this] { return policy_of(*this->config()); })),
         m_signals(m_io), m_started_us(now_unix_us()) {
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
     register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
@@ -136,8 +138,6 @@ class Daemon::Impl {
       if (p && !p->finished()) return p->id;
       return std::nullopt;
     });
-    m_admin.set_thresholds(thresholds_of(m_config));
-    m_pruner.set_policy(retention_of(m_config));
     m_admin.set_retention_probe([this]() {
       Admin::RetentionView view;
       PruneReport report = m_pruner.run(/*dry_run=*/true, now_unix_us());
@@ -213,7 +213,7 @@ class Daemon::Impl {
 
  public:
   // SIGHUP: the whole configuration is resolved and validated again; only then is it swapped
-  // in, as one snapshot, and handed to the parts that keep their own copy. Options the table
+  // in, as one snapshot, which every part reads through its LiveSetting from then on. Options the table
   // marks restart-only keep their running value, and a change to one is said, not ignored.
   Result<void> reload() {
     auto resolved = resolve_config(m_command_line, m_getenv);
@@ -232,10 +232,6 @@ class Daemon::Impl {
       std::lock_guard lock(m_snapshot_mutex);
       m_snapshot = next;
     }
-    m_ingest.set_compress(next->compress);
-    m_pruner.set_policy(retention_of(*next));
-    m_admin.set_thresholds(thresholds_of(*next));
-    m_server.set_policy(policy_of(*next));
     arm_prune_timer();
     if (next->backup_schedule != running->backup_schedule) arm_backup_schedule();
     if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
@@ -375,7 +371,7 @@ class Daemon::Impl {
   Ingest m_ingest;
   Fetch m_fetch;
   Admin m_admin;
-  Pruner m_pruner{*m_repository, *m_index};
+  Pruner m_pruner{*m_repository, *m_index, LiveSetting<RetentionPolicy>([this] { return retention_of(*config()); })};
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
   std::int64_t m_schedule_planned_us = 0;                  // io thread only
   // Before the server: destroyed after it, so no handler can still be waiting on them.

@@ -139,7 +139,7 @@ awaitable<Received> receive_request(Socket& socket) {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, ServerPolicy policy)
+Server::Server(asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, LiveSetting<ServerPolicy> policy)
     : m_io(io), m_handlers(handlers), m_settings(std::move(settings)), m_policy(std::move(policy)),
       m_pool(std::max(1u, m_settings.workers)), m_long_pool(k_long_lane_threads),
       m_admin_pool(k_admin_lane_threads) {}
@@ -149,16 +149,6 @@ Server::~Server() {
   m_long_pool.join();
   m_admin_pool.join();
   if (m_acceptor) ::unlink(m_settings.socket_path.c_str());
-}
-
-ServerPolicy Server::policy() const {
-  std::lock_guard lock(m_policy_mutex);
-  return m_policy;
-}
-
-void Server::set_policy(ServerPolicy policy) {
-  std::lock_guard lock(m_policy_mutex);
-  m_policy = std::move(policy);
 }
 
 Result<void> Server::listen() {
@@ -234,7 +224,7 @@ class Server::Session {
       socklen_t len = sizeof cred;
       if (::getsockopt(socket->native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
         throw boost::system::system_error(errno, boost::system::system_category());
-      const ServerPolicy policy = server.policy();
+      const ServerPolicy policy = server.m_policy();
       deadline.arm(policy.request_timeout);
 
       if (std::find(policy.allow_uids.begin(), policy.allow_uids.end(), cred.uid) == policy.allow_uids.end()) {

@@ -20,6 +20,7 @@
 #include "common/base/error.hpp"
 #include "common/base/fd.hpp"
 #include "common/base/protocol.hpp"
+#include "common/core/live_setting.hpp"
 #include "common/core/request.hpp"
 
 namespace walvault {
@@ -40,7 +41,9 @@ struct ServerSettings {
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings, ServerPolicy policy);
+  // `policy` is read for every connection, so a reload applies to the next one.
+  Server(boost::asio::io_context& io, const HandlerRegistry& handlers, ServerSettings settings,
+         LiveSetting<ServerPolicy> policy);
   ~Server();
 
   // Takes the lock file (<socket>.lock), removes a stale socket, binds with the configured mode.
@@ -49,20 +52,17 @@ class Server {
   // Stops accepting and closes connections that have not sent a request; `done` runs on the
   // io thread once no connection is left. Call on the io thread.
   void drain(std::function<void()> done);
-  void set_policy(ServerPolicy policy);
 
   unsigned active_connections() const { return m_active.load(); }
 
  private:
   class Session;
-  ServerPolicy policy() const;
   void session_finished();
 
   boost::asio::io_context& m_io;
   const HandlerRegistry& m_handlers;
   ServerSettings m_settings;
-  mutable std::mutex m_policy_mutex;
-  ServerPolicy m_policy;
+  LiveSetting<ServerPolicy> m_policy;
   boost::asio::thread_pool m_pool;
   // Backups and restore streams (Lane::long_running): one backup plus parallel chunk reads.
   static constexpr std::size_t k_long_lane_threads = 8;

@@ -76,18 +76,10 @@ std::uint64_t segno_of(const std::string& name, std::uint64_t segment_size) {
 
 }  // namespace
 
-Admin::Admin(Repository& repository, Index& index, Indexer& indexer, std::function<json()> daemon_state)
-    : m_repository(repository), m_index(index), m_indexer(indexer), m_daemon_state(std::move(daemon_state)) {}
-
-void Admin::set_thresholds(const CheckThresholds& thresholds) {
-  std::lock_guard lock(m_mutex);
-  m_thresholds = thresholds;
-}
-
-CheckThresholds Admin::thresholds() const {
-  std::lock_guard lock(m_mutex);
-  return m_thresholds;
-}
+Admin::Admin(Repository& repository, Index& index, Indexer& indexer, std::function<json()> daemon_state,
+             LiveSetting<CheckThresholds> thresholds)
+    : m_repository(repository), m_index(index), m_indexer(indexer), m_daemon_state(std::move(daemon_state)),
+      m_thresholds(std::move(thresholds)) {}
 
 void Admin::register_handlers(HandlerRegistry& registry) {
   // Admin documents go to a client that may read slowly or not at all: their own lane, so
@@ -183,7 +175,7 @@ AdminOutput Admin::status() {
   if (auto space = m_repository.objects().space(); space && *space && (*space)->total) {
     const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
     out.json["disk_usage"] = used;
-    out.json["disk_usage_threshold"] = thresholds().max_disk_usage;
+    out.json["disk_usage_threshold"] = m_thresholds().max_disk_usage;
   }
   for (auto& [key, value] : daemon.items()) out.json[key] = value;
 
@@ -204,7 +196,7 @@ AdminOutput Admin::status() {
           " (ratio " + fixed(ratio(totals->plain_bytes, totals->stored_bytes)) + ")\n";
   if (out.json.contains("disk_usage"))
     text += "disk usage:        " + fixed(out.json["disk_usage"].get<double>() * 100, 1) + "% (threshold " +
-            fixed(thresholds().max_disk_usage * 100, 0) + "%)\n";
+            fixed(m_thresholds().max_disk_usage * 100, 0) + "%)\n";
   if (daemon.contains("retention")) {
     const auto& r = daemon["retention"];
     text += "retention:         " + r["objects_pruned"].dump() + " object(s) pruned since start, " +
@@ -366,7 +358,7 @@ AdminOutput Admin::timelines() {
 }
 
 AdminOutput Admin::check(const protocol::Message& request) {
-  CheckThresholds limits = thresholds();
+  CheckThresholds limits = m_thresholds();
   if (auto v = request.field("max-wal-age")) {
     auto us = parse_duration_us(*v);
     if (!us) return failed_output({ErrorKind::invalid, "--max-wal-age '" + std::string(*v) + "' is not a duration such as 30m"});

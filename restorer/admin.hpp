@@ -13,6 +13,7 @@
 #include "common/core/document.hpp"
 #include "common/core/index.hpp"
 #include "common/core/indexer.hpp"
+#include "common/core/live_setting.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -27,7 +28,9 @@ struct CheckThresholds {
 class Admin {
  public:
   // `daemon_state` adds the daemon's own facts (uptime, counters, work in flight) to STATUS.
-  Admin(Repository& repository, Index& index, Indexer& indexer, std::function<nlohmann::ordered_json()> daemon_state);
+  // `thresholds` are check's defaults for a request that does not name them, read per request.
+  Admin(Repository& repository, Index& index, Indexer& indexer, std::function<nlohmann::ordered_json()> daemon_state,
+        LiveSetting<CheckThresholds> thresholds = CheckThresholds{});
 
   void register_handlers(HandlerRegistry& registry);
   // What retention says: a problem makes check's retention line fail; the window start is
@@ -38,7 +41,6 @@ class Admin {
     std::optional<std::uint64_t> window_start_lsn;
   };
   void set_retention_probe(std::function<RetentionView()> probe);
-  void set_thresholds(const CheckThresholds& thresholds);
 
   // The verbs themselves (fields as in docs/protocol.md); public for tests.
   AdminOutput status();
@@ -51,7 +53,6 @@ class Admin {
 
  private:
   protocol::Message serve(Request& request, const std::function<AdminOutput()>& verb);
-  CheckThresholds thresholds() const;
 
   Repository& m_repository;
   Index& m_index;
@@ -65,8 +66,8 @@ class Admin {
   std::vector<std::string> required_gaps(const std::vector<IndexedObject>& segments, const std::vector<IndexedTimeline>& timelines,
                                          const std::vector<IndexedBackup>& backups, const RetentionView& view,
                                          std::uint64_t& from_lsn);
-  mutable std::mutex m_mutex;
-  CheckThresholds m_thresholds;
+  mutable std::mutex m_mutex;  // the retention probe
+  LiveSetting<CheckThresholds> m_thresholds;
 };
 
 }  // namespace walvault

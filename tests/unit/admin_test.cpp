@@ -43,11 +43,10 @@ class AdminTest : public test::ArchiveFixture {
 
   void SetUp() override {
     test::ArchiveFixture::SetUp();
-    m_admin = std::make_unique<Admin>(*m_repository, *m_index, *m_indexer, std::function<json()>{});
     // Whatever disk the tests run on, its usage must not decide these tests.
-    CheckThresholds limits;
-    limits.max_disk_usage = 1.0;
-    m_admin->set_thresholds(limits);
+    m_thresholds.max_disk_usage = 1.0;
+    m_admin = std::make_unique<Admin>(*m_repository, *m_index, *m_indexer, std::function<json()>{},
+                                      LiveSetting<CheckThresholds>([this] { return m_thresholds; }));
   }
 
   // A base backup that started in segment 2 and finished `age_us` ago.
@@ -87,6 +86,7 @@ class AdminTest : public test::ArchiveFixture {
   }
 
   std::unique_ptr<Admin> m_admin;
+  CheckThresholds m_thresholds;  // what the Admin reads, as the daemon's configuration snapshot
 };
 
 TEST_F(AdminTest, CheckPassesOnAHealthyArchive) {
@@ -170,7 +170,7 @@ TEST_F(AdminTest, CheckWalAgeFailsNamingTheThreshold) {
   CheckThresholds tight;
   tight.max_disk_usage = 1.0;
   tight.max_wal_age_us = 60LL * 1000000;
-  m_admin->set_thresholds(tight);
+  m_thresholds = tight;  // as a reload would: read by the next request
   const AdminOutput configured = m_admin->check(request("CHECK"));
   EXPECT_EQ(configured.exit_code, 1);
   EXPECT_NE((*check_named(configured, "wal_age"))["message"].get<std::string>().find("(threshold 1m 0s)"), std::string::npos);

@@ -316,8 +316,7 @@ class RetentionWithStoredBackups : public StoredBackups {
                                        pg_time(now - 40 * day + 1000000)));
     push_text(k_b, backup_history_text("0/400028", "0/400100", "000000010000000000000004", pg_time(now - 35 * day),
                                        pg_time(now - 35 * day + 1000000)));
-    m_pruner = std::make_unique<Pruner>(*m_repository, *m_index);
-    m_pruner->set_policy(RetentionPolicy{1, 0, 0});
+    m_pruner = std::make_unique<Pruner>(*m_repository, *m_index, RetentionPolicy{1, 0, 0});
   }
   bool removes(const PruneReport& report, const std::string& name) {
     for (const auto& item : report.decision.remove)

@@ -193,6 +193,18 @@ TEST_F(DaemonTest, RequestTimeoutClosesAClientThatSendsNothing) {
   EXPECT_LT(waited, 10s) << "closed at request-timeout (1 s), not at the client's own 15 s";
 }
 
+TEST_F(DaemonTest, AReloadedSettingAppliesToTheNextConnection) {
+  write_config("request-timeout = 30\n");
+  start();
+  write_config("request-timeout = 1\n");
+  ASSERT_TRUE(m_daemon->reload().get());
+  auto silent = SocketClient::connect(socket_path(), 0ms, 5000ms);
+  ASSERT_TRUE(silent) << silent.error().message;
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(silent->receive(15000ms));
+  EXPECT_LT(Clock::now() - t0, 10s) << "the server reads request-timeout from the new snapshot (1 s, not 30 s)";
+}
+
 TEST_F(DaemonTest, ASecondDaemonOnTheSameSocketRefusesToStart) {
   write_config("");
   start();

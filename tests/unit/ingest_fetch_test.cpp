@@ -389,7 +389,7 @@ TEST_F(IngestFetchTest, CorruptStoredObjectIsRefusedAndNothingWritten) {
 }
 
 TEST_F(IngestFetchTest, EveryByteOfAnUncompressedObjectIsCovered) {
-  m_ingest->set_compress(CompressSpec{Codec::none, 0});
+  m_ingest = std::make_unique<Ingest>(*m_repository, CompressSpec{Codec::none, 0});
   const std::string name = "00000002.history";
   const std::string content = "1\t0/3000158\tno recovery target specified\n";
   ASSERT_TRUE(push(name, test::bytes_of(content)));

@@ -259,8 +259,7 @@ TEST_F(StorageFaultsTest, PruneRetriesTransientFaultsAndStopsWithTheNameOnPerman
             test::backup_history_text("0/200028", "0/200100", "000000010000000000000002", pg_time(now - 40 * day), pg_time(now - 40 * day + 1000000)));
   push_text("000000010000000000000004.00000028.backup",
             test::backup_history_text("0/400028", "0/400100", "000000010000000000000004", pg_time(now - 35 * day), pg_time(now - 35 * day + 1000000)));
-  Pruner pruner(*m_repository, *m_index);
-  pruner.set_policy(RetentionPolicy{1, 0, 0});
+  Pruner pruner(*m_repository, *m_index, RetentionPolicy{1, 0, 0});
 
   // Segment 1 cannot be deleted for good: prune stops there and names it; the segment is
   // still stored and served (storage is asked first; nothing reads as "not there").
