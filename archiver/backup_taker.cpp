@@ -1,253 +1,23 @@
 #include "archiver/backup_taker.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstring>
 #include <algorithm>
-#include <deque>
-#include <vector>
+#include <chrono>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
-#include "common/base/fd.hpp"
-#include "common/base/process.hpp"
+#include "archiver/backup_chunker.hpp"
+#include "archiver/pg_basebackup.hpp"
 #include "common/base/wal_name.hpp"
-#include "common/core/client_output.hpp"
+#include "common/core/backup_label.hpp"
 #include "common/core/object_store.hpp"
 #include "common/core/pgdata.hpp"
-#include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
-#include "common/core/document.hpp"
 
 namespace walvault {
-
-namespace {
-
-// pg_basebackup as a child: tar on `out`, messages and -P progress on `err`.
-struct Child {
-  pid_t pid = 0;
-  UniqueFd out;
-  UniqueFd err;
-};
-
-Result<Child> spawn_pg_basebackup(const BackupSettings& settings, const std::string& label) {
-  const std::string program = settings.bindir + "/pg_basebackup";
-  if (::access(program.c_str(), X_OK) != 0)
-    return fail(ErrorKind::invalid, os_error_text("run", program, errno) + " (set pg-bindir to PostgreSQL's bin directory)");
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
-  UniqueFd out_read(out[0]), out_write(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
-  UniqueFd err_read(err[0]), err_write(err[1]);
-
-  std::vector<std::string> argv = {program};
-  if (!settings.connection.dbname.empty()) argv.push_back("--dbname=" + settings.connection.dbname);  // never a password
-  for (const char* arg : {"--pgdata=-", "--format=tar", "--wal-method=none", "--progress", "--no-password"}) argv.push_back(arg);
-  argv.push_back("--checkpoint=" + settings.checkpoint);
-  argv.push_back("--label=" + label);
-  auto pid = spawn_process(argv, out_write.get(), err_write.get(),
-                           SpawnOptions{settings.connection.environment, settings.connection.run_as});
-  if (!pid) return std::unexpected(pid.error());
-  return Child{*pid, std::move(out_read), std::move(err_read)};
-}
-
-// Reads pg_basebackup's stderr: its -P lines ("  1234/56789 kB (2%), 0/1 tablespace") give
-// the size estimate; the other lines are kept (the last few) to explain a failure.
-class StderrReader {
- public:
-  StderrReader(UniqueFd fd, std::function<void(std::uint64_t)> on_estimate)
-      : m_fd(std::move(fd)), m_on_estimate(std::move(on_estimate)), m_thread([this] { loop(); }) {}
-  ~StderrReader() {
-    if (m_thread.joinable()) m_thread.join();
-  }
-  // After the child exited (its end of the pipe is closed): everything it said.
-  std::string messages() {
-    if (m_thread.joinable()) m_thread.join();
-    std::string text;
-    for (const auto& line : m_lines) text += (text.empty() ? "" : "; ") + line;
-    return text;
-  }
-
- private:
-  void loop() {
-    std::string pending;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      for (ssize_t i = 0; i < n; ++i) {
-        if (buf[i] == '\r' || buf[i] == '\n') {
-          take(pending);
-          pending.clear();
-        } else if (pending.size() < 4096) {
-          pending += buf[i];
-        }
-      }
-    }
-    take(pending);
-  }
-  void take(const std::string& line) {
-    if (line.find_first_not_of(' ') == std::string::npos) return;
-    const auto slash = line.find('/');
-    const auto kb = line.find(" kB");
-    if (slash != std::string::npos && kb != std::string::npos && slash < kb) {
-      const std::string total = line.substr(slash + 1, kb - slash - 1);
-      if (!total.empty() && total.find_first_not_of("0123456789") == std::string::npos) {
-        m_on_estimate(std::stoull(total) * 1024);
-        return;
-      }
-    }
-    m_lines.push_back(line);
-    if (m_lines.size() > 8) m_lines.pop_front();
-  }
-
-  UniqueFd m_fd;
-  std::function<void(std::uint64_t)> m_on_estimate;
-  std::deque<std::string> m_lines;
-  std::thread m_thread;
-};
-
-// One chunk: a tar archive written by libarchive straight into an object being encoded.
-class ChunkWriter {
- public:
-  ChunkWriter(const ChunkWriter&) = delete;
-  ChunkWriter& operator=(const ChunkWriter&) = delete;
-  ~ChunkWriter() {
-    if (m_archive) archive_write_free(m_archive);
-  }
-
-  static Result<std::unique_ptr<ChunkWriter>> open(ObjectStore& objects, std::string key, const CompressSpec& spec) {
-    auto object = objects.begin_put(key, spec, PutMode::create_only);
-    if (!object) return std::unexpected(object.error());
-    std::unique_ptr<ChunkWriter> chunk(new ChunkWriter(std::move(*object), std::move(key)));
-    chunk->m_archive = archive_write_new();
-    archive* a = chunk->m_archive;
-    if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 1 << 16) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-        archive_write_open2(a, chunk.get(), nullptr, &ChunkWriter::write_callback, nullptr, nullptr) != ARCHIVE_OK)
-      return fail(ErrorKind::internal, "unable to start tar chunk '" + chunk->m_key + "': " + chunk->archive_error());
-    return chunk;
-  }
-
-  Result<void> write_header(archive_entry* entry) {
-    if (archive_write_header(m_archive, entry) != ARCHIVE_OK) return failure("write entry header");
-    ++m_entries;
-    return {};
-  }
-  Result<void> write_data(const void* data, std::size_t size) {
-    const la_ssize_t n = archive_write_data(m_archive, data, size);
-    if (n < 0 || static_cast<std::size_t>(n) != size) return failure("write entry data");
-    return {};
-  }
-  Result<void> finish_entry() {
-    if (archive_write_finish_entry(m_archive) != ARCHIVE_OK) return failure("finish entry");
-    return {};
-  }
-  // Ends the tar archive and makes the object durable.
-  Result<BackupChunk> close() {
-    if (archive_write_close(m_archive) != ARCHIVE_OK) return std::unexpected(failure("end tar archive").error());
-    auto header = m_object.finish();
-    if (!header) return std::unexpected(header.error());
-    return BackupChunk{m_key, header->plain_size, m_object.stored_size(), to_hex(header->plain_sha256), m_entries};
-  }
-  std::uint64_t plain_size() const { return m_object.plain_size(); }
-  const std::string& key() const { return m_key; }
-
- private:
-  ChunkWriter(ObjectPut object, std::string key) : m_object(std::move(object)), m_key(std::move(key)) {}
-
-  static la_ssize_t write_callback(archive*, void* client, const void* buffer, size_t length) {
-    auto* self = static_cast<ChunkWriter*>(client);
-    if (auto r = self->m_object.append({static_cast<const std::byte*>(buffer), length}); !r) {
-      self->m_storage_failure = r.error();
-      return -1;
-    }
-    return static_cast<la_ssize_t>(length);
-  }
-  std::string archive_error() const {
-    const char* text = m_archive ? archive_error_string(m_archive) : nullptr;
-    return text ? text : "unknown libarchive error";
-  }
-  std::unexpected<Failure> failure(const std::string& what) {
-    if (m_storage_failure) return std::unexpected(*m_storage_failure);
-    return std::unexpected(Failure{ErrorKind::io, "unable to " + what + " in '" + m_key + "': " + archive_error()});
-  }
-
-  ObjectPut m_object;
-  std::string m_key;
-  archive* m_archive = nullptr;
-  std::uint64_t m_entries = 0;
-  std::optional<Failure> m_storage_failure;
-};
-
-// The lines of backup_label this needs: where the backup starts and on which timeline.
-struct BackupLabel {
-  std::uint64_t start_lsn = 0;
-  std::uint64_t checkpoint_lsn = 0;
-  std::uint32_t timeline = 0;
-  bool from_standby = false;
-};
-
-Result<BackupLabel> parse_backup_label(std::string_view text) {
-  BackupLabel label;
-  bool have_start = false, have_timeline = false;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    auto value_of = [&](std::string_view key) -> std::optional<std::string_view> {
-      if (!line.starts_with(key)) return std::nullopt;
-      std::string_view value = line.substr(key.size());
-      return value.substr(0, value.find(' '));
-    };
-    if (auto v = value_of("START WAL LOCATION: ")) {
-      if (auto lsn = parse_lsn(*v)) label.start_lsn = *lsn, have_start = true;
-    } else if (auto c = value_of("CHECKPOINT LOCATION: ")) {
-      if (auto lsn = parse_lsn(*c)) label.checkpoint_lsn = *lsn;
-    } else if (auto from = value_of("BACKUP FROM: ")) {
-      label.from_standby = *from == "standby";
-    } else if (auto t = value_of("START TIMELINE: ")) {
-      label.timeline = static_cast<std::uint32_t>(std::strtoul(std::string(*t).c_str(), nullptr, 10));
-      have_timeline = label.timeline != 0;
-    }
-  }
-  if (!have_start || !have_timeline)
-    return fail(ErrorKind::refused, "pg_basebackup's backup_label has no START WAL LOCATION or START TIMELINE line");
-  return label;
-}
-
-class ArchiveReader {
- public:
-  explicit ArchiveReader(int fd) : m_archive(archive_read_new()) {
-    archive_read_support_format_tar(m_archive);
-    m_open = archive_read_open_fd(m_archive, fd, 1 << 20) == ARCHIVE_OK;
-  }
-  ~ArchiveReader() { archive_read_free(m_archive); }
-  ArchiveReader(const ArchiveReader&) = delete;
-  ArchiveReader& operator=(const ArchiveReader&) = delete;
-  archive* get() const { return m_archive; }
-  bool opened() const { return m_open; }
-  std::string error() const {
-    const char* text = archive_error_string(m_archive);
-    return text ? text : "unknown libarchive error";
-  }
-
- private:
-  archive* m_archive;
-  bool m_open = false;
-};
-
-}  // namespace
 
 BackupTaker::BackupTaker(Repository& repository, Index& index, std::function<BackupSettings()> settings)
     : m_repository(repository), m_index(index), m_settings(std::move(settings)) {}
@@ -260,7 +30,7 @@ BackupTaker::~BackupTaker() {
 void BackupTaker::cancel() {
   m_cancel = true;
   std::lock_guard lock(m_child_mutex);
-  if (m_child > 0) ::kill(m_child, SIGTERM);
+  if (m_child) m_child->terminate();
 }
 
 std::optional<BackupProgress> BackupTaker::progress() const {
@@ -381,131 +151,50 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
   backup.label = progress()->label;
   backup.started_at_us = progress()->started_at_us;
 
-  auto child = spawn_pg_basebackup(settings, backup.label);
-  if (!child) return std::unexpected(child.error());
+  auto started = PgBasebackup::start(PgBasebackupOptions{settings.bindir, settings.checkpoint, backup.label, settings.connection},
+                                     [this](std::uint64_t estimate) { update([&](BackupProgress& p) { p.estimated_bytes = estimate; }); });
+  if (!started) return std::unexpected(started.error());
+  PgBasebackup& child = **started;
   {
     std::lock_guard lock(m_child_mutex);
-    m_child = child->pid;
+    m_child = &child;
   }
-  if (m_cancel) ::kill(child->pid, SIGTERM);
-  StderrReader messages(std::move(child->err), [this](std::uint64_t estimate) {
-    update([&](BackupProgress& p) { p.estimated_bytes = estimate; });
-  });
-  // Reaps the child on every path; a backup that went wrong on our side stops it first.
-  bool child_done = false;
-  int child_status = 0;
-  // The child is waited for without reaping it first (WNOWAIT), and forgotten under the lock
-  // cancel() kills under: its pid can never be reused before cancel() stops using it.
-  auto collect = [&](bool block) {
-    siginfo_t info{};
-    int rc;
-    while ((rc = ::waitid(P_PID, static_cast<id_t>(child->pid), &info, WEXITED | WNOWAIT | (block ? 0 : WNOHANG))) < 0 &&
-           errno == EINTR) {
+  // Forgotten before it is destroyed (which reaps it), so cancel() never reaches a gone child.
+  struct Forget {
+    BackupTaker& taker;
+    ~Forget() {
+      std::lock_guard lock(taker.m_child_mutex);
+      taker.m_child = nullptr;
     }
-    if (rc < 0 || info.si_pid == 0) return false;
-    {
-      std::lock_guard lock(m_child_mutex);
-      m_child = 0;
-    }
-    child_status = wait_process(child->pid);
-    child_done = true;
-    return true;
-  };
-  auto reap = [&](bool stop) {
-    if (child_done) return;
-    if (stop) ::kill(child->pid, SIGTERM);
-    collect(true);
-  };
-  auto failed = [&](Failure failure) -> Result<StoredBackup> {
-    // When pg_basebackup itself failed (it exits at once on a bad connection string), its
-    // own words are the cause; ours ("unrecognized archive format") only the symptom.
-    bool exited_on_its_own = false;
-    for (int i = 0; i < 20 && !child_done; ++i) {
-      if (collect(false)) exited_on_its_own = true;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    reap(true);
-    const std::string said = messages.messages();
-    if (exited_on_its_own && WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
-      failure.message = "pg_basebackup exited with status " + std::to_string(WEXITSTATUS(child_status)) +
-                        (said.empty() ? "" : ": " + said) + " (then: " + failure.message + ")";
-    else if (exited_on_its_own && WIFSIGNALED(child_status))
-      failure.message = "pg_basebackup was killed by signal " + std::to_string(WTERMSIG(child_status)) + " (then: " +
-                        failure.message + ")";
-    else if (!said.empty())
-      failure.message += " (pg_basebackup: " + said + ")";
-    return std::unexpected(failure);
-  };
+  } forget{*this};
+  if (m_cancel) child.terminate();
   update([](BackupProgress& p) { p.phase = "streaming"; });
 
-  ArchiveReader reader(child->out.get());
-  if (!reader.opened()) return failed({ErrorKind::io, "unable to read pg_basebackup's output: " + reader.error()});
-  std::unique_ptr<ChunkWriter> chunk;
-  std::string label_text, version_text;
-  std::vector<char> buffer(1 << 20);
-  CompressSpec spec = settings.compress;
-  for (;;) {
-    if (m_cancel) return failed({ErrorKind::io, "cancelled (walvaultd is stopping)"});
-    archive_entry* entry = nullptr;
-    const int rc = archive_read_next_header(reader.get(), &entry);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      return failed({ErrorKind::io, "pg_basebackup's tar stream ended or broke: " + reader.error()});
-    if (!chunk) {
-      auto opened = ChunkWriter::open(m_repository.objects(), backup_chunk_key(id, backup.chunks.size() + 1), spec);
-      if (!opened) return failed(opened.error());
-      chunk = std::move(*opened);
-    }
-    const std::string path = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
-    if (path == "backup_manifest") backup.has_manifest = true;
-    std::string* capture = path == "backup_label" ? &label_text : path == "PG_VERSION" ? &version_text : nullptr;
-    if (auto r = chunk->write_header(entry); !r) return failed(r.error());
-    if (archive_entry_filetype(entry) == AE_IFREG) ++backup.files;
-    for (;;) {
-      const la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
-      if (n < 0) return failed({ErrorKind::io, "pg_basebackup's tar stream broke in '" + path + "': " + reader.error()});
-      if (n == 0) break;
-      if (auto r = chunk->write_data(buffer.data(), static_cast<std::size_t>(n)); !r) return failed(r.error());
-      if (capture && capture->size() < 65536) capture->append(buffer.data(), static_cast<std::size_t>(std::min<la_ssize_t>(n, 65536)));
-      backup.plain_bytes += static_cast<std::uint64_t>(n);
-      update([&](BackupProgress& p) { p.bytes = backup.plain_bytes; });
-    }
-    if (auto r = chunk->finish_entry(); !r) return failed(r.error());
-    if (chunk->plain_size() >= settings.chunk_size) {
-      auto done = chunk->close();
-      if (!done) return failed(done.error());
-      backup.stored_bytes += done->stored_size;
-      backup.chunks.push_back(std::move(*done));
-      chunk.reset();
-      update([&](BackupProgress& p) {
-        p.chunks = backup.chunks.size();
-        p.stored_bytes = backup.stored_bytes;
-        p.files = backup.files;
-      });
-    }
-  }
-  if (chunk) {
-    auto done = chunk->close();
-    if (!done) return failed(done.error());
-    backup.stored_bytes += done->stored_size;
-    backup.chunks.push_back(std::move(*done));
-    chunk.reset();
-  }
-  (void)read_to_end(child->out.get(), 0);  // the end-of-archive padding, so pg_basebackup never sees EPIPE
-  reap(false);
-  const std::string said = messages.messages();
-  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0)
-    return std::unexpected(Failure{ErrorKind::io, "pg_basebackup " +
-                                                      (WIFEXITED(child_status) ? "exited with status " + std::to_string(WEXITSTATUS(child_status))
-                                                                               : "was killed by signal " + std::to_string(WTERMSIG(child_status))) +
-                                                      (said.empty() ? "" : ": " + said)});
+  ChunkerHooks hooks;
+  hooks.on_progress = [this](const ChunkedTar& tar) {
+    update([&](BackupProgress& p) {
+      p.bytes = tar.plain_bytes;
+      p.chunks = tar.chunks.size();
+      p.stored_bytes = tar.stored_bytes;
+      p.files = tar.files;
+    });
+  };
+  hooks.cancelled = [this] { return m_cancel.load(); };
+  auto tar = store_tar_as_chunks(child.tar_fd(), m_repository.objects(), id, settings.chunk_size, settings.compress, hooks);
+  if (!tar) return std::unexpected(child.explain(tar.error()));
+  if (auto exited = child.finish(); !exited) return std::unexpected(exited.error());
+  backup.chunks = std::move(tar->chunks);
+  backup.files = tar->files;
+  backup.plain_bytes = tar->plain_bytes;
+  backup.stored_bytes = tar->stored_bytes;
+  backup.has_manifest = tar->has_manifest;
   if (backup.chunks.empty()) return fail(ErrorKind::io, "pg_basebackup produced no data");
-  auto label = parse_backup_label(label_text);
+  auto label = parse_backup_label(tar->backup_label);
   if (!label) return std::unexpected(label.error());
   backup.start_lsn = label->start_lsn;
   backup.checkpoint_lsn = label->checkpoint_lsn;
   backup.timeline = label->timeline;
-  backup.pg_version = std::atoi(version_text.c_str());
+  backup.pg_version = std::atoi(tar->pg_version.c_str());
   // PostgreSQL writes no .backup file for a backup taken during recovery, so walvault could
   // never prove it complete: say so now instead of after the WAL wait.
   if (label->from_standby)
@@ -576,100 +265,6 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     spdlog::error("backup {}: stored, but the index could not record it: {}", id, r.error().message);
   }
   return backup;
-}
-
-namespace {
-
-std::string rate_text(std::uint64_t bytes, double seconds) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MB/s", seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0);
-  return buf;
-}
-
-std::string progress_line(const BackupProgress& p) {
-  const double seconds = static_cast<double>(now_unix_us() - p.started_at_us) / 1e6;
-  std::string line = "\rbackup " + p.id + ": " + p.phase + ", " + human_bytes(p.bytes);
-  if (p.estimated_bytes > 0 && p.phase == "streaming") {
-    const double fraction = std::min(1.0, static_cast<double>(p.bytes) / static_cast<double>(p.estimated_bytes));
-    line += " of ~" + human_bytes(p.estimated_bytes) + " (" + std::to_string(static_cast<int>(fraction * 100)) + "%)";
-    if (fraction > 0.01) line += ", ETA " + std::to_string(static_cast<int>(seconds / fraction - seconds)) + "s";
-  }
-  line += ", " + rate_text(p.bytes, seconds) + "      ";
-  return line;
-}
-
-}  // namespace
-
-nlohmann::ordered_json backup_status_json(const std::optional<BackupProgress>& p) {
-  using json = nlohmann::ordered_json;
-  if (!p) return json(nullptr);
-  return json{{"id", p->id},
-              {"label", p->label},
-              {"trigger", p->trigger},
-              {"phase", p->phase},
-              {"bytes", p->bytes},
-              {"estimated_bytes", p->estimated_bytes},
-              {"stored_bytes", p->stored_bytes},
-              {"chunks", p->chunks},
-              {"started_at", format_timestamp(p->started_at_us)},
-              {"finished_at", p->finished_at_us ? json(format_timestamp(p->finished_at_us)) : json(nullptr)},
-              {"error", p->error.empty() ? json(nullptr) : json(p->error)}};
-}
-
-protocol::Message serve_backup_request(BackupTaker& taker, Request& request) {
-  using json = nlohmann::ordered_json;
-  if (!request.fd) return protocol::error({ErrorKind::invalid, "no output descriptor was passed with the request"});
-  CallerConnection caller;
-  caller.uid = request.peer_uid;
-  caller.dbname = std::string(request.message.field("dbname").value_or(""));
-  for (const char* variable : protocol::k_backup_caller_variables)
-    if (auto value = request.message.field(variable); value && !value->empty()) caller.environment.emplace_back(variable, *value);
-  auto id = taker.start(std::string(request.message.field("label").value_or("")), "walvault backup", caller);
-  if (!id) return protocol::error(id.error());
-  const int progress_fd = request.progress_fd.get();
-  auto result = taker.wait(*id, [&](const BackupProgress& p) {
-    if (progress_fd >= 0) write_progress(progress_fd, progress_line(p));
-  });
-  write_progress(progress_fd, "\n");
-  const bool as_json = request.message.field("format") == std::optional<std::string_view>("json");
-  std::string document;
-  protocol::Message response = protocol::ok();
-  if (!result) {
-    response.set("exit", "1").set("message", result.error().message);
-    document = as_json ? json{{"id", *id}, {"complete", false}, {"error", result.error().message}}.dump(2) + "\n"
-                       : "backup " + *id + " FAILED: " + result.error().message + "\n";
-  } else {
-    const StoredBackup& b = *result;
-    const double seconds = static_cast<double>(b.finished_at_us - b.started_at_us) / 1e6;
-    response.set("exit", "0");
-    if (as_json) {
-      document = json{{"id", b.id},
-                      {"complete", true},
-                      {"label", b.label},
-                      {"timeline", b.timeline},
-                      {"start_lsn", format_lsn(b.start_lsn)},
-                      {"stop_lsn", format_lsn(b.stop_lsn)},
-                      {"backup_file", b.backup_file},
-                      {"files", b.files},
-                      {"plain_bytes", b.plain_bytes},
-                      {"stored_bytes", b.stored_bytes},
-                      {"chunks", b.chunks.size()},
-                      {"seconds", seconds},
-                      {"mb_per_s", seconds > 0 ? static_cast<double>(b.plain_bytes) / 1e6 / seconds : 0.0}}
-                     .dump(2) +
-                 "\n";
-    } else {
-      char ratio[32];
-      std::snprintf(ratio, sizeof ratio, "%.1fx", b.stored_bytes ? static_cast<double>(b.plain_bytes) / static_cast<double>(b.stored_bytes) : 0.0);
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%.1f s", seconds);
-      document = "backup " + b.id + " complete: " + std::to_string(b.files) + " files, " + human_bytes(b.plain_bytes) + " (" +
-                 human_bytes(b.stored_bytes) + " stored, " + ratio + ") in " + secs + " (" + rate_text(b.plain_bytes, seconds) +
-                 "), " + std::to_string(b.chunks.size()) + " chunk(s)\n" + "WAL " + format_lsn(b.start_lsn) + " .. " +
-                 format_lsn(b.stop_lsn) + " on timeline " + std::to_string(b.timeline) + " (" + b.backup_file + ")\n";
-    }
-  }
-  return respond_with_document(request, document, std::move(response));
 }
 
 }  // namespace walvault

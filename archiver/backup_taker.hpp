@@ -1,13 +1,11 @@
 #pragma once
-// Base backups taken by walvaultd: it runs pg_basebackup (tar format on stdout, -X none: the
-// WAL a backup needs arrives through archive_command like all other WAL), reads the tar
-// stream with libarchive and stores it as chunk objects of about `backup-chunk-size` each,
-// encoded like every other object, so memory stays bounded whatever the cluster's size. The
-// backup is declared complete (backup.json written, index row added) only after pg_basebackup
+// Base backups taken by walvaultd, one at a time, on a thread of their own: it runs
+// pg_basebackup (archiver/pg_basebackup), stores the tar stream as chunk objects of about
+// `backup-chunk-size` each (archiver/backup_chunker), reads backup_label
+// (common/core/backup_label) and waits for the WAL; the BACKUP verb is archiver/backup_verb.
+// The backup is declared complete (backup.json written, index row added) only after pg_basebackup
 // succeeded and the WAL from its start to its stop is in the archive; a backup that fails at
 // any point leaves no backup.json and its chunks are removed (or swept by prune after a crash).
-#include <sys/types.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -26,9 +24,10 @@
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
-#include <nlohmann/json.hpp>
 
 namespace walvault {
+
+class PgBasebackup;
 
 struct BackupSettings {
   std::string conninfo;  // pg-conninfo; empty: see choose_connection()
@@ -102,15 +101,8 @@ class BackupTaker {
   std::map<std::string, Outcome> m_outcomes;  // the last few finished backups, for late waiters
   std::thread m_thread;
   std::atomic<bool> m_cancel{false};
-  std::mutex m_child_mutex;  // m_child: set, cleared and killed under it
-  pid_t m_child = 0;
+  std::mutex m_child_mutex;  // m_child: set, cleared and terminated under it
+  PgBasebackup* m_child = nullptr;
 };
-
-// The BACKUP verb (docs/protocol.md): starts a backup (label=L), writes progress lines to the
-// request's second descriptor when there is one (a terminal), and answers once the backup is
-// complete (exit=0) or failed (exit=1, message=why), with the document in the first descriptor.
-protocol::Message serve_backup_request(BackupTaker& taker, Request& request);
-// The running or last backup, for STATUS; null when there was none since start-up.
-nlohmann::ordered_json backup_status_json(const std::optional<BackupProgress>& progress);
 
 }  // namespace walvault

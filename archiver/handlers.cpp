@@ -1,5 +1,6 @@
 #include "archiver/handlers.hpp"
 
+#include "archiver/backup_verb.hpp"
 #include "common/core/document.hpp"
 #include "common/core/time_format.hpp"
 

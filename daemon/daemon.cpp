@@ -18,7 +18,7 @@
 #include <iostream>
 #include <thread>
 
-#include "archiver/backup_taker.hpp"
+#include "archiver/backup_verb.hpp"
 #include "archiver/handlers.hpp"
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/base/error.hpp"
+#include "common/core/crc32c.hpp"
 
 namespace walvault {
 
@@ -92,12 +93,6 @@ Result<SegmentScan> scan_segment(std::span<const std::byte> segment, std::span<c
                                  std::uint64_t carry_in_lsn, std::string_view file_name,
                                  const XactVisitor& on_xact = {});
 
-// CRC-32C (Castagnoli), as PostgreSQL's pg_crc32c: `crc` starts at 0xFFFFFFFF and the
-// result is finished by XOR with 0xFFFFFFFF.
-std::uint32_t crc32c_update(std::uint32_t crc, std::span<const std::byte> data);
-std::uint32_t crc32c(std::span<const std::byte> data);
-// The table-driven version crc32c_update() uses where the CPU has no CRC-32C instruction.
-std::uint32_t crc32c_update_portable(std::uint32_t crc, std::span<const std::byte> data);
 
 // RFC 3339 in UTC with microseconds, e.g. "2026-11-24T09:30:01.123456Z"; PostgreSQL's
 // DT_NOBEGIN/DT_NOEND print as "-infinity"/"infinity".

@@ -395,5 +395,38 @@ TEST_F(AdminTest, PlanFromTheIndex) {
       << late.json["reason"];
 }
 
+// Each verb renders its text from its model alone: what the JSON says, the text says, for
+// a healthy archive and for one with a gap.
+TEST_F(AdminTest, TextAndJsonTellTheSameStory) {
+  push_segments(1, 3);
+  push_segments(5, 6);  // 4 is missing
+  push_backup();
+  const AdminOutput listed = m_admin->list(request("LIST"));
+  ASSERT_EQ(listed.json["segments"].size(), 5u) << listed.json.dump(2);
+  for (const auto& row : listed.json["segments"])
+    EXPECT_NE(listed.text.find(row["name"].get<std::string>() + " "), std::string::npos) << listed.text;
+  EXPECT_NE(listed.text.find("5 file(s)\n"), std::string::npos) << listed.text;
+
+  const AdminOutput checked = m_admin->check(request("CHECK"));
+  EXPECT_EQ(checked.exit_code, 1);
+  for (const auto& c : checked.json["checks"])
+    EXPECT_NE(checked.text.find(std::string(c["ok"].get<bool>() ? "ok    " : "FAILED") + "  " + c["message"].get<std::string>() +
+                                "\n"),
+              std::string::npos)
+        << checked.text;
+
+  const AdminOutput lines = m_admin->timelines();
+  ASSERT_EQ(lines.json["timelines"].size(), 1u);
+  EXPECT_EQ(lines.json["timelines"][0]["continuous"], false);
+  EXPECT_EQ(lines.json["timelines"][0]["first_gap"], segment_file(1, 4));
+  EXPECT_NE(lines.text.find(", GAP at " + segment_file(1, 4) + "\n"), std::string::npos) << lines.text;
+
+  const AdminOutput planned = m_admin->plan(request("PLAN"));
+  EXPECT_NE(planned.text.find("to fetch: " + planned.json["segment_count"].dump() + " segments"), std::string::npos)
+      << planned.text;
+  EXPECT_NE(planned.text.find("base backup: " + planned.json["backup"]["name"].get<std::string>()), std::string::npos)
+      << planned.text;
+}
+
 }  // namespace
 }  // namespace walvault

@@ -1,0 +1,92 @@
+// STATUS: what the repository holds and what the daemon is doing.
+#include "common/core/object_store.hpp"
+#include "common/core/time_format.hpp"
+#include "restorer/verbs/verb.hpp"
+#include "restorer/verbs/verb_support.hpp"
+
+namespace walvault {
+
+namespace {
+
+using namespace verbs;
+
+std::string status_text(const json& m) {
+  std::string text = "walvault " + m["version"].get<std::string>();
+  if (m.contains("uptime_seconds")) text += ", up " + format_duration(m["uptime_seconds"].get<std::int64_t>() * 1000000);
+  text += "\nrepository:        " + m["repository"].get<std::string>() + "\n";
+  text += "system identifier: " + (m["system_identifier"].is_string() ? m["system_identifier"].get<std::string>() : "(none yet)");
+  if (!m["pg_version"].is_null()) text += " (PostgreSQL " + m["pg_version"].dump() + ")";
+  text += "\nnewest segment:    " +
+          (m["newest_segment"].is_string()
+               ? m["newest_segment"].get<std::string>() + ", stored " + m["newest_segment_stored_at"].get<std::string>() + " (" +
+                     format_duration(m["newest_segment_age_seconds"].get<std::int64_t>() * 1000000) + " ago)"
+               : std::string("(none)")) +
+          "\n";
+  text += "archived:          " + m["segments"].dump() + " segments, " + m["partial_files"].dump() + " partial, " +
+          m["history_files"].dump() + " history, " + m["backup_files"].dump() + " backup files\n";
+  text += "size:              " + human_bytes(m["plain_bytes"].get<std::uint64_t>()) + " of WAL stored in " +
+          human_bytes(m["stored_bytes"].get<std::uint64_t>()) + " (ratio " + fixed(m["compression_ratio"].get<double>()) + ")\n";
+  if (m.contains("disk_usage"))
+    text += "disk usage:        " + fixed(m["disk_usage"].get<double>() * 100, 1) + "% (threshold " +
+            fixed(m["disk_usage_threshold"].get<double>() * 100, 0) + "%)\n";
+  if (m.contains("retention")) {
+    const auto& r = m["retention"];
+    text += "retention:         " + r["objects_pruned"].dump() + " object(s) pruned since start, " +
+            human_bytes(r["bytes_freed"].get<std::uint64_t>()) + " freed; last: " + r["last_result"].get<std::string>() + "\n";
+  }
+  if (m.contains("backup")) {
+    const auto& b = m["backup"];
+    if (b.is_null()) {
+      text += "base backup:       none since start";
+    } else {
+      text += "base backup:       " + b["id"].get<std::string>() + " " + b["phase"].get<std::string>() + " (" +
+              b["trigger"].get<std::string>() + "), " + human_bytes(b["bytes"].get<std::uint64_t>()) + " read";
+      if (!b["error"].is_null()) text += ": " + b["error"].get<std::string>();
+    }
+    if (m.contains("backup_schedule") && !m["backup_schedule"].is_null())
+      text += "; schedule '" + m["backup_schedule"].get<std::string>() + "' (UTC)";
+    text += "\n";
+  }
+  if (m.contains("connections_in_flight")) text += "in flight:         " + m["connections_in_flight"].dump() + " connection(s)\n";
+  if (m.contains("since_start")) {
+    text += "since start:      ";
+    for (auto& [key, value] : m["since_start"].items()) text += " " + key + " " + value.dump();
+    text += "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+AdminOutput status_verb(const VerbSources& sources, const CheckThresholds& thresholds, json daemon_state) {
+  auto totals = sources.index.totals();
+  auto newest_row = sources.index.newest_segment();
+  if (!totals || !newest_row) return failed_output(!totals ? totals.error() : newest_row.error());
+  const IndexedObject* newest = *newest_row ? &**newest_row : nullptr;
+  const std::int64_t now = now_unix_us();
+  const Repository& repository = sources.repository;
+  const auto sysid = repository.system_identifier();
+
+  json model{{"version", WALVAULT_VERSION},
+             {"repository", repository.describe()},
+             {"system_identifier", sysid ? json(std::to_string(*sysid)) : json(nullptr)},
+             {"pg_version", repository.pg_version() ? json(*repository.pg_version()) : json(nullptr)},
+             {"newest_segment", newest ? json(newest->name) : json(nullptr)},
+             {"newest_segment_stored_at", newest ? json(format_timestamp(newest->stored_at_us)) : json(nullptr)},
+             {"newest_segment_age_seconds", newest ? json((now - newest->stored_at_us) / 1000000) : json(nullptr)},
+             {"segments", totals->segments},
+             {"partial_files", totals->partials},
+             {"history_files", totals->histories},
+             {"backup_files", totals->backups},
+             {"plain_bytes", totals->plain_bytes},
+             {"stored_bytes", totals->stored_bytes},
+             {"compression_ratio", ratio(totals->plain_bytes, totals->stored_bytes)}};
+  if (auto space = sources.repository.objects().space(); space && *space && (*space)->total) {
+    model["disk_usage"] = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    model["disk_usage_threshold"] = thresholds.max_disk_usage;
+  }
+  for (auto& [key, value] : daemon_state.items()) model[key] = value;
+  return from_model(std::move(model), status_text);
+}
+
+}  // namespace walvault
