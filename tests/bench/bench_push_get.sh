@@ -17,6 +17,9 @@
 #   CALL_TIMEOUT=120       seconds allowed for one timed call
 #   GEN_TIMEOUT=600        seconds allowed for generating the WAL
 #   KEEP=0                 1 = keep the temporary directory
+#   REUSE_WAL=DIR          a directory an earlier run kept (KEEP=1): benchmark its segments
+#                          (and its stopped cluster, for pgBackRest) instead of making new WAL,
+#                          so two builds compare on the same bytes (WAL differs run to run)
 # shellcheck disable=SC2317  # functions are called indirectly (trap, "bench_$tool")
 set -Eeuo pipefail
 export LC_ALL=C
@@ -32,6 +35,7 @@ BENCH_USER=${BENCH_USER:-postgres}
 CALL_TIMEOUT=${CALL_TIMEOUT:-120}
 GEN_TIMEOUT=${GEN_TIMEOUT:-600}
 KEEP=${KEEP:-0}
+REUSE_WAL=${REUSE_WAL:-}
 WALVAULT_COMPRESS=${WALVAULT_COMPRESS:-zstd:3}
 WALVAULT_WORKERS=${WALVAULT_WORKERS:-}
 WALVAULT_RECOVERY_GETS=${WALVAULT_RECOVERY_GETS:-1}
@@ -221,6 +225,8 @@ ROUND=0
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- 1. real WAL
+PGPORT=5432   # pgBackRest's configuration names one; the cluster it belongs to stays stopped
+generate_wal() {
 free_port() {
     local p start=$((54320 + RANDOM % 500))
     for ((p = start; p < start + 500; p++)); do
@@ -298,6 +304,27 @@ chmod 644 "$TMP"/segs/*
 cat "$TMP"/segs/* > /dev/null   # same page-cache state for every tool
 PLAIN=$(( SEGMENTS * 16777216 ))
 log "$SEGMENTS segments ${SEGS[0]}..${SEGS[-1]} ($n_init from pgbench -i, $((SEGMENTS - n_init)) from transactions), generated in $((SECONDS - gen_start)) s"
+WAL_ORIGIN="$n_init from pgbench -i -s $SCALE (bulk load), $((SEGMENTS - n_init)) from pgbench -c 4 -j 2 transactions (checkpoint + ${PGBENCH_CHUNK}s + pg_switch_wal)"
+}
+
+# The segments and stopped cluster of an earlier run (REUSE_WAL).
+reuse_wal() {
+    [[ -d $REUSE_WAL/segs && -d $REUSE_WAL/pgdata ]] || die "REUSE_WAL=$REUSE_WAL has no segs/ and pgdata/ (keep a run with KEEP=1)"
+    mapfile -t SEGS < <(find "$REUSE_WAL/segs" -maxdepth 1 -type f -size 16384k -printf '%f\n' | grep -E '^[0-9A-F]{24}$' | sort | head -n "$SEGMENTS")
+    [[ ${#SEGS[@]} -eq $SEGMENTS ]] || die "REUSE_WAL=$REUSE_WAL holds ${#SEGS[@]} segments, wanted $SEGMENTS"
+    local s
+    for s in "${SEGS[@]}"; do cp "$REUSE_WAL/segs/$s" "$TMP/segs/$s"; done
+    cp -a "$REUSE_WAL/pgdata" "$PGDATA"
+    chown -R "$bench_uid" "$TMP/segs" "$PGDATA"
+    chmod 644 "$TMP"/segs/*
+    cat "$TMP"/segs/* > /dev/null   # same page-cache state for every tool
+    PLAIN=$(( SEGMENTS * 16777216 ))
+    sysid=$(as_bench "$PG_BIN/pg_controldata" -D "$PGDATA" | awk -F': *' '/Database system identifier/ {print $2}')
+    WAL_ORIGIN="reused from $REUSE_WAL (the same bytes as that run)"
+    log "$SEGMENTS segments ${SEGS[0]}..${SEGS[-1]} reused from $REUSE_WAL"
+}
+
+if [[ -n $REUSE_WAL ]]; then reuse_wal; else generate_wal; fi
 
 # ---------------------------------------------------------------- helpers for results
 # stats FILE BYTES -> "MBps p50ms p95ms maxrss_kb" (MB = 10^6 bytes; nearest-rank percentiles)
@@ -530,7 +557,7 @@ fi
     echo "walvault archive-push/archive-get benchmark  $(date -u '+%Y-%m-%d %H:%M:%SZ')"
     echo "host: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
     echo "WAL: $SEGMENTS real 16 MiB segments of one PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') cluster (system id $sysid):"
-    echo "     ${SEGS[0]}..${SEGS[-1]}: $n_init from pgbench -i -s $SCALE (bulk load), $((SEGMENTS - n_init)) from pgbench -c 4 -j 2 transactions (checkpoint + ${PGBENCH_CHUNK}s + pg_switch_wal)"
+    echo "     ${SEGS[0]}..${SEGS[-1]}: $WAL_ORIGIN"
     echo "calls: serial, each one 'sh -c \"COMMAND\"' as user $BENCH_USER (as PostgreSQL runs archive_command/restore_command);"
     echo "       $ROUNDS round(s) (fresh repository each, tool order rotated), all $((SEGMENTS * ROUNDS)) calls per column pooled"
     echo "MB/s = plain bytes / 10^6 / summed call seconds; p50/p95 = nearest-rank ms per call; ratio = plain bytes / stored bytes"
