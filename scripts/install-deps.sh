@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
-  libzstd-dev zstd libssl-dev libboost-dev libboost-system-dev
+  libzstd-dev zstd libssl-dev libcurl4-openssl-dev libboost-dev libboost-system-dev
   libspdlog-dev libfmt-dev libgtest-dev googletest
   libarchive-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   postgresql-15 postgresql-client-15 postgresql-contrib

@@ -1,0 +1,465 @@
+#include "common/core/storage/s3/s3_storage.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "common/core/sha256.hpp"
+
+namespace walvault {
+
+namespace {
+
+using s3::HttpResponse;
+using s3::Pairs;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
+
+std::array<unsigned char, 16> md5_of(std::span<const std::byte> data) {
+  std::array<unsigned char, 16> out{};
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &length, EVP_md5(), nullptr);
+  return out;
+}
+
+std::string base64(std::span<const unsigned char> bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string hex_lower(std::span<const unsigned char> bytes) {
+  return to_hex(std::span<const std::uint8_t>(bytes.data(), bytes.size()));
+}
+
+std::string xml_unescape(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '&') {
+      out += text[i];
+      continue;
+    }
+    static constexpr std::pair<std::string_view, char> k_entities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    bool matched = false;
+    for (const auto& [entity, c] : k_entities)
+      if (text.substr(i, entity.size()) == entity) {
+        out += c;
+        i += entity.size() - 1;
+        matched = true;
+        break;
+      }
+    if (!matched) out += '&';
+  }
+  return out;
+}
+
+// The text of every <tag>...</tag> in `xml` (flat: S3's answers nest only one level deep).
+std::vector<std::string_view> xml_all(std::string_view xml, std::string_view tag) {
+  std::vector<std::string_view> out;
+  const std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
+  for (std::size_t pos = xml.find(open); pos != std::string_view::npos; pos = xml.find(open, pos)) {
+    const std::size_t start = pos + open.size();
+    const std::size_t end = xml.find(close, start);
+    if (end == std::string_view::npos) break;
+    out.push_back(xml.substr(start, end - start));
+    pos = end + close.size();
+  }
+  return out;
+}
+
+std::string xml_first(std::string_view xml, std::string_view tag) {
+  auto all = xml_all(xml, tag);
+  return all.empty() ? "" : xml_unescape(all.front());
+}
+
+std::string_view text_of(const std::vector<std::byte>& body) { return {reinterpret_cast<const char*>(body.data()), body.size()}; }
+
+// "Wed, 03 Dec 2026 16:30:05 GMT" (HTTP) or "2026-12-03T16:30:05.000Z" (ListObjectsV2).
+std::int64_t parse_time_us(const std::string& text) {
+  std::tm tm{};
+  if (::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) || ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+    return static_cast<std::int64_t>(::timegm(&tm)) * 1000000;
+  return 0;
+}
+
+std::string join_key(const std::string& prefix, const std::string& key) {
+  if (prefix.empty()) return key;
+  return key.empty() ? prefix : prefix + "/" + key;
+}
+
+class S3Storage;
+
+class S3Writer final : public ObjectWriter {
+ public:
+  S3Writer(S3Storage& storage, std::string key, PutMode mode) : m_storage(storage), m_key(std::move(key)), m_mode(mode) {}
+  ~S3Writer() override;
+  Result<void> append(std::span<const std::byte> data) override;
+  Result<void> commit() override;
+
+ private:
+  Result<void> upload_part(std::span<const std::byte> part);
+
+  S3Storage& m_storage;
+  std::string m_key;
+  PutMode m_mode;
+  std::vector<std::byte> m_buffer;
+  std::string m_upload_id;
+  std::vector<std::string> m_etags;  // part N at N-1
+  bool m_committed = false;
+};
+
+class S3Reader final : public ObjectReader {
+ public:
+  S3Reader(S3Storage& storage, std::string key, std::uint64_t size, std::string etag)
+      : m_storage(storage), m_key(std::move(key)), m_size(size), m_etag(std::move(etag)) {}
+  Result<std::size_t> read(std::span<std::byte> out) override;
+  Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) override;
+  std::uint64_t size() const override { return m_size; }
+
+ private:
+  S3Storage& m_storage;
+  std::string m_key;
+  std::uint64_t m_size;
+  std::string m_etag;
+  std::uint64_t m_position = 0;
+};
+
+class S3Storage final : public Storage {
+ public:
+  explicit S3Storage(S3Settings settings) : m_settings(std::move(settings)), m_pool(m_settings.http) {
+    const std::size_t scheme_end = m_settings.endpoint.find("://");
+    m_scheme = m_settings.endpoint.substr(0, scheme_end);
+    m_host = m_settings.endpoint.substr(scheme_end + 3);
+    while (!m_host.empty() && m_host.back() == '/') m_host.pop_back();
+  }
+
+  const S3Settings& settings() const { return m_settings; }
+
+  std::string describe() const override {
+    return "s3://" + m_settings.bucket + (m_settings.prefix.empty() ? "" : "/" + m_settings.prefix) + " (" + m_settings.endpoint + ")";
+  }
+
+  struct Call {
+    std::string method;
+    std::string key;  // relative to the repository; "" with bucket_level
+    bool bucket_level = false;
+    Pairs query;
+    Pairs headers;
+    std::span<const std::byte> body;
+  };
+
+  // Signs and sends one request; a transport failure is an error, any HTTP status an answer.
+  Result<HttpResponse> send(const Call& call, const std::string& what) {
+    const std::string object = call.bucket_level ? "" : join_key(m_settings.prefix, call.key);
+    const std::string path = m_settings.path_style ? "/" + m_settings.bucket + (object.empty() ? "" : "/" + object) : "/" + object;
+    const std::string host = m_settings.path_style ? m_host : m_settings.bucket + "." + m_host;
+    s3::RequestToSign request;
+    request.method = call.method;
+    request.host = host;
+    request.path = s3::uri_encode_path(path);
+    request.query = call.query;
+    request.headers = call.headers;
+    request.payload_sha256 = sha256_hex(call.body);
+    request.amz_date = s3::amz_date(now_us());
+    request.region = m_settings.region;
+    const s3::SignedRequest signed_request = s3::sign(request, m_settings.credentials);
+    s3::HttpRequest http;
+    http.method = call.method;
+    http.url = m_scheme + "://" + host + request.path + (call.query.empty() ? "" : "?" + s3::canonical_query(call.query));
+    http.headers = call.headers;
+    for (const auto& header : signed_request.headers) http.headers.push_back(header);
+    http.headers.emplace_back("Authorization", signed_request.authorization);
+    http.body = call.body;
+    auto lease = m_pool.acquire();
+    return lease->perform(http, what);
+  }
+
+  // The failure an unexpected status means, with S3's own code and message when it gave one.
+  Failure status_failure(const HttpResponse& response, const std::string& what) const {
+    const std::string code = xml_first(text_of(response.body), "Code");
+    const std::string message = xml_first(text_of(response.body), "Message");
+    Failure failure{ErrorKind::io, "unable to " + what + ": " + describe() + " answered HTTP " + std::to_string(response.status) +
+                                       (code.empty() ? "" : " " + code) + (message.empty() ? "" : " (" + message + ")")};
+    const long s = response.status;
+    failure.transient = s == 429 || s == 500 || s == 502 || s == 503 || s == 504 || code == "RequestTimeout" || code == "SlowDown";
+    if (s == 403) failure.message += "; check the credentials and the bucket policy";
+    if (s == 412) failure.kind = ErrorKind::conflict;
+    return failure;
+  }
+
+  Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) override {
+    const std::string what = "store '" + key + "'";
+    if (mode == PutMode::create_only) {
+      // Servers that ignore If-None-Match would overwrite: ask first, and let the condition
+      // close the window where the server honours it.
+      auto there = info(key);
+      if (!there) return std::unexpected(there.error());
+      if (*there) return fail(ErrorKind::conflict, "unable to " + what + ": it already exists in " + describe());
+    }
+    const auto md5 = md5_of(data);
+    Call call{"PUT", key, false, {}, {{"Content-MD5", base64(md5)}}, data};
+    if (mode == PutMode::create_only) call.headers.emplace_back("If-None-Match", "*");
+    if (!m_settings.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", m_settings.storage_class);
+    auto response = send(call, what);
+    if (!response) return std::unexpected(response.error());
+    if (mode == PutMode::create_only && (response->status == 412 || response->status == 403)) {
+      // The condition failed (some servers answer 403 to it): someone stored it meanwhile.
+      auto there = info(key);
+      if (there && *there) return fail(ErrorKind::conflict, "unable to " + what + ": it already exists in " + describe());
+    }
+    if (response->status != 200) return std::unexpected(status_failure(*response, what));
+    // The server computed the same digest of what it stored (a single PUT's ETag is its MD5).
+    const std::string etag = response->header("etag");
+    if (!etag.empty() && etag.find('-') == std::string::npos && etag != "\"" + hex_lower(md5) + "\"")
+      return fail(ErrorKind::io, "unable to " + what + ": " + describe() + " answered ETag " + etag +
+                                     ", which is not the MD5 of what was sent");
+    return {};
+  }
+
+  Result<std::optional<std::vector<std::byte>>> get(const std::string& key, std::optional<std::size_t> max_bytes) override {
+    const std::string what = "read '" + key + "'";
+    if (max_bytes && *max_bytes == 0) {
+      auto there = info(key);
+      if (!there) return std::unexpected(there.error());
+      if (!*there) return std::optional<std::vector<std::byte>>();
+      return std::optional<std::vector<std::byte>>(std::vector<std::byte>());
+    }
+    Call call{"GET", key, false, {}, {}, {}};
+    if (max_bytes) call.headers.emplace_back("Range", "bytes=0-" + std::to_string(*max_bytes - 1));
+    auto response = send(call, what);
+    if (!response) return std::unexpected(response.error());
+    if (response->status == 404 && xml_first(text_of(response->body), "Code") != "NoSuchBucket")
+      return std::optional<std::vector<std::byte>>();
+    if (response->status == 416) return std::optional<std::vector<std::byte>>(std::vector<std::byte>());  // an empty object
+    if (response->status != 200 && response->status != 206) return std::unexpected(status_failure(*response, what));
+    return std::optional<std::vector<std::byte>>(std::move(response->body));
+  }
+
+  Result<bool> exists(const std::string& key) override {
+    auto there = info(key);
+    if (!there) return std::unexpected(there.error());
+    return there->has_value();
+  }
+
+  Result<std::optional<ObjectInfo>> info(const std::string& key) override {
+    auto head = head_object(key);
+    if (!head) return std::unexpected(head.error());
+    if (!*head) return std::optional<ObjectInfo>();
+    return std::optional<ObjectInfo>(ObjectInfo{key, (*head)->size, (*head)->modified_us});
+  }
+
+  Result<std::unique_ptr<ObjectWriter>> create(const std::string& key, PutMode mode) override {
+    return std::unique_ptr<ObjectWriter>(std::make_unique<S3Writer>(*this, key, mode));
+  }
+
+  Result<std::optional<std::unique_ptr<ObjectReader>>> open_read(const std::string& key) override {
+    auto head = head_object(key);
+    if (!head) return std::unexpected(head.error());
+    if (!*head) return std::optional<std::unique_ptr<ObjectReader>>();
+    return std::optional<std::unique_ptr<ObjectReader>>(std::make_unique<S3Reader>(*this, key, (*head)->size, (*head)->etag));
+  }
+
+  Result<void> remove(const std::string& key) override {
+    const std::string what = "remove '" + key + "'";
+    auto response = send(Call{"DELETE", key, false, {}, {}, {}}, what);
+    if (!response) return std::unexpected(response.error());
+    if (response->status != 204 && response->status != 200 && response->status != 404)
+      return std::unexpected(status_failure(*response, what));
+    return {};
+  }
+
+  Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) override {
+    if (!prefix.empty() && !is_valid_storage_key(prefix)) return fail(ErrorKind::invalid, "invalid storage prefix '" + prefix + "'");
+    const std::string base = m_settings.prefix.empty() ? "" : m_settings.prefix + "/";
+    const std::string wanted = base + (prefix.empty() ? "" : prefix + "/");
+    std::vector<ObjectInfo> objects;
+    std::string token;
+    for (;;) {
+      Call call{"GET", "", true, {{"list-type", "2"}, {"prefix", wanted}, {"max-keys", "1000"}}, {}, {}};
+      if (!token.empty()) call.query.emplace_back("continuation-token", token);
+      const std::string what = "list '" + wanted + "'";
+      auto response = send(call, what);
+      if (!response) return std::unexpected(response.error());
+      if (response->status != 200) return std::unexpected(status_failure(*response, what));
+      const std::string_view xml = text_of(response->body);
+      for (std::string_view item : xml_all(xml, "Contents")) {
+        const std::string key = xml_first(item, "Key");
+        if (!key.starts_with(base)) continue;
+        ObjectInfo info;
+        info.key = key.substr(base.size());
+        info.size = std::strtoull(xml_first(item, "Size").c_str(), nullptr, 10);
+        info.modified_us = parse_time_us(xml_first(item, "LastModified"));
+        objects.push_back(std::move(info));
+      }
+      token = xml_first(xml, "NextContinuationToken");
+      if (xml_first(xml, "IsTruncated") != "true" || token.empty()) break;
+    }
+    std::sort(objects.begin(), objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+    return objects;
+  }
+
+  // A range of a stored object; `etag` pins it to the version that was opened.
+  Result<std::vector<std::byte>> read_range(const std::string& key, std::uint64_t offset, std::size_t length,
+                                            const std::string& etag) {
+    const std::string what = "read '" + key + "' at " + std::to_string(offset);
+    Call call{"GET", key, false, {}, {{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}}, {}};
+    if (!etag.empty()) call.headers.emplace_back("If-Match", etag);
+    auto response = send(call, what);
+    if (!response) return std::unexpected(response.error());
+    if (response->status == 412 || response->status == 404)
+      return fail(ErrorKind::io, "unable to " + what + ": it was replaced or removed while it was read");
+    if (response->status != 206 && response->status != 200) return std::unexpected(status_failure(*response, what));
+    if (response->body.size() != length)
+      return fail(ErrorKind::io, "unable to " + what + ": " + std::to_string(response->body.size()) + " bytes came, not " +
+                                     std::to_string(length));
+    return std::move(response->body);
+  }
+
+  std::size_t part_size() const { return std::max<std::size_t>(m_settings.part_size, 5u << 20); }
+
+ private:
+  struct Head {
+    std::uint64_t size = 0;
+    std::int64_t modified_us = 0;
+    std::string etag;
+  };
+  Result<std::optional<Head>> head_object(const std::string& key) {
+    const std::string what = "look up '" + key + "'";
+    auto response = send(Call{"HEAD", key, false, {}, {}, {}}, what);
+    if (!response) return std::unexpected(response.error());
+    if (response->status == 404) return std::optional<Head>();
+    if (response->status != 200) return std::unexpected(status_failure(*response, what));
+    Head head;
+    head.size = std::strtoull(response->header("content-length").c_str(), nullptr, 10);
+    head.modified_us = parse_time_us(response->header("last-modified"));
+    head.etag = response->header("etag");
+    return std::optional<Head>(head);
+  }
+
+  S3Settings m_settings;
+  s3::HttpPool m_pool;
+  std::string m_scheme;
+  std::string m_host;
+};
+
+S3Writer::~S3Writer() {
+  if (m_upload_id.empty() || m_committed) return;
+  // Abandoned: nothing becomes visible, and the parts stop costing storage.
+  (void)m_storage.send(S3Storage::Call{"DELETE", m_key, false, {{"uploadId", m_upload_id}}, {}, {}},
+                       "abort the upload of '" + m_key + "'");
+}
+
+Result<void> S3Writer::append(std::span<const std::byte> data) {
+  if (m_committed) return fail(ErrorKind::internal, "append to committed object '" + m_key + "'");
+  m_buffer.insert(m_buffer.end(), data.begin(), data.end());
+  const std::size_t part = m_storage.part_size();
+  while (m_buffer.size() >= part) {
+    if (auto r = upload_part(std::span<const std::byte>(m_buffer).first(part)); !r) return r;
+    m_buffer.erase(m_buffer.begin(), m_buffer.begin() + static_cast<std::ptrdiff_t>(part));
+  }
+  return {};
+}
+
+Result<void> S3Writer::upload_part(std::span<const std::byte> part) {
+  if (m_upload_id.empty()) {
+    const std::string what = "start the upload of '" + m_key + "'";
+    S3Storage::Call call{"POST", m_key, false, {{"uploads", ""}}, {}, {}};
+    if (!m_storage.settings().storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", m_storage.settings().storage_class);
+    auto response = m_storage.send(call, what);
+    if (!response) return std::unexpected(response.error());
+    if (response->status != 200) return std::unexpected(m_storage.status_failure(*response, what));
+    m_upload_id = xml_first(text_of(response->body), "UploadId");
+    if (m_upload_id.empty()) return fail(ErrorKind::io, "unable to " + what + ": no UploadId in the answer");
+  }
+  const std::string number = std::to_string(m_etags.size() + 1);
+  const std::string what = "upload part " + number + " of '" + m_key + "'";
+  const auto md5 = md5_of(part);
+  auto response = m_storage.send(
+      S3Storage::Call{"PUT", m_key, false, {{"partNumber", number}, {"uploadId", m_upload_id}}, {{"Content-MD5", base64(md5)}}, part},
+      what);
+  if (!response) return std::unexpected(response.error());
+  if (response->status != 200) return std::unexpected(m_storage.status_failure(*response, what));
+  const std::string etag = response->header("etag");
+  if (etag != "\"" + hex_lower(md5) + "\"")
+    return fail(ErrorKind::io, "unable to " + what + ": the server answered ETag '" + etag + "', not the MD5 of the part");
+  m_etags.push_back(etag);
+  return {};
+}
+
+Result<void> S3Writer::commit() {
+  if (m_committed) return fail(ErrorKind::internal, "object '" + m_key + "' committed twice");
+  if (m_upload_id.empty()) {
+    // Smaller than one part: a single PUT.
+    if (auto r = m_storage.put(m_key, m_buffer, m_mode); !r) return r;
+    m_committed = true;
+    return {};
+  }
+  if (!m_buffer.empty())
+    if (auto r = upload_part(m_buffer); !r) return r;
+  const std::string what = "complete the upload of '" + m_key + "'";
+  if (m_mode == PutMode::create_only) {
+    auto there = m_storage.exists(m_key);
+    if (!there) return std::unexpected(there.error());
+    if (*there) return fail(ErrorKind::conflict, "unable to " + what + ": it already exists in " + m_storage.describe());
+  }
+  std::string xml = "<CompleteMultipartUpload>";
+  for (std::size_t i = 0; i < m_etags.size(); ++i)
+    xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + m_etags[i] + "</ETag></Part>";
+  xml += "</CompleteMultipartUpload>";
+  const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(xml.data()), xml.size());
+  auto response = m_storage.send(S3Storage::Call{"POST", m_key, false, {{"uploadId", m_upload_id}}, {}, body}, what);
+  if (!response) return std::unexpected(response.error());
+  // S3 may answer 200 and report the failure in the body.
+  if (response->status != 200 || text_of(response->body).find("<Error>") != std::string_view::npos)
+    return std::unexpected(m_storage.status_failure(*response, what));
+  m_committed = true;
+  return {};
+}
+
+Result<std::size_t> S3Reader::read(std::span<std::byte> out) {
+  if (m_position >= m_size || out.empty()) return 0;
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), m_size - m_position));
+  auto piece = m_storage.read_range(m_key, m_position, n, m_etag);
+  if (!piece) return std::unexpected(piece.error());
+  std::memcpy(out.data(), piece->data(), n);
+  m_position += n;
+  return n;
+}
+
+Result<void> S3Reader::read_at(std::uint64_t offset, std::span<std::byte> out) {
+  if (out.empty()) return {};
+  if (offset > m_size || out.size() > m_size - offset)
+    return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is shorter than " + std::to_string(offset + out.size()) + " bytes");
+  auto piece = m_storage.read_range(m_key, offset, out.size(), m_etag);
+  if (!piece) return std::unexpected(piece.error());
+  std::memcpy(out.data(), piece->data(), out.size());
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> open_s3_storage(S3Settings settings) {
+  if (settings.bucket.empty()) return fail(ErrorKind::invalid, "an S3 repository needs a bucket (s3://bucket/prefix)");
+  if (settings.endpoint.find("://") == std::string::npos) settings.endpoint = "https://" + settings.endpoint;
+  if (!settings.endpoint.starts_with("https://") && !settings.endpoint.starts_with("http://"))
+    return fail(ErrorKind::invalid, "s3-endpoint '" + settings.endpoint + "' is neither https:// nor http://");
+  while (!settings.prefix.empty() && settings.prefix.back() == '/') settings.prefix.pop_back();
+  if (!settings.prefix.empty() && !is_valid_storage_key(settings.prefix))
+    return fail(ErrorKind::invalid, "invalid S3 prefix '" + settings.prefix + "'");
+  if (settings.credentials.key_id.empty() || settings.credentials.secret.empty())
+    return fail(ErrorKind::invalid, "no S3 credentials: set s3-key and s3-key-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  return std::unique_ptr<Storage>(std::make_unique<S3Storage>(std::move(settings)));
+}
+
+}  // namespace walvault

@@ -1,0 +1,31 @@
+#pragma once
+// The S3 backend: a repository in a bucket (s3://bucket/prefix), over HTTP(S) with SigV4.
+// Whole objects are one PUT (create-only: If-None-Match: *, and a HEAD first for servers that
+// ignore it), verified by Content-MD5 and the ETag the server answers; streamed objects (base
+// backup chunks) are multipart uploads, invisible until CompleteMultipartUpload and aborted
+// when abandoned; reads are ranged GETs; listing pages past 1,000 keys.
+#include <memory>
+#include <string>
+
+#include "common/base/error.hpp"
+#include "common/core/storage/s3/http.hpp"
+#include "common/core/storage/s3/sigv4.hpp"
+#include "common/core/storage/storage.hpp"
+
+namespace walvault {
+
+struct S3Settings {
+  std::string bucket;
+  std::string prefix;                  // "" or "a/b": keys live below it
+  std::string endpoint;                // scheme://host[:port]; https unless http is given
+  std::string region = "us-east-1";
+  bool path_style = false;             // s3-uri-style = path: endpoint/bucket/key
+  std::string storage_class;           // "" : the bucket's default
+  s3::Credentials credentials;
+  s3::HttpOptions http;
+  std::size_t part_size = 8u << 20;    // multipart part size (S3's minimum is 5 MiB)
+};
+
+Result<std::unique_ptr<Storage>> open_s3_storage(S3Settings settings);
+
+}  // namespace walvault
