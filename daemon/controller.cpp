@@ -57,7 +57,7 @@ int run_walvaultd(int argc, const char* const* argv) {
     return k_exit_usage;
   }
   if (command_line->check_config) {
-    auto repository = Repository::open(config->repo);
+    auto repository = Repository::open(config->repo, /*allow_create=*/true, config->storage);
     if (!repository) {
       std::cerr << "walvaultd: " << repository.error().message << "\n";
       return k_exit_usage;
@@ -89,7 +89,7 @@ int run_walvaultd(int argc, const char* const* argv) {
   auto known = (*index)->names();
   const std::size_t known_objects = known ? known->size() : 0;
   // After a damaged index nothing remembers what was archived: never create a repository then.
-  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0 && !index_was_damaged);
+  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0 && !index_was_damaged, config->storage);
   if (!repository) {
     std::cerr << "walvaultd: " << repository.error().message;
     if (repository.error().kind == ErrorKind::not_found && index_was_damaged)

@@ -19,7 +19,15 @@ namespace walvault {
 namespace {
 
 constexpr OptionSpec k_options[] = {
-    {"repo", "", "PATH", "repository: an absolute directory path (S3 comes later)", false},
+    {"repo", "", "PATH|URL", "repository: an absolute directory path, or s3://bucket[/prefix] (then spool is required)", false},
+    {"s3-endpoint", "", "URL", "S3: the endpoint, https://host[:port] (http:// only when written so); empty: AWS's for s3-region", false},
+    {"s3-region", "us-east-1", "REGION", "S3: the region requests are signed for", false},
+    {"s3-uri-style", "host", "STYLE", "S3: host (bucket.endpoint/key) or path (endpoint/bucket/key, for most self-hosted stores)", false},
+    {"s3-storage-class", "", "CLASS", "S3: storage class of new objects (STANDARD_IA, ...); empty: the bucket's default", false},
+    {"s3-ca-file", "", "FILE", "S3: CA certificates (PEM) that sign the endpoint's certificate; empty: the system's", false},
+    {"s3-verify-tls", "on", "on|off", "S3: verify the endpoint's TLS certificate (off only for tests)", false},
+    {"s3-key", "", "KEY-ID", "S3: access key id; empty: AWS_ACCESS_KEY_ID", false},
+    {"s3-key-secret", "", "SECRET", "S3: secret access key; empty: AWS_SECRET_ACCESS_KEY (prefer the environment or the config file to a flag, which ps shows)", false},
     {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
@@ -186,6 +194,28 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 1, 86400);
     if (!n) return std::unexpected(n.error());
     config.shutdown_timeout = std::chrono::seconds(*n);
+  } else if (name == "s3-endpoint") {
+    if (!value.empty() && !value.starts_with("https://") && !value.starts_with("http://"))
+      return fail(ErrorKind::invalid, "expected https://host[:port] or http://host[:port]");
+    config.storage.s3_endpoint = value;
+  } else if (name == "s3-region") {
+    if (value.empty()) return fail(ErrorKind::invalid, "expected a region such as us-east-1");
+    config.storage.s3_region = value;
+  } else if (name == "s3-uri-style") {
+    if (value != "host" && value != "path") return fail(ErrorKind::invalid, "expected host or path");
+    config.storage.s3_path_style = value == "path";
+  } else if (name == "s3-storage-class") {
+    config.storage.s3_storage_class = value;
+  } else if (name == "s3-ca-file") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path");
+    config.storage.s3_ca_file = value;
+  } else if (name == "s3-verify-tls") {
+    if (value != "on" && value != "off") return fail(ErrorKind::invalid, "expected on or off");
+    config.storage.s3_verify_tls = value == "on";
+  } else if (name == "s3-key") {
+    config.storage.s3_key = value;
+  } else if (name == "s3-key-secret") {
+    config.storage.s3_key_secret = value;
   } else if (name == "spool") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
     config.spool = value;
@@ -318,6 +348,24 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
   }
   if (config.repo.empty())
     return fail(ErrorKind::invalid, "option 'repo' is required (--repo, WALVAULT_REPO or 'repo = ...' in the config file)");
+  if (config.repo.starts_with("s3://")) {
+    // The usual order: the options, then the AWS SDKs' variables.
+    auto from_env = [&](std::string& slot, const char* variable) {
+      if (!slot.empty()) return;
+      if (const char* value = getenv(variable)) slot = value;
+    };
+    from_env(config.storage.s3_key, "AWS_ACCESS_KEY_ID");
+    from_env(config.storage.s3_key_secret, "AWS_SECRET_ACCESS_KEY");
+    from_env(config.storage.s3_session_token, "AWS_SESSION_TOKEN");
+    // The hot path never lists the bucket: the index must live on local disk, and not in the
+    // data directory (a restore or pg_rewind would take it along or wipe it).
+    if (config.spool.empty())
+      return fail(ErrorKind::invalid, "repository '" + config.repo + "' is in S3, so option 'spool' is required: a local "
+                                      "directory for walvaultd's index (e.g. /var/lib/walvault/spool)");
+    if (!config.pgdata.empty() && (config.spool == config.pgdata || config.spool.starts_with(config.pgdata + "/")))
+      return fail(ErrorKind::invalid, "spool '" + config.spool + "' is inside pgdata '" + config.pgdata +
+                                      "': keep walvaultd's index out of PostgreSQL's data directory");
+  }
   return config;
 }
 

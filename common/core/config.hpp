@@ -15,6 +15,7 @@
 
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
+#include "common/core/storage/storage.hpp"
 
 namespace walvault {
 
@@ -57,6 +58,7 @@ struct DaemonConfig {
   std::uint64_t backup_chunk_size = 64ULL << 20;
   std::string backup_checkpoint = "fast";
   std::chrono::seconds shutdown_timeout{60};  // SIGTERM: how long open connections may take
+  StorageOptions storage;  // the s3-* options (credentials completed from AWS_* by resolve_config)
   std::string config_file;  // empty when none
   // The resolved text of every option, by name: what restart_only_changes() compares.
   std::map<std::string, std::string> values;

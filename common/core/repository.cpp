@@ -12,8 +12,8 @@ std::string object_key(const WalName& name) {
   return "wal/" + file.substr(0, 16) + "/" + file;
 }
 
-Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, bool allow_create) {
-  auto storage = open_storage(location);
+Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, bool allow_create, const StorageOptions& options) {
+  auto storage = open_storage(location, options);
   if (!storage) return std::unexpected(storage.error());
   return open(std::move(*storage), allow_create);
 }

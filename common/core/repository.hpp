@@ -26,7 +26,8 @@ class Repository {
   // Opens the storage at `location`, creating the identity object on first use (only when
   // `allow_create`) and refusing a repository of an unknown format. Without `allow_create` a
   // missing identity is ErrorKind::not_found.
-  static Result<std::unique_ptr<Repository>> open(std::string_view location, bool allow_create = true);
+  static Result<std::unique_ptr<Repository>> open(std::string_view location, bool allow_create = true,
+                                                 const StorageOptions& options = {});
   // The same on storage the caller built (another backend, or a test's fake).
   // `retry`: how the object layer retries transient storage failures (tests shorten it).
   static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true, RetryPolicy retry = {});

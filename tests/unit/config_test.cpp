@@ -60,8 +60,9 @@ TEST(ConfigTable, NamesAreLowercaseUniqueAndDocumented) {
   for (const auto& option : daemon_options()) {
     SCOPED_TRACE(std::string(option.name));
     ASSERT_FALSE(option.name.empty());
-    for (char c : option.name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '-') << "character '" << c << "'";
-    EXPECT_NE(option.name.front(), '-');
+    // Lower case, digits (s3-...) and dashes; a letter first.
+    for (char c : option.name) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') << "character '" << c << "'";
+    EXPECT_TRUE(option.name.front() >= 'a' && option.name.front() <= 'z');
     EXPECT_NE(option.name.back(), '-');
     EXPECT_EQ(option.name.find("--"), std::string_view::npos);
     EXPECT_TRUE(seen.insert(option.name).second) << "duplicate option";
@@ -411,6 +412,45 @@ TEST(ConfigReload, ShutdownTimeoutIsRangeChecked) {
   ASSERT_TRUE(config);
   EXPECT_EQ(config->shutdown_timeout, std::chrono::seconds(60));
   EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"shutdown-timeout", "0"}}), env.getter())).find("shutdown-timeout"),
+            std::string::npos);
+}
+
+TEST(ConfigS3, CredentialsComeFromTheOptionsThenTheAwsVariables) {
+  FakeEnv env;
+  env.set("AWS_ACCESS_KEY_ID", "AKIDFROMENV").set("AWS_SECRET_ACCESS_KEY", "secret-from-env").set("AWS_SESSION_TOKEN", "token");
+  auto from_env = resolve_config(with_flags({{"repo", "s3://b/p"}, {"spool", "/var/lib/walvault/spool"}}), env.getter());
+  ASSERT_TRUE(from_env) << from_env.error().message;
+  EXPECT_EQ(from_env->storage.s3_key, "AKIDFROMENV");
+  EXPECT_EQ(from_env->storage.s3_key_secret, "secret-from-env");
+  EXPECT_EQ(from_env->storage.s3_session_token, "token");
+  auto from_options = resolve_config(with_flags({{"repo", "s3://b/p"}, {"spool", "/s"}, {"s3-key", "AKIDOPTION"},
+                                                 {"s3-key-secret", "secret-option"}, {"s3-uri-style", "path"},
+                                                 {"s3-endpoint", "http://127.0.0.1:9000"}}),
+                                     env.getter());
+  ASSERT_TRUE(from_options) << from_options.error().message;
+  EXPECT_EQ(from_options->storage.s3_key, "AKIDOPTION");
+  EXPECT_EQ(from_options->storage.s3_key_secret, "secret-option");
+  EXPECT_TRUE(from_options->storage.s3_path_style);
+  EXPECT_EQ(from_options->storage.s3_endpoint, "http://127.0.0.1:9000");
+  // A local repository takes nothing from AWS_*.
+  auto local = resolve_config(with_flags({{"repo", "/r"}}), env.getter());
+  ASSERT_TRUE(local);
+  EXPECT_TRUE(local->storage.s3_key_secret.empty());
+}
+
+TEST(ConfigS3, AnS3RepositoryNeedsASpoolOutsidePgdata) {
+  FakeEnv env;
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b/p"}}), env.getter())).find("option 'spool' is required"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"pgdata", "/pg/data"}, {"spool", "/pg/data/walvault"}}),
+                                    env.getter()))
+                .find("inside pgdata"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-uri-style", "virtual"}}), env.getter()))
+                .find("s3-uri-style"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-endpoint", "ftp://x"}}), env.getter()))
+                .find("s3-endpoint"),
             std::string::npos);
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/core/storage/s3/s3_storage.hpp"
+
 namespace walvault {
 
 bool is_valid_storage_key(std::string_view key) {
@@ -58,11 +60,25 @@ Result<Storage::Removed> Storage::remove_all(const std::string& prefix) {
   return removed;
 }
 
-Result<std::unique_ptr<Storage>> open_storage(std::string_view location) {
+Result<std::unique_ptr<Storage>> open_storage(std::string_view location, const StorageOptions& options) {
   if (location.empty()) return fail(ErrorKind::invalid, "no repository given (option 'repo')");
-  if (location.starts_with("s3://"))
-    return fail(ErrorKind::invalid, "repository '" + std::string(location) +
-                                        "': S3 storage is not available in this version of walvault yet");
+  if (location.starts_with("s3://")) {
+    const std::string_view rest = location.substr(5);
+    const std::size_t slash = rest.find('/');
+    S3Settings settings;
+    settings.bucket = std::string(rest.substr(0, slash));
+    settings.prefix = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+    settings.region = options.s3_region;
+    settings.endpoint = options.s3_endpoint.empty() ? "https://s3." + options.s3_region + ".amazonaws.com" : options.s3_endpoint;
+    settings.path_style = options.s3_path_style;
+    settings.storage_class = options.s3_storage_class;
+    settings.http.ca_file = options.s3_ca_file;
+    settings.http.verify_tls = options.s3_verify_tls;
+    settings.credentials = s3::Credentials{options.s3_key, options.s3_key_secret, options.s3_session_token};
+    auto storage = open_s3_storage(std::move(settings));
+    if (!storage) return fail(storage.error().kind, "repository '" + std::string(location) + "': " + storage.error().message);
+    return storage;
+  }
   if (location.starts_with("file://")) location.remove_prefix(7);
   if (location.find("://") != std::string_view::npos)
     return fail(ErrorKind::invalid, "repository '" + std::string(location) + "': unknown scheme (use a path or s3://)");

@@ -116,8 +116,23 @@ class Storage {
 // Keys are relative, '/'-separated; each component is [A-Za-z0-9._-]+ and not "." or "..".
 bool is_valid_storage_key(std::string_view key);
 
-// The scheme registry: a plain path or file:///path selects the posix backend.
-Result<std::unique_ptr<Storage>> open_storage(std::string_view location);
+// What a backend needs besides its location: for s3://, the endpoint, TLS and credentials
+// (walvaultd's s3-* options, then AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN).
+struct StorageOptions {
+  std::string s3_endpoint;         // empty: https://s3.<region>.amazonaws.com
+  std::string s3_region = "us-east-1";
+  bool s3_path_style = false;      // s3-uri-style = path
+  std::string s3_storage_class;
+  std::string s3_ca_file;
+  bool s3_verify_tls = true;
+  std::string s3_key;
+  std::string s3_key_secret;       // never logged, never in an error text
+  std::string s3_session_token;
+};
+
+// The scheme registry: a plain path or file:///path selects the posix backend, s3://bucket[/prefix]
+// the S3 backend.
+Result<std::unique_ptr<Storage>> open_storage(std::string_view location, const StorageOptions& options = {});
 
 // Backend factories, for the registry and for tests.
 Result<std::unique_ptr<Storage>> open_posix_storage(const std::string& root);
