@@ -248,11 +248,15 @@ TEST_F(S3StorageTest, StreamsLargeObjectsAsMultipartUploadsAndReadsThemInRanges)
   EXPECT_TRUE(std::equal(tail.begin(), tail.end(), content.end() - static_cast<std::ptrdiff_t>(tail.size())));
   std::vector<std::byte> back;
   std::vector<std::byte> piece(3u << 20);
-  for (;;) {
-    auto n = r.read(piece);
-    ASSERT_TRUE(n) << n.error().message;
-    if (*n == 0) break;
-    back.insert(back.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(*n));
+  // Small reads first (as the object layer reads a head), then large ones: the read-ahead
+  // buffer must hand out every byte once, in order.
+  for (std::size_t want : {std::size_t{12}, std::size_t{36}, std::size_t{1000}, piece.size()}) {
+    for (;;) {
+      auto n = r.read(std::span<std::byte>(piece).first(want));
+      ASSERT_TRUE(n) << n.error().message;
+      back.insert(back.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(*n));
+      if (*n == 0 || want != piece.size()) break;
+    }
   }
   EXPECT_TRUE(back == content);
 

@@ -128,11 +128,17 @@ class S3Reader final : public ObjectReader {
   std::uint64_t size() const override { return m_size; }
 
  private:
+  // Reads come in small pieces (an object's head is read in two, then its body in 1 MiB
+  // pieces): each GET fetches at least this much, so a segment costs a few round trips.
+  static constexpr std::size_t k_read_ahead = 1u << 20;
+
   S3Storage& m_storage;
   std::string m_key;
   std::uint64_t m_size;
   std::string m_etag;
-  std::uint64_t m_position = 0;
+  std::uint64_t m_position = 0;         // of the next byte read() returns
+  std::vector<std::byte> m_buffer;      // bytes from m_position on, fetched ahead
+  std::size_t m_buffer_used = 0;
 };
 
 class S3Storage final : public Storage {
@@ -429,10 +435,16 @@ Result<void> S3Writer::commit() {
 
 Result<std::size_t> S3Reader::read(std::span<std::byte> out) {
   if (m_position >= m_size || out.empty()) return 0;
-  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), m_size - m_position));
-  auto piece = m_storage.read_range(m_key, m_position, n, m_etag);
-  if (!piece) return std::unexpected(piece.error());
-  std::memcpy(out.data(), piece->data(), n);
+  if (m_buffer_used == m_buffer.size()) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(std::max(out.size(), k_read_ahead), m_size - m_position));
+    auto piece = m_storage.read_range(m_key, m_position, n, m_etag);
+    if (!piece) return std::unexpected(piece.error());
+    m_buffer = std::move(*piece);
+    m_buffer_used = 0;
+  }
+  const std::size_t n = std::min(out.size(), m_buffer.size() - m_buffer_used);
+  std::memcpy(out.data(), m_buffer.data() + m_buffer_used, n);
+  m_buffer_used += n;
   m_position += n;
   return n;
 }
