@@ -7,7 +7,9 @@
 #     (chunks and WAL read back from the bucket);
 #   - the official AWS CLI lists and downloads what walvault wrote, in the layout of
 #     docs/repository-format.md;
-#   - walvault check passes (continuity read from the index and a listing of the bucket).
+#   - walvault check passes (continuity read from the index and a listing of the bucket);
+#   - the store goes away: archive-get exits 126 in archive recovery (archived name, unknown
+#     name, .history probe) and 1 in standby mode; archive-push fails: errors, never "not there".
 # moto_server here does not check signatures (moto 5.2.1 miscomputes the one of a
 # ListObjectsV2 whose prefix holds '/', which check and backup use); tests/unit/s3_storage_test.cpp
 # runs every other request against a moto_server that checks each one.
@@ -92,8 +94,26 @@ wv_cli -u root check
 check_rc 0 "walvault check passes on the S3 repository"
 check_contains "WAL continuous" "$RUN_OUT" "... with WAL continuous"
 
+log "--- the store goes away: errors, never \"not there\""
+wv_get "$last" "$T/work/$last"
+check_rc 0 "archive-get of $last while the store is up"
 pg_stop "$PG"
+bg_stop "$MOTO"
+wv_get "$last" "$T/work/down-$last"
+check_rc 126 "store down: archive-get of the archived $last exits 126 (archive recovery stops)"
+check_eq "$(awk -v s="$RUN_SECS" 'BEGIN { print (s < 30) ? "yes" : "no" }')" yes "... after the bounded retries (${RUN_SECS}s)"
+check_contains "unable to" "$RUN_ERR" "... saying what failed"
+wv_get 0000000100000000000000F0 "$T/work/down-F0"
+check_rc 126 "store down: a name never archived is 126 too (absence cannot be proven)"
+wv_get 00000009.history "$T/work/down-history"
+check_rc 126 "store down: the .history probe is 126, so no new timeline is picked blindly"
+install -d -o postgres "$T/work/standby" && touch "$T/work/standby/standby.signal"
+wv_get -C "$T/work/standby" "$last" "$T/work/standby/$last"
+check_rc 1 "store down, standby mode: archive-get exits 1 (the standby keeps waiting)"
+install -d -o postgres "$T/work/pushdir" && cp "$T/work/$last" "$T/work/pushdir/$last" && chown postgres "$T/work/pushdir/$last"
+wv_push "$T/work/pushdir/$last"
+[ "$RUN_RC" -ne 0 ] || fail "store down: archive-push of $last answered 0"
+check_contains "unable to" "$RUN_ERR" "store down: archive-push exits $RUN_RC, naming the failure, so PostgreSQL keeps the segment and retries (${RUN_SECS}s)"
 daemon_stop
 check_eq "$WV_DAEMON_RC" 0 "walvaultd stops cleanly"
-bg_stop "$MOTO"
 finish
