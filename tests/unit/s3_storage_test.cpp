@@ -298,6 +298,42 @@ TEST_F(S3StorageTest, AnAbandonedUploadLeavesNothingVisible) {
   }
 }
 
+// A kill -9 mid-upload leaves it open; the start-up sweep (remove_abandoned_writes) aborts it.
+TEST_F(S3StorageTest, TheStartUpSweepAbortsUploadsACrashLeftOpen) {
+  auto storage = open(g_moto_lists);
+  ASSERT_TRUE(storage);
+  // Opened as a killed walvaultd would leave them: CreateMultipartUpload and no abort.
+  for (const char* key : {"backup/b1/chunk-00001.tar", "backup/b1/chunk-00002.tar"}) {
+    s3::RequestToSign request;
+    request.method = "POST";
+    request.host = g_moto_lists->endpoint().substr(std::string("http://").size());
+    request.path = "/walvault/TheStartUpSweepAbortsUploadsACrashLeftOpen/" + std::string(key);
+    request.query = {{"uploads", ""}};
+    request.payload_sha256 = to_hex(sha256({}));
+    request.amz_date = s3::amz_date(now_unix_us_for_test());
+    request.region = "us-east-1";
+    const s3::SignedRequest signed_request = s3::sign(request, g_moto_lists->credentials());
+    s3::HttpRequest http{"POST", g_moto_lists->endpoint() + request.path + "?uploads=", signed_request.headers, {}};
+    http.headers.emplace_back("Authorization", signed_request.authorization);
+    s3::HttpClient client{s3::HttpOptions{}};
+    auto response = client.perform(http, "start an upload");
+    ASSERT_TRUE(response && response->status == 200);
+  }
+  // Another repository's open upload in the same bucket is not ours to abort.
+  S3Settings other = settings(g_moto_lists);
+  other.prefix = "AnotherRepository";
+  auto elsewhere = open(other);
+  auto foreign = elsewhere->create("backup/b9/chunk-00001.tar", PutMode::create_only);
+  ASSERT_TRUE((*foreign)->append(pattern(6u << 20, 5)));
+  ASSERT_EQ(open_uploads(*g_moto_lists, "TheStartUpSweepAbortsUploadsACrashLeftOpen/"), 2u);
+
+  auto swept = storage->remove_abandoned_writes();
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_EQ(swept->objects, 2u);
+  EXPECT_EQ(open_uploads(*g_moto_lists, "TheStartUpSweepAbortsUploadsACrashLeftOpen/"), 0u);
+  EXPECT_EQ(open_uploads(*g_moto_lists, "AnotherRepository/"), 1u) << "the other repository's upload stays";
+}
+
 TEST_F(S3StorageTest, ListingPagesPastAThousandKeys) {
   auto storage = open(g_moto_lists);
   ASSERT_TRUE(storage);

@@ -334,6 +334,42 @@ class S3Storage final : public Storage {
 
   std::size_t part_size() const { return std::max<std::size_t>(m_settings.part_size, 5u << 20); }
 
+  // Multipart uploads a killed walvaultd left open below the prefix: never visible as objects,
+  // but they cost storage until aborted. Called only by the holder of the daemon's lock, at
+  // start-up, when no upload of its own is in progress.
+  Result<Removed> remove_abandoned_writes() override {
+    const std::string wanted = m_settings.prefix.empty() ? "" : m_settings.prefix + "/";
+    Removed removed;
+    std::string key_marker, upload_marker;
+    for (;;) {
+      Call call{"GET", "", true, {{"uploads", ""}, {"prefix", wanted}}, {}, {}};
+      if (!key_marker.empty()) call.query.emplace_back("key-marker", key_marker);
+      if (!upload_marker.empty()) call.query.emplace_back("upload-id-marker", upload_marker);
+      const std::string what = "list the open uploads below '" + wanted + "'";
+      auto response = send(call, what);
+      if (!response) return std::unexpected(response.error());
+      if (response->status != 200) return std::unexpected(status_failure(*response, what));
+      const std::string_view xml = text_of(response->body);
+      for (std::string_view upload : xml_all(xml, "Upload")) {
+        const std::string key = xml_first(upload, "Key");
+        const std::string id = xml_first(upload, "UploadId");
+        if (!key.starts_with(wanted) || id.empty()) continue;
+        const std::string relative = key.substr(wanted.size());
+        const std::string abort_what = "abort the abandoned upload of '" + relative + "'";
+        auto aborted = send(Call{"DELETE", relative, false, {{"uploadId", id}}, {}, {}}, abort_what);
+        if (!aborted) return std::unexpected(aborted.error());
+        if (aborted->status != 204 && aborted->status != 200 && aborted->status != 404)
+          return std::unexpected(status_failure(*aborted, abort_what));
+        ++removed.objects;
+      }
+      if (xml_first(xml, "IsTruncated") != "true") break;
+      key_marker = xml_first(xml, "NextKeyMarker");
+      upload_marker = xml_first(xml, "NextUploadIdMarker");
+      if (key_marker.empty() && upload_marker.empty()) break;
+    }
+    return removed;
+  }
+
  private:
   struct Head {
     std::uint64_t size = 0;
