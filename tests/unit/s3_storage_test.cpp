@@ -300,8 +300,12 @@ TEST_F(S3StorageTest, AnAbandonedUploadLeavesNothingVisible) {
 
 // A kill -9 mid-upload leaves it open; the start-up sweep (remove_abandoned_writes) aborts it.
 TEST_F(S3StorageTest, TheStartUpSweepAbortsUploadsACrashLeftOpen) {
-  auto storage = open(g_moto_lists);
+  S3Settings sweeping = settings(g_moto_lists);
+  sweeping.abandoned_upload_age = std::chrono::seconds(60);  // 6 h by default
+  auto storage = open(sweeping);
   ASSERT_TRUE(storage);
+  // (moto answers the same Initiated time, in 2010, for every upload: the age rule is tested
+  // on its own below, this test sees every upload as old.)
   // Opened as a killed walvaultd would leave them: CreateMultipartUpload and no abort.
   for (const char* key : {"backup/b1/chunk-00001.tar", "backup/b1/chunk-00002.tar"}) {
     s3::RequestToSign request;
@@ -326,12 +330,22 @@ TEST_F(S3StorageTest, TheStartUpSweepAbortsUploadsACrashLeftOpen) {
   auto foreign = elsewhere->create("backup/b9/chunk-00001.tar", PutMode::create_only);
   ASSERT_TRUE((*foreign)->append(pattern(6u << 20, 5)));
   ASSERT_EQ(open_uploads(*g_moto_lists, "TheStartUpSweepAbortsUploadsACrashLeftOpen/"), 2u);
-
   auto swept = storage->remove_abandoned_writes();
   ASSERT_TRUE(swept) << swept.error().message;
   EXPECT_EQ(swept->objects, 2u);
   EXPECT_EQ(open_uploads(*g_moto_lists, "TheStartUpSweepAbortsUploadsACrashLeftOpen/"), 0u);
   EXPECT_EQ(open_uploads(*g_moto_lists, "AnotherRepository/"), 1u) << "the other repository's upload stays";
+}
+
+TEST(S3Sweep, OnlyUploadsOlderThanTheAgeAreAbandoned) {
+  const std::int64_t now = 1796315405LL * 1000000;  // 2026-12-03T16:30:05Z
+  const auto six_hours = std::chrono::seconds(6 * 3600);
+  EXPECT_TRUE(upload_is_abandoned("2026-12-03T10:30:05.000Z", now, six_hours));
+  EXPECT_TRUE(upload_is_abandoned("2010-11-10T20:48:33.000Z", now, six_hours));
+  EXPECT_FALSE(upload_is_abandoned("2026-12-03T10:30:06.000Z", now, six_hours)) << "another walvaultd's upload in progress";
+  EXPECT_FALSE(upload_is_abandoned("2026-12-03T16:30:00.000Z", now, six_hours));
+  EXPECT_FALSE(upload_is_abandoned("", now, six_hours)) << "no time: left alone";
+  EXPECT_FALSE(upload_is_abandoned("yesterday", now, six_hours));
 }
 
 TEST_F(S3StorageTest, ListingPagesPastAThousandKeys) {

@@ -335,8 +335,9 @@ class S3Storage final : public Storage {
   std::size_t part_size() const { return std::max<std::size_t>(m_settings.part_size, 5u << 20); }
 
   // Multipart uploads a killed walvaultd left open below the prefix: never visible as objects,
-  // but they cost storage until aborted. Called only by the holder of the daemon's lock, at
-  // start-up, when no upload of its own is in progress.
+  // but they cost storage until aborted. Called at start-up, when no upload of this daemon is
+  // in progress; another walvaultd on the same prefix (a standby's sidecar) may have one, so
+  // only uploads older than abandoned_upload_age are taken as abandoned.
   Result<Removed> remove_abandoned_writes() override {
     const std::string wanted = m_settings.prefix.empty() ? "" : m_settings.prefix + "/";
     Removed removed;
@@ -354,6 +355,7 @@ class S3Storage final : public Storage {
         const std::string key = xml_first(upload, "Key");
         const std::string id = xml_first(upload, "UploadId");
         if (!key.starts_with(wanted) || id.empty()) continue;
+        if (!upload_is_abandoned(xml_first(upload, "Initiated"), now_us(), m_settings.abandoned_upload_age)) continue;
         const std::string relative = key.substr(wanted.size());
         const std::string abort_what = "abort the abandoned upload of '" + relative + "'";
         auto aborted = send(Call{"DELETE", relative, false, {{"uploadId", id}}, {}, {}}, abort_what);
@@ -496,6 +498,11 @@ Result<void> S3Reader::read_at(std::uint64_t offset, std::span<std::byte> out) {
 }
 
 }  // namespace
+
+bool upload_is_abandoned(const std::string& initiated, std::int64_t now_us, std::chrono::seconds age) {
+  const std::int64_t started = parse_time_us(initiated);
+  return started != 0 && std::chrono::microseconds(now_us - started) >= age;
+}
 
 Result<std::unique_ptr<Storage>> open_s3_storage(S3Settings settings) {
   if (settings.bucket.empty()) return fail(ErrorKind::invalid, "an S3 repository needs a bucket (s3://bucket/prefix)");

@@ -4,6 +4,7 @@
 // ignore it), verified by Content-MD5 and the ETag the server answers; streamed objects (base
 // backup chunks) are multipart uploads, invisible until CompleteMultipartUpload and aborted
 // when abandoned; reads are ranged GETs; listing pages past 1,000 keys.
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -24,8 +25,15 @@ struct S3Settings {
   s3::Credentials credentials;
   s3::HttpOptions http;
   std::size_t part_size = 8u << 20;    // multipart part size (S3's minimum is 5 MiB)
+  // The start-up sweep aborts open uploads at least this old: no chunk upload takes hours,
+  // and a younger one may be another walvaultd's (a standby's sidecar) in progress.
+  std::chrono::seconds abandoned_upload_age{6 * 3600};
 };
 
 Result<std::unique_ptr<Storage>> open_s3_storage(S3Settings settings);
+
+// The sweep's rule: an upload whose Initiated time (ListMultipartUploads) is at least `age`
+// before `now_us`; one whose time cannot be read is left alone.
+bool upload_is_abandoned(const std::string& initiated, std::int64_t now_us, std::chrono::seconds age);
 
 }  // namespace walvault
