@@ -11,6 +11,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
+# The S3 tests start moto_server and use boto3 and the AWS CLI, which this machine kind has in
+# root's pyenv (Debian 12 packages no moto): make them reachable from a non-login shell too.
+if [ -d "$HOME/.pyenv/shims" ] && [[ ":$PATH:" != *":$HOME/.pyenv/shims:"* ]]; then
+  export PATH="$HOME/.pyenv/shims:$PATH"
+fi
+command -v moto_server >/dev/null || echo "test.sh: WARNING: moto_server not found: the S3 tests will fail (moto 5 with its server extra)" >&2
+
 run_suite() {  # build_dir ctest-args... ; cmake args come from $cmake_args
   local build_dir=$1
   shift
