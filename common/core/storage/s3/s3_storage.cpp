@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "common/core/sha256.hpp"
+#include "common/core/time_format.hpp"
 
 namespace walvault {
 
@@ -17,10 +18,6 @@ namespace {
 
 using s3::HttpResponse;
 using s3::Pairs;
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
 
@@ -36,10 +33,6 @@ std::string base64(std::span<const unsigned char> bytes) {
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
-}
-
-std::string hex_lower(std::span<const unsigned char> bytes) {
-  return to_hex(std::span<const std::uint8_t>(bytes.data(), bytes.size()));
 }
 
 std::string xml_unescape(std::string_view text) {
@@ -177,7 +170,7 @@ class S3Storage final : public Storage {
     request.query = call.query;
     request.headers = call.headers;
     request.payload_sha256 = sha256_hex(call.body);
-    request.amz_date = s3::amz_date(now_us());
+    request.amz_date = s3::amz_date(now_unix_us());
     request.region = m_settings.region;
     const s3::SignedRequest signed_request = s3::sign(request, m_settings.credentials);
     s3::HttpRequest http;
@@ -227,7 +220,7 @@ class S3Storage final : public Storage {
     if (response->status != 200) return std::unexpected(status_failure(*response, what));
     // The server computed the same digest of what it stored (a single PUT's ETag is its MD5).
     const std::string etag = response->header("etag");
-    if (!etag.empty() && etag.find('-') == std::string::npos && etag != "\"" + hex_lower(md5) + "\"")
+    if (!etag.empty() && etag.find('-') == std::string::npos && etag != "\"" + to_hex(md5) + "\"")
       return fail(ErrorKind::io, "unable to " + what + ": " + describe() + " answered ETag " + etag +
                                      ", which is not the MD5 of what was sent");
     return {};
@@ -276,9 +269,13 @@ class S3Storage final : public Storage {
     return std::optional<std::unique_ptr<ObjectReader>>(std::make_unique<S3Reader>(*this, key, (*head)->size, (*head)->etag));
   }
 
-  Result<void> remove(const std::string& key) override {
-    const std::string what = "remove '" + key + "'";
-    auto response = send(Call{"DELETE", key, false, {}, {}, {}}, what);
+  Result<void> remove(const std::string& key) override { return remove_or_abort(key, "", "remove '" + key + "'"); }
+
+  // DELETE of an object, or with `upload_id` an AbortMultipartUpload; already gone is done.
+  Result<void> remove_or_abort(const std::string& key, const std::string& upload_id, const std::string& what) {
+    Call call{"DELETE", key, false, {}, {}, {}};
+    if (!upload_id.empty()) call.query.emplace_back("uploadId", upload_id);
+    auto response = send(call, what);
     if (!response) return std::unexpected(response.error());
     if (response->status != 204 && response->status != 200 && response->status != 404)
       return std::unexpected(status_failure(*response, what));
@@ -355,13 +352,10 @@ class S3Storage final : public Storage {
         const std::string key = xml_first(upload, "Key");
         const std::string id = xml_first(upload, "UploadId");
         if (!key.starts_with(wanted) || id.empty()) continue;
-        if (!upload_is_abandoned(xml_first(upload, "Initiated"), now_us(), m_settings.abandoned_upload_age)) continue;
+        if (!upload_is_abandoned(xml_first(upload, "Initiated"), now_unix_us(), m_settings.abandoned_upload_age)) continue;
         const std::string relative = key.substr(wanted.size());
-        const std::string abort_what = "abort the abandoned upload of '" + relative + "'";
-        auto aborted = send(Call{"DELETE", relative, false, {{"uploadId", id}}, {}, {}}, abort_what);
-        if (!aborted) return std::unexpected(aborted.error());
-        if (aborted->status != 204 && aborted->status != 200 && aborted->status != 404)
-          return std::unexpected(status_failure(*aborted, abort_what));
+        if (auto r = remove_or_abort(relative, id, "abort the abandoned upload of '" + relative + "'"); !r)
+          return std::unexpected(r.error());
         ++removed.objects;
       }
       if (xml_first(xml, "IsTruncated") != "true") break;
@@ -400,8 +394,7 @@ class S3Storage final : public Storage {
 S3Writer::~S3Writer() {
   if (m_upload_id.empty() || m_committed) return;
   // Abandoned: nothing becomes visible, and the parts stop costing storage.
-  (void)m_storage.send(S3Storage::Call{"DELETE", m_key, false, {{"uploadId", m_upload_id}}, {}, {}},
-                       "abort the upload of '" + m_key + "'");
+  (void)m_storage.remove_or_abort(m_key, m_upload_id, "abort the upload of '" + m_key + "'");
 }
 
 Result<void> S3Writer::append(std::span<const std::byte> data) {
@@ -435,7 +428,7 @@ Result<void> S3Writer::upload_part(std::span<const std::byte> part) {
   if (!response) return std::unexpected(response.error());
   if (response->status != 200) return std::unexpected(m_storage.status_failure(*response, what));
   const std::string etag = response->header("etag");
-  if (etag != "\"" + hex_lower(md5) + "\"")
+  if (etag != "\"" + to_hex(md5) + "\"")
     return fail(ErrorKind::io, "unable to " + what + ": the server answered ETag '" + etag + "', not the MD5 of the part");
   m_etags.push_back(etag);
   return {};

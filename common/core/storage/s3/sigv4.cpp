@@ -27,17 +27,6 @@ Mac hmac(std::string_view key, std::string_view data) {
 
 std::string_view as_view(const Mac& mac) { return {reinterpret_cast<const char*>(mac.data()), mac.size()}; }
 
-std::string hex_of(std::string_view bytes) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += k_digits[c >> 4];
-    out += k_digits[c & 0xF];
-  }
-  return out;
-}
-
 std::string sha256_hex(std::string_view text) {
   return to_hex(sha256(std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size())));
 }
@@ -139,7 +128,7 @@ SignedRequest sign(const RequestToSign& request, const Credentials& credentials)
   const Mac region_key = hmac(as_view(date_key), request.region);
   const Mac service_key = hmac(as_view(region_key), request.service);
   const Mac signing_key = hmac(as_view(service_key), "aws4_request");
-  const std::string signature = hex_of(as_view(hmac(as_view(signing_key), out.string_to_sign)));
+  const std::string signature = to_hex(hmac(as_view(signing_key), out.string_to_sign));
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + credentials.key_id + "/" + scope + ", SignedHeaders=" + signed_headers +
                       ", Signature=" + signature;
   return out;
