@@ -28,6 +28,8 @@ constexpr OptionSpec k_options[] = {
     {"s3-verify-tls", "on", "on|off", "S3: verify the endpoint's TLS certificate (off only for tests)", false},
     {"s3-key", "", "KEY-ID", "S3: access key id; empty: AWS_ACCESS_KEY_ID", false},
     {"s3-key-secret", "", "SECRET", "S3: secret access key; empty: AWS_SECRET_ACCESS_KEY (prefer the environment or the config file to a flag, which ps shows)", false},
+    {"s3-credentials-file", "", "FILE", "S3: credentials in the AWS shared-credentials format ([default] aws_access_key_id, aws_secret_access_key, aws_session_token), not readable by others; re-read whenever it changes (a rotated Kubernetes secret). Instead of s3-key and the AWS_* variables", false},
+    {"s3-timeout", "20", "SECONDS", "S3: a request that moves no data for this long fails and is retried (5 tries in all), so a store that stops answering fails a push or get within about 5 x this", false},
     {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
@@ -216,6 +218,13 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     config.storage.s3_key = value;
   } else if (name == "s3-key-secret") {
     config.storage.s3_key_secret = value;
+  } else if (name == "s3-credentials-file") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path");
+    config.storage.s3_credentials_file = value;
+  } else if (name == "s3-timeout") {
+    auto n = parse_unsigned(value, 1, 3600);
+    if (!n) return std::unexpected(n.error());
+    config.storage.s3_timeout = std::chrono::seconds(*n);
   } else if (name == "spool") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
     config.spool = value;
@@ -354,9 +363,14 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
       if (!slot.empty()) return;
       if (const char* value = getenv(variable)) slot = value;
     };
-    from_env(config.storage.s3_key, "AWS_ACCESS_KEY_ID");
-    from_env(config.storage.s3_key_secret, "AWS_SECRET_ACCESS_KEY");
-    from_env(config.storage.s3_session_token, "AWS_SESSION_TOKEN");
+    if (!config.storage.s3_credentials_file.empty()) {
+      if (!config.storage.s3_key.empty() || !config.storage.s3_key_secret.empty())
+        return fail(ErrorKind::invalid, "options 's3-credentials-file' and 's3-key'/'s3-key-secret' are both set: keep one");
+    } else {
+      from_env(config.storage.s3_key, "AWS_ACCESS_KEY_ID");
+      from_env(config.storage.s3_key_secret, "AWS_SECRET_ACCESS_KEY");
+      from_env(config.storage.s3_session_token, "AWS_SESSION_TOKEN");
+    }
     // The hot path never lists the bucket: the index must live on local disk, and not in the
     // data directory (a restore or pg_rewind would take it along or wipe it).
     if (config.spool.empty())

@@ -438,6 +438,36 @@ TEST(ConfigS3, CredentialsComeFromTheOptionsThenTheAwsVariables) {
   EXPECT_TRUE(local->storage.s3_key_secret.empty());
 }
 
+TEST(ConfigS3, ACredentialsFileReplacesTheKeysAndTheAwsVariables) {
+  FakeEnv env;
+  env.set("AWS_ACCESS_KEY_ID", "AKIDFROMENV").set("AWS_SECRET_ACCESS_KEY", "secret-from-env");
+  auto from_file = resolve_config(with_flags({{"repo", "s3://b/p"}, {"spool", "/s"}, {"s3-credentials-file", "/etc/walvault/s3"}}),
+                                  env.getter());
+  ASSERT_TRUE(from_file) << from_file.error().message;
+  EXPECT_EQ(from_file->storage.s3_credentials_file, "/etc/walvault/s3");
+  EXPECT_TRUE(from_file->storage.s3_key.empty()) << "the AWS_* variables are not mixed in";
+  EXPECT_TRUE(from_file->storage.s3_key_secret.empty());
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-credentials-file", "/f"}, {"s3-key", "AKID"}}),
+                                    env.getter()))
+                .find("both set"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-credentials-file", "relative"}}), env.getter()))
+                .find("absolute"),
+            std::string::npos);
+}
+
+TEST(ConfigS3, TheRequestTimeoutIsBounded) {
+  FakeEnv env;
+  auto defaults = resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-key", "A"}, {"s3-key-secret", "B"}}), env.getter());
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->storage.s3_timeout, std::chrono::seconds(20));
+  auto short_one = resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-timeout", "2"}}), env.getter());
+  ASSERT_TRUE(short_one);
+  EXPECT_EQ(short_one->storage.s3_timeout, std::chrono::seconds(2));
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-timeout", "0"}}), env.getter())).find("s3-timeout"),
+            std::string::npos);
+}
+
 TEST(ConfigS3, AnS3RepositoryNeedsASpoolOutsidePgdata) {
   FakeEnv env;
   EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b/p"}}), env.getter())).find("option 'spool' is required"),

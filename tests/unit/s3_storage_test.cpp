@@ -14,7 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -394,6 +397,60 @@ TEST_F(S3StorageTest, AWrongSecretIsRefusedAndNeverShown) {
   EXPECT_NE(put.error().message.find("SignatureDoesNotMatch"), std::string::npos) << put.error().message;
   EXPECT_EQ(put.error().message.find(s.credentials.secret), std::string::npos) << "the secret never appears";
   EXPECT_EQ(put.error().message.find(g_moto->credentials().secret), std::string::npos);
+}
+
+// moto_iam.py, signed with the suite's key: "new-key USER" prints a key id and a secret.
+std::optional<std::string> moto_iam(const MotoServer& server, const std::string& arguments) {
+  return test::run_command("AWS_ACCESS_KEY_ID=" + server.credentials().key_id + " AWS_SECRET_ACCESS_KEY=" +
+                           server.credentials().secret + " python3 " + std::string(WALVAULT_SOURCE_DIR) + "/tests/s3/moto_iam.py " +
+                           server.endpoint() + " " + arguments + " 2>&1");
+}
+
+std::pair<std::string, std::string> new_key(const MotoServer& server, const std::string& user) {
+  auto output = moto_iam(server, "new-key " + user);
+  EXPECT_TRUE(output) << "tests/s3/moto_iam.py new-key failed";
+  std::istringstream lines(output.value_or(""));
+  std::string id, secret;
+  std::getline(lines, id);
+  std::getline(lines, secret);
+  return {id, secret};
+}
+
+TEST_F(S3StorageTest, ACredentialsFileRotatedUnderTheDaemonIsUsedFromTheNextRequest) {
+  const auto [first_id, first_secret] = new_key(*g_moto, "rotation");
+  const auto [second_id, second_secret] = new_key(*g_moto, "rotation");
+  ASSERT_FALSE(first_id.empty());
+  ASSERT_FALSE(second_id.empty());
+  test::TempDir dir;
+  const std::string path = dir / "s3.credentials";
+  auto write = [&](const std::string& id, const std::string& secret) {
+    test::write_text_file(path + ".new", "[default]\naws_access_key_id = " + id + "\naws_secret_access_key = " + secret + "\n");
+    ASSERT_EQ(::chmod((path + ".new").c_str(), 0600), 0);
+    ASSERT_EQ(std::rename((path + ".new").c_str(), path.c_str()), 0);
+  };
+  write(first_id, first_secret);
+  S3Settings s = settings();
+  s.credentials = {};
+  s.credentials_file = path;
+  auto storage = open(s);
+  ASSERT_TRUE(storage);
+  auto first = storage->put("wal/00000002.history", test::bytes_of("signed with the first key"), PutMode::replace);
+  ASSERT_TRUE(first) << first.error().message;
+
+  // The rotation: the second key goes in the file, the first is revoked.
+  write(second_id, second_secret);
+  ASSERT_TRUE(moto_iam(*g_moto, "delete-key rotation " + first_id)) << "tests/s3/moto_iam.py delete-key failed";
+  S3Settings stale = settings();
+  stale.credentials = {first_id, first_secret, ""};
+  auto revoked = open(stale)->put("wal/00000003.history", test::bytes_of("x"), PutMode::replace);
+  ASSERT_FALSE(revoked) << "the store refuses the revoked key (so the next put proves the file was re-read)";
+  EXPECT_NE(revoked.error().message.find("HTTP 403"), std::string::npos) << revoked.error().message;
+
+  auto second = storage->put("wal/00000003.history", test::bytes_of("signed with the second key"), PutMode::replace);
+  ASSERT_TRUE(second) << "the same storage, no restart: " << second.error().message;
+  auto read = storage->get("wal/00000003.history");
+  ASSERT_TRUE(read && *read);
+  EXPECT_EQ(**read, test::bytes_of("signed with the second key"));
 }
 
 TEST_F(S3StorageTest, AnEndpointThatIsDownIsATransientError) {

@@ -74,7 +74,9 @@ Result<std::unique_ptr<Storage>> open_storage(std::string_view location, const S
     settings.storage_class = options.s3_storage_class;
     settings.http.ca_file = options.s3_ca_file;
     settings.http.verify_tls = options.s3_verify_tls;
+    settings.http.low_speed_time = options.s3_timeout;
     settings.credentials = s3::Credentials{options.s3_key, options.s3_key_secret, options.s3_session_token};
+    settings.credentials_file = options.s3_credentials_file;
     auto storage = open_s3_storage(std::move(settings));
     if (!storage) return fail(storage.error().kind, "repository '" + std::string(location) + "': " + storage.error().message);
     return storage;

@@ -1,6 +1,7 @@
 #pragma once
 // The repository's storage: a flat key space of durable objects. Backends (posix now, S3
 // next) hide in their .cpp; callers see only this interface and open_storage().
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -128,6 +129,8 @@ struct StorageOptions {
   std::string s3_key;
   std::string s3_key_secret;       // never logged, never in an error text
   std::string s3_session_token;
+  std::string s3_credentials_file; // instead of the three above; re-read when it changes
+  std::chrono::seconds s3_timeout{20};  // a request that moves no data this long fails
 };
 
 // The scheme registry: a plain path or file:///path selects the posix backend, s3://bucket[/prefix]

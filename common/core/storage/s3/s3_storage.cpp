@@ -136,7 +136,8 @@ class S3Reader final : public ObjectReader {
 
 class S3Storage final : public Storage {
  public:
-  explicit S3Storage(S3Settings settings) : m_settings(std::move(settings)), m_pool(m_settings.http) {
+  S3Storage(S3Settings settings, s3::CredentialSource credentials)
+      : m_settings(std::move(settings)), m_credentials(std::move(credentials)), m_pool(m_settings.http) {
     const std::size_t scheme_end = m_settings.endpoint.find("://");
     m_scheme = m_settings.endpoint.substr(0, scheme_end);
     m_host = m_settings.endpoint.substr(scheme_end + 3);
@@ -172,7 +173,7 @@ class S3Storage final : public Storage {
     request.payload_sha256 = sha256_hex(call.body);
     request.amz_date = s3::amz_date(now_unix_us());
     request.region = m_settings.region;
-    const s3::SignedRequest signed_request = s3::sign(request, m_settings.credentials);
+    const s3::SignedRequest signed_request = s3::sign(request, m_credentials.current());
     s3::HttpRequest http;
     http.method = call.method;
     http.url = m_scheme + "://" + host + request.path + (call.query.empty() ? "" : "?" + s3::canonical_query(call.query));
@@ -383,6 +384,7 @@ class S3Storage final : public Storage {
   }
 
   S3Settings m_settings;
+  s3::CredentialSource m_credentials;
   s3::HttpPool m_pool;
   std::string m_scheme;
   std::string m_host;
@@ -503,9 +505,16 @@ Result<std::unique_ptr<Storage>> open_s3_storage(S3Settings settings) {
   while (!settings.prefix.empty() && settings.prefix.back() == '/') settings.prefix.pop_back();
   if (!settings.prefix.empty() && !is_valid_storage_key(settings.prefix))
     return fail(ErrorKind::invalid, "invalid S3 prefix '" + settings.prefix + "'");
+  if (!settings.credentials_file.empty()) {
+    auto source = s3::CredentialSource::from_file(settings.credentials_file);
+    if (!source) return std::unexpected(source.error());
+    return std::unique_ptr<Storage>(std::make_unique<S3Storage>(std::move(settings), std::move(*source)));
+  }
   if (settings.credentials.key_id.empty() || settings.credentials.secret.empty())
-    return fail(ErrorKind::invalid, "no S3 credentials: set s3-key and s3-key-secret, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-  return std::unique_ptr<Storage>(std::make_unique<S3Storage>(std::move(settings)));
+    return fail(ErrorKind::invalid, "no S3 credentials: set s3-key and s3-key-secret, s3-credentials-file, or AWS_ACCESS_KEY_ID and "
+                                    "AWS_SECRET_ACCESS_KEY");
+  s3::CredentialSource fixed(settings.credentials);
+  return std::unique_ptr<Storage>(std::make_unique<S3Storage>(std::move(settings), std::move(fixed)));
 }
 
 }  // namespace walvault

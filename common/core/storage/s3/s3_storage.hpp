@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/base/error.hpp"
+#include "common/core/storage/s3/credentials.hpp"
 #include "common/core/storage/s3/http.hpp"
 #include "common/core/storage/s3/sigv4.hpp"
 #include "common/core/storage/storage.hpp"
@@ -22,7 +23,8 @@ struct S3Settings {
   std::string region = "us-east-1";
   bool path_style = false;             // s3-uri-style = path: endpoint/bucket/key
   std::string storage_class;           // "" : the bucket's default
-  s3::Credentials credentials;
+  s3::Credentials credentials;         // used when credentials_file is empty
+  std::string credentials_file;        // AWS shared-credentials format, re-read when it changes
   s3::HttpOptions http;
   std::size_t part_size = 8u << 20;    // multipart part size (S3's minimum is 5 MiB)
   // The start-up sweep aborts open uploads at least this old: no chunk upload takes hours,
