@@ -536,12 +536,14 @@ _wv_pg_conf() { # DIR PORT EXTRA-LINES...
 }
 
 # pg_init DIR [CONF-LINE...]: initdb as postgres, archiving into the default walvaultd.
+# WV_INITDB_ARGS adds initdb options (e.g. --wal-segsize=1).
 pg_init() {
   local dir=$1 port
   shift
   mkdir -p "$(dirname "$dir")"
   install -d -o postgres -g postgres -m 700 "$dir"
-  runuser -u postgres -- "$PGBIN/initdb" -D "$dir" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+  # shellcheck disable=SC2086  # WV_INITDB_ARGS is a list of options
+  runuser -u postgres -- "$PGBIN/initdb" -D "$dir" -U postgres -A trust -E UTF8 --locale=C --no-sync ${WV_INITDB_ARGS:-} \
     >"$T/logs/initdb.$(basename "$dir").out" 2>&1 || fail "initdb $dir failed: $(tail -n 3 "$T/logs/initdb.$(basename "$dir").out" | tr '\n' '|')"
   rm -f "$T/logs/initdb.$(basename "$dir").out"
   pick_port port
