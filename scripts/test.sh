@@ -23,7 +23,9 @@ run_suite() {  # build_dir ctest-args... ; cmake args come from $cmake_args
   shift
   cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
   cmake --build "$build_dir" -j"$(nproc)"
-  (cd "$build_dir" && ctest --output-on-failure --timeout 600 "$@")
+  # Integration tests wait on PostgreSQL, fsync and timers far more than they compute: two at
+  # a time (nproc) halves the wall time; each uses its own ports, directories and processes.
+  (cd "$build_dir" && ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@")
 }
 
 if [ "${WALVAULT_SANITIZE:-0}" = 1 ]; then
