@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # walvault vs pgBackRest vs raw zstd: serial archive-push / archive-get of the SAME real
 # 16 MiB WAL segments, each call started through `sh -c` as PostgreSQL starts
-# archive_command / restore_command.  See tests/bench/README.md.
+# archive_command / restore_command, into local directories or (STORE=s3) an S3 bucket behind a
+# delaying proxy.  See tests/bench/README.md.
 #
 # Environment (all optional):
 #   SEGMENTS=32            segments to benchmark
@@ -20,6 +21,12 @@
 #   REUSE_WAL=DIR          a directory an earlier run kept (KEEP=1): benchmark its segments
 #                          (and its stopped cluster, for pgBackRest) instead of making new WAL,
 #                          so two builds compare on the same bytes (WAL differs run to run)
+#   STORE=local            where the repositories are: local = directories here; s3 = a bucket
+#                          of a moto_server on 127.0.0.1 behind tests/s3/fault_proxy.py over TLS
+#                          (walvaultd and pgBackRest both through the proxy; see README)
+#   DELAYS="0 20"          STORE=s3: ms the proxy adds to every request, one table per value
+#                          (DELAY_MS=D is the same as DELAYS=D)
+#   S3_BUCKET=wvbench      STORE=s3: the bucket made in moto
 # shellcheck disable=SC2317  # functions are called indirectly (trap, "bench_$tool")
 set -Eeuo pipefail
 export LC_ALL=C
@@ -40,6 +47,9 @@ WALVAULT_COMPRESS=${WALVAULT_COMPRESS:-zstd:3}
 WALVAULT_WORKERS=${WALVAULT_WORKERS:-}
 WALVAULT_RECOVERY_GETS=${WALVAULT_RECOVERY_GETS:-1}
 ROUNDS=${ROUNDS:-3}
+STORE=${STORE:-local}
+DELAYS=${DELAYS:-${DELAY_MS:-0 20}}
+S3_BUCKET=${S3_BUCKET:-wvbench}
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
@@ -59,6 +69,20 @@ fi
 for t in $TOOLS; do
     case $t in zstd|pgbackrest|walvault) ;; *) die "unknown tool '$t' in TOOLS" ;; esac
 done
+case $STORE in
+    local) DELAYS="" ;;
+    s3)
+        for d in $DELAYS; do [[ $d =~ ^[0-9]+$ ]] || die "DELAYS must be integers (ms), not '$d'"; done
+        [[ -n ${DELAYS// /} ]] || die "DELAYS is empty"
+        [[ $S3_BUCKET =~ ^[a-z0-9][a-z0-9.-]{2,62}$ ]] || die "S3_BUCKET '$S3_BUCKET' is not a bucket name"
+        for d in /root/.pyenv/shims "${PYENV_ROOT:-$HOME/.pyenv}/shims"; do   # moto_server, boto3
+            [[ ! -d $d || :$PATH: == *:$d:* ]] || PATH=$d:$PATH
+        done
+        for b in moto_server python3 openssl curl; do command -v "$b" >/dev/null || die "STORE=s3 needs $b"; done
+        python3 -c 'import boto3' 2>/dev/null || die "STORE=s3 needs python3 with boto3"
+        ;;
+    *) die "STORE must be local or s3" ;;
+esac
 for b in initdb pg_ctl pgbench psql; do [[ -x $PG_BIN/$b ]] || die "$PG_BIN/$b not found"; done
 command -v cc >/dev/null || die "a C compiler (cc) is needed for the timing helper"
 if has_tool zstd; then command -v zstd >/dev/null || die "zstd CLI not found"; fi
@@ -85,6 +109,7 @@ fi
 TMP=""
 PG_STARTED=0
 WV_PID=""
+S3_PIDS=()
 cleanup() {
     local rc=$?
     set +e
@@ -92,6 +117,7 @@ cleanup() {
     if [[ -n $WV_PID ]]; then
         stop_daemon >/dev/null 2>&1
     fi
+    [[ $STORE != s3 ]] || ! declare -F stop_s3 >/dev/null || stop_s3
     if [[ $PG_STARTED -eq 1 ]]; then
         as_bench "$PG_BIN/pg_ctl" -D "$PGDATA" -m immediate -w -t 30 stop >/dev/null 2>&1
         PG_STARTED=0
@@ -194,13 +220,144 @@ EOF
 cc -O2 -o "$TMP/runtimer" "$TMP/runtimer.c" || die "cannot compile the timing helper"
 chmod 755 "$TMP/runtimer"
 
+free_port() {   # below the kernel's ephemeral range, in no socket state at all
+    local p start=$((20000 + RANDOM % 12000))
+    for ((p = start; p < start + 500; p++)); do
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- S3 store (STORE=s3)
+# moto_server on 127.0.0.1 (plain http, as the root of truth), tests/s3/fault_proxy.py in front
+# of it serving https with a certificate of a CA made here; both tools talk to the proxy only,
+# which logs every request ("METHOD PATH -> STATUS") and adds the pass's delay to each.
+TLS=$TMP/tls
+PROXY_LOG=$TMP/log/proxy.log
+# serve WHAT LOG CHECK CMD...: start CMD in the background (an argument "@PORT" = a free port) and
+# wait until "CHECK PORT" succeeds; if CMD exits first (the port was taken meanwhile), another port.
+# Sets SERVE_PORT; the PID goes to S3_PIDS (stopped by cleanup).
+serve() {
+    local what=$1 logf=$2 check=$3 try i pid a args
+    shift 3
+    for ((try = 1; try <= 5; try++)); do
+        SERVE_PORT=$(free_port) || die "no free loopback port"
+        args=(); for a in "$@"; do [[ $a == @PORT ]] && a=$SERVE_PORT; args+=("$a"); done
+        "${args[@]}" >> "$logf" 2>&1 &
+        pid=$!
+        S3_PIDS+=("$pid")
+        for ((i = 0; i < 300; i++)); do
+            "$check" "$SERVE_PORT" && return 0
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -0 "$pid" 2>/dev/null && die "$what did not answer on port $SERVE_PORT within 60 s (log: $logf)"
+        wait "$pid" 2>/dev/null
+        S3_PIDS=("${S3_PIDS[@]:0:${#S3_PIDS[@]}-1}")
+        log "$what exited at start on port $SERVE_PORT (taken meanwhile?); trying another port"
+    done
+    die "$what did not start (log: $logf)"
+}
+moto_up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }
+proxy_up() { curl -sf -o /dev/null --max-time 2 --cacert "$TLS/ca.pem" "https://127.0.0.1:$1/__proxy__/mode"; }
+start_s3() {
+    local keys
+    mkdir -p "$TLS"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS/ca.key" -out "$TLS/ca.pem" -days 2 \
+            -subj "/CN=walvault bench CA" &&
+        openssl req -newkey rsa:2048 -nodes -keyout "$TLS/server.key" -out "$TLS/server.csr" -subj "/CN=127.0.0.1" &&
+        # IP: for walvaultd and curl; DNS: pgBackRest 2.45 matches only dNSName entries
+        printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+            > "$TLS/server.ext" &&
+        openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial -days 2 \
+            -extfile "$TLS/server.ext" -out "$TLS/server.pem"
+    } > "$TMP/log/openssl.log" 2>&1 || { cat "$TMP/log/openssl.log" >&2; die "openssl could not make the test CA"; }
+    chmod 755 "$TLS"; chmod 644 "$TLS/ca.pem"
+    serve moto_server "$TMP/log/moto.log" moto_up moto_server -H 127.0.0.1 -p @PORT
+    S3_UP=http://127.0.0.1:$SERVE_PORT
+    mapfile -t keys < <(timeout 60 python3 "$repo_root/tests/s3/moto_bootstrap.py" "$S3_UP" "$S3_BUCKET")
+    [[ ${#keys[@]} -eq 2 ]] || die "tests/s3/moto_bootstrap.py did not print a key and a secret"
+    export AWS_ACCESS_KEY_ID=${keys[0]} AWS_SECRET_ACCESS_KEY=${keys[1]}
+    serve "fault proxy" "$PROXY_LOG" proxy_up python3 "$repo_root/tests/s3/fault_proxy.py" --listen @PORT \
+        --upstream "$S3_UP" --tls-cert "$TLS/server.pem" --tls-key "$TLS/server.key"
+    PROXY_PORT=$SERVE_PORT
+    PROXY=https://127.0.0.1:$PROXY_PORT
+    S3_DESC="moto_server $(python3 -c 'import moto; print(moto.__version__)') on $S3_UP (no signature checks), behind tests/s3/fault_proxy.py on $PROXY (TLS, test CA)"
+    log "S3: $S3_DESC"
+}
+proxy_delay() {
+    curl -sf -o /dev/null --max-time 10 --cacert "$TLS/ca.pem" -X PUT --data "$1" "$PROXY/__proxy__/delay-ms" \
+        || die "fault proxy: cannot set delay-ms to $1"
+}
+# pgBackRest's archive-async forks a detached process that holds a lock in lock-path while it
+# pushes or prefetches: its PIDs, from /proc/locks (read only, so no lock is taken here)
+pgbr_async_pids() {
+    local f ino p
+    for f in "$TMP"/pgbr/lock/*.lock; do
+        [[ -e $f ]] || continue
+        ino=$(stat -c %i "$f" 2>/dev/null) || continue
+        while read -r p; do
+            grep -qa pgbackrest "/proc/$p/cmdline" 2>/dev/null && echo "$p"
+        done < <(awk -v ino="$ino" '$2 == "FLOCK" { n = split($6, a, ":"); if (a[n] == ino) print $5 }' /proc/locks)
+    done
+    return 0
+}
+proxy_lines() { wc -l < "$PROXY_LOG"; }
+s3_quiet() {   # wait (at most 60 s) until no pgBackRest async process runs and the proxy logged nothing for 1 s
+    local i n prev=-1 still=0
+    for ((i = 0; i < 600; i++)); do
+        n=$(proxy_lines)
+        if [[ $n == "$prev" && -z $(pgbr_async_pids) ]]; then
+            still=$((still + 1)); (( still < 10 )) || return 0
+        else
+            still=0
+        fi
+        prev=$n; sleep 0.1
+    done
+    WV_ODD+=("S3: requests still going on 60 s after a series (round $ROUND, ${PASS_TAG:-})")
+}
+# s3util bytes|purge PREFIX [SUFFIX]: total size of the objects under PREFIX (ending in SUFFIX),
+# or delete them (moto holds them in memory); asked of moto directly, untimed
+s3util() {
+    timeout 120 python3 -c '
+import sys, boto3
+op, ep, bucket, prefix, suffix = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=ep, region_name="us-east-1")
+keys = [(o["Key"], o["Size"]) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", []) if o["Key"].endswith(suffix)]
+if op == "bytes":
+    print(sum(size for _, size in keys))
+for i in range(0, len(keys) if op == "purge" else 0, 1000):
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k, _ in keys[i:i + 1000]]})
+' "$1" "$S3_UP" "$S3_BUCKET" "$2" "${3:-}"
+}
+stop_s3() {
+    local p i
+    for p in $(pgbr_async_pids); do kill -TERM "$p" 2>/dev/null; done
+    for p in "${S3_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${S3_PIDS[@]}"; do
+        for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    S3_PIDS=()
+}
+[[ $STORE != s3 ]] || start_s3
+
 # run_calls TOOL OP CWD CMDFILE: one timed series as the bench user.  Results: this round's in
-# $TMP/res.TOOL-OP, all rounds' in $TMP/all.TOOL-OP and the CSV.  Returns non-zero on failure.
+# $TMP/res.TOOL-OP, all rounds' in $TMP/all.TOOL-OP and the CSV; with STORE=s3 the proxy's log
+# lines of the series (until it is quiet) in $TMP/req.TOOL-OP.  Returns non-zero on failure.
 run_calls() {
-    local tool=$1 op=$2 cwd=$3 cmds=$4 name=$1-$2 rc=0 i=0 ns rss crc
+    local tool=$1 op=$2 cwd=$3 cmds=$4 name=$1-$2 rc=0 i=0 ns rss crc mark=""
     sync
+    [[ $STORE != s3 || $tool == zstd ]] || mark=$(proxy_lines)
     (cd "$cwd" && as_bench "$TMP/runtimer" "$cmds" "$CALL_TIMEOUT") \
         > "$TMP/res.$name" 2> "$TMP/log/$name.r$ROUND.stderr" || rc=$?
+    if [[ -n $mark ]]; then
+        s3_quiet
+        sed -n "$((mark + 1)),\$p" "$PROXY_LOG" | grep -E '^[A-Z]+ [^ ]+ -> ' >> "$TMP/req.$name" || true
+    fi
     if [[ $rc -ne 0 ]]; then
         log "$name (round $ROUND) FAILED (runtimer exit $rc); stderr:"
         tail -n 20 "$TMP/log/$name.r$ROUND.stderr" >&2
@@ -214,7 +371,7 @@ run_calls() {
     fi
     cat "$TMP/res.$name" >> "$TMP/all.$name"
     while read -r ns rss crc; do
-        printf '%s,%s,%s,%s,%s,%s,%s\n' "$tool" "$op" "$ROUND" "${SEGS[$i]}" "$ns" "$rss" "$crc" >> "$CSV.tmp"
+        printf '%s,%s,%s,%s,%s,%s,%s,%s\n' "$tool" "$op" "$ROUND" "${SEGS[$i]}" "$ns" "$rss" "$crc" "$PASS_TAG" >> "$CSV.tmp"
         i=$((i + 1))
     done < "$TMP/res.$name"
 }
@@ -227,13 +384,6 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------- 1. real WAL
 PGPORT=5432   # pgBackRest's configuration names one; the cluster it belongs to stays stopped
 generate_wal() {
-free_port() {
-    local p start=$((54320 + RANDOM % 500))
-    for ((p = start; p < start + 500; p++)); do
-        if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
-    done
-    return 1
-}
 PGPORT=$(free_port) || die "no free loopback port"
 export PGHOST=$SOCKDIR PGPORT PGUSER=postgres PGDATABASE=postgres
 psql_c() { as_bench timeout 60 "$PG_BIN/psql" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
@@ -352,7 +502,7 @@ verify_dir() {   # DIR -> number of segments that do not match
 }
 fresh_dir() { rm -rf "$1"; mkdir -p "$1"; chown "$bench_uid" "$1"; }
 : > "$CSV.tmp"
-declare -A FAILED RATIO RSS_KB BAD
+declare -A FAILED RATIO RSS_KB BAD ROW
 STATUS=0
 fail_tool() { FAILED[$1]=1; STATUS=1; }
 
@@ -377,12 +527,33 @@ bench_zstd() {
 
 # ---------------------------------------------------------------- 3. pgBackRest
 PGBR_CONF=$TMP/pgbr/pgbackrest.conf
+pgbr_repo_conf() {   # the [global] lines naming this round's repository
+    if [[ $STORE == s3 ]]; then
+        cat <<EOF
+repo1-type=s3
+repo1-path=/pgbackrest/$PASS_TAG-r$ROUND
+repo1-s3-bucket=$S3_BUCKET
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=$PROXY_PORT
+repo1-storage-ca-file=$TLS/ca.pem
+repo1-s3-uri-style=path
+repo1-s3-region=us-east-1
+repo1-s3-key=$AWS_ACCESS_KEY_ID
+repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY
+archive-async=y
+process-max=2
+spool-path=$TMP/pgbr/spool
+EOF
+    else
+        printf 'repo1-path=%s\narchive-async=n\n' "$TMP/pgbr/repo"
+    fi
+}
 bench_pgbackrest() {
-    local s getdir=$TMP/got/pgbackrest bad
-    fresh_dir "$TMP/pgbr/repo"
+    local s getdir=$TMP/got/pgbackrest bad wal=$TMP/segs
+    fresh_dir "$TMP/pgbr/repo"; fresh_dir "$TMP/pgbr/spool"
     cat > "$PGBR_CONF" <<EOF
 [global]
-repo1-path=$TMP/pgbr/repo
+$(pgbr_repo_conf)
 log-path=$TMP/pgbr/log
 lock-path=$TMP/pgbr/lock
 log-level-console=warn
@@ -390,14 +561,14 @@ log-level-stderr=warn
 log-level-file=off
 compress-type=zst
 compress-level=3
-archive-async=n
 
 [bench]
 pg1-path=$PGDATA
 pg1-port=$PGPORT
 pg1-socket-path=$SOCKDIR
 EOF
-    chmod 644 "$PGBR_CONF"
+    chown "$bench_uid" "$PGBR_CONF" 2>/dev/null || true
+    chmod 600 "$PGBR_CONF"
     if ! as_bench timeout 60 pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create \
             > "$TMP/log/pgbr-stanza.log" 2>&1; then
         cat "$TMP/log/pgbr-stanza.log" >&2
@@ -405,20 +576,42 @@ EOF
         fail_tool pgbackrest; return
     fi
     fresh_dir "$getdir"
+    if [[ $STORE == s3 ]]; then
+        # archive-async pushes what archive_status/*.ready names in %p's directory (which must be
+        # in pg1-path), as PostgreSQL leaves it: a segment is marked ready just before its call,
+        # done after.  Not the cluster's own pg_wal: that may hold .ready files of its own.
+        wal=$PGDATA/bench_wal
+        fresh_dir "$wal"; mkdir -p "$wal/archive_status"
+        for s in "${SEGS[@]}"; do ln "$TMP/segs/$s" "$wal/$s" 2>/dev/null || cp "$TMP/segs/$s" "$wal/$s"; done
+        chown -R "$bench_uid" "$wal"
+    fi
     local pgbr="pgbackrest --config=$PGBR_CONF --stanza=bench"
     : > "$TMP/cmds.pp"; : > "$TMP/cmds.pg"
     for s in "${SEGS[@]}"; do
-        echo "T $pgbr archive-push $TMP/segs/$s" >> "$TMP/cmds.pp"
+        [[ $STORE != s3 ]] || echo "U touch $wal/archive_status/$s.ready" >> "$TMP/cmds.pp"
+        echo "T $pgbr archive-push $wal/$s" >> "$TMP/cmds.pp"
+        [[ $STORE != s3 ]] || echo "U mv $wal/archive_status/$s.ready $wal/archive_status/$s.done" >> "$TMP/cmds.pp"
         echo "T $pgbr archive-get $s $getdir/$s" >> "$TMP/cmds.pg"
     done
     log "round $ROUND: pgBackRest, $SEGMENTS serial archive-push, then archive-get"
-    run_calls pgbackrest push "$TMP" "$TMP/cmds.pp" || { fail_tool pgbackrest; return; }
-    RATIO[pgbackrest]=$(ratio_of "$(files_bytes "$TMP/pgbr/repo/archive/bench" -name '*.zst')")
-    run_calls pgbackrest get "$getdir" "$TMP/cmds.pg" || { fail_tool pgbackrest; return; }
-    bad=$(verify_dir "$getdir")
-    BAD[pgbackrest]=$(( ${BAD[pgbackrest]:-0} + bad ))
-    [[ $bad -eq 0 ]] || fail_tool pgbackrest
-    rm -rf "$getdir"
+    if run_calls pgbackrest push "$TMP" "$TMP/cmds.pp"; then
+        if [[ $STORE == s3 ]]; then
+            RATIO[pgbackrest]=$(ratio_of "$(s3util bytes "pgbackrest/$PASS_TAG-r$ROUND/archive/bench/" .zst)")
+        else
+            RATIO[pgbackrest]=$(ratio_of "$(files_bytes "$TMP/pgbr/repo/archive/bench" -name '*.zst')")
+        fi
+        if run_calls pgbackrest get "$getdir" "$TMP/cmds.pg"; then
+            bad=$(verify_dir "$getdir")
+            BAD[pgbackrest]=$(( ${BAD[pgbackrest]:-0} + bad ))
+            [[ $bad -eq 0 ]] || fail_tool pgbackrest
+        else
+            fail_tool pgbackrest
+        fi
+    else
+        fail_tool pgbackrest
+    fi
+    [[ $STORE != s3 ]] || s3util purge "pgbackrest/$PASS_TAG-r$ROUND/" >/dev/null || true
+    rm -rf "$getdir" "$PGDATA/bench_wal"
 }
 
 # ---------------------------------------------------------------- 2. walvault
@@ -431,6 +624,7 @@ daemon_mem() {   # -> "VmHWM_kB/VmRSS_kB"
 }
 start_daemon() {
     local args=(--repo "$WV_REPO" --socket "$WV_SOCK" --allow-uid "$bench_uid" --compress "$WALVAULT_COMPRESS") i
+    [[ $STORE != s3 ]] || args+=(--s3-endpoint "$PROXY" --s3-ca-file "$TLS/ca.pem" --s3-uri-style path --spool "$TMP/wv/spool")
     [[ -z $WALVAULT_WORKERS ]] || args+=(--workers "$WALVAULT_WORKERS")
     WV_CMD="walvaultd ${args[*]}"
     if [[ $(id -u) -eq 0 ]]; then
@@ -468,10 +662,13 @@ stop_daemon() {
 bench_walvault() {
     local s getdir=$TMP/got/walvault rdir=$TMP/got/recovery bad hwm mem
     (( ${#WV_SOCK} <= 107 )) || die "socket path $WV_SOCK longer than 107 bytes; set TMPDIR shorter"
-    fresh_dir "$TMP/wv"; fresh_dir "$WV_REPO"; fresh_dir "$getdir"
+    fresh_dir "$TMP/wv"; fresh_dir "$getdir"
+    if [[ $STORE == s3 ]]; then WV_REPO=s3://$S3_BUCKET/wv/$PASS_TAG-r$ROUND; fresh_dir "$TMP/wv/spool"
+    else fresh_dir "$WV_REPO"; fi
     mkdir -p "$rdir/pg_wal" "$rdir/out"; chown -R "$bench_uid" "$rdir"
     log "round $ROUND: walvault, $SEGMENTS serial archive-push, then archive-get"
     start_daemon || { fail_tool walvault; stop_daemon; return; }
+    [[ $STORE != s3 ]] || s3_quiet   # its start-up requests are not the pushes'
     mem="start $(daemon_mem)"
     : > "$TMP/cmds.wp"; : > "$TMP/cmds.wg"; : > "$TMP/cmds.wr"
     for s in "${SEGS[@]}"; do
@@ -484,7 +681,8 @@ bench_walvault() {
     done
     if run_calls walvault push "$TMP" "$TMP/cmds.wp"; then
         mem+=", after pushes $(daemon_mem)"
-        if [[ -d $WV_REPO/wal ]]; then RATIO[walvault]=$(ratio_of "$(files_bytes "$WV_REPO/wal")"); WV_WHERE="REPO/wal"
+        if [[ $STORE == s3 ]]; then RATIO[walvault]=$(ratio_of "$(s3util bytes "${WV_REPO#s3://"$S3_BUCKET"/}/wal/")"); WV_WHERE="the bucket's PREFIX/wal/"
+        elif [[ -d $WV_REPO/wal ]]; then RATIO[walvault]=$(ratio_of "$(files_bytes "$WV_REPO/wal")"); WV_WHERE="REPO/wal"
         else RATIO[walvault]=$(ratio_of "$(files_bytes "$WV_REPO")"); WV_WHERE="all of REPO (no REPO/wal)"; fi
         if run_calls walvault get "$getdir" "$TMP/cmds.wg"; then
             mem+=", after gets $(daemon_mem)"
@@ -512,47 +710,122 @@ bench_walvault() {
         WV_ODD+=("walvaultd was no longer running at the end of round $ROUND")
     fi
     stop_daemon
+    [[ $STORE != s3 ]] || s3util purge "${WV_REPO#s3://"$S3_BUCKET"/}/" >/dev/null || true
     rm -rf "$getdir" "$rdir"
 }
 
-# ---------------------------------------------------------------- rounds
+# ---------------------------------------------------------------- rounds, one table per pass
+# A pass = ROUNDS rounds of every tool and its table: one pass for STORE=local, one per delay
+# for STORE=s3.
 ORDER=()
 for t in walvault pgbackrest zstd; do has_tool "$t" && ORDER+=("$t"); done
 ROUND_LOAD=()
-for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-    ROUND_LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
-    k=$(( (ROUND - 1) % ${#ORDER[@]} ))
-    for t in "${ORDER[@]:k}" "${ORDER[@]:0:k}"; do      # rotate the order every round
-        [[ -z ${FAILED[$t]:-} ]] || continue
-        "bench_$t"
+NREQ=""
+reqs_per_seg() {   # TOOL-OP -> proxy requests per call ("-" without a proxy log of it)
+    [[ -f $TMP/req.$1 ]] || { echo -; return; }
+    awk -v n=$(( SEGMENTS * ROUNDS )) 'END { printf "%.2f", NR / n }' "$TMP/req.$1"
+}
+reqs_detail() {    # TOOL-OP -> "PUT 200 1.00, HEAD 404 1.00, ..." per call (LIST = GET with list-type)
+    awk -v n=$(( SEGMENTS * ROUNDS )) '
+        { m = $1; if (m == "GET" && $2 ~ /[?&]list-type=/) m = "LIST"; c[m " " $NF]++ }
+        END { for (k in c) printf "%s%s %.2f", (o++ ? ", " : ""), k, c[k] / n; print "" }' "$TMP/req.$1"
+}
+run_pass() {
+    local t k label fmt r w p m
+    FAILED=(); RATIO=([zstd]=${RATIO[zstd]:-}); RSS_KB=(); BAD=(); WV_MEM=(); ROW=(); WV_CLIENT=""; PGBR_RSS=""
+    rm -f "$TMP"/all.* "$TMP"/req.*
+    for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+        ROUND_LOAD+=("$(cut -d' ' -f1 /proc/loadavg)")
+        k=$(( (ROUND - 1) % ${#ORDER[@]} ))
+        for t in "${ORDER[@]:k}" "${ORDER[@]:0:k}"; do      # rotate the order every round
+            [[ -z ${FAILED[$t]:-} ]] || continue
+            "bench_$t"
+        done
     done
-done
+    for t in walvault pgbackrest zstd; do
+        has_tool "$t" || continue
+        if [[ -n ${FAILED[$t]:-} ]]; then ROW[$t]=FAIL; continue; fi
+        read -r pm p50 p95 prss <<< "$(stats "$TMP/all.$t-push" $(( PLAIN * ROUNDS )))"
+        read -r gm g50 g95 grss <<< "$(stats "$TMP/all.$t-get" $(( PLAIN * ROUNDS )))"
+        [[ $t == walvault ]] || RSS_KB[$t]=$(max "$prss" "$grss")
+        [[ $t == walvault ]] && WV_CLIENT="client peak RSS: archive-push ${prss} KB, archive-get ${grss} KB"
+        [[ $t == pgbackrest ]] && PGBR_RSS="push ${prss} KB, get ${grss} KB"
+        ROW[$t]="$pm $p50 $p95 $gm $g50 $g95 ${RATIO[$t]:--} $(mib "${RSS_KB[$t]}")"
+        [[ -z $NREQ ]] || ROW[$t]+=" $(reqs_per_seg "$t-push") $(reqs_per_seg "$t-get")"
+    done
+    if has_tool walvault && [[ -z ${FAILED[walvault]:-} && $WALVAULT_RECOVERY_GETS == 1 ]]; then
+        if [[ -n ${FAILED[walvault-rec]:-} ]]; then ROW[walvault-rec]=FAIL
+        else
+            read -r gm g50 g95 grss <<< "$(stats "$TMP/all.walvault-get-recovery" $(( PLAIN * ROUNDS )))"
+            ROW[walvault-rec]="- - - $gm $g50 $g95 - -"
+            [[ -z $NREQ ]] || ROW[walvault-rec]+=" - $(reqs_per_seg walvault-get-recovery)"
+        fi
+    fi
+
+    # shellcheck disable=SC2059  # $fmt is ours
+    {
+        [[ -z $NREQ ]] || echo "== $PASS_LABEL"
+        fmt="%-22s %9s %8s %8s %9s %8s %8s %7s %9s${NREQ:+ %9s %9s}\n"
+        printf "$fmt" tool "push MB/s" "push p50" "push p95" "get MB/s" "get p50" "get p95" ratio "peak RSS" ${NREQ:+"push req" "get req"}
+        printf "$fmt" "" "" "ms" "ms" "" "ms" "ms" "" "MiB" ${NREQ:+"/call" "/call"}
+        for t in walvault walvault-rec pgbackrest zstd; do
+            [[ -n ${ROW[$t]:-} ]] || continue
+            label=$t; [[ $t == zstd ]] && label="zstd -3 (raw codec)"; [[ $t == walvault-rec ]] && label="walvault RECOVERYXLOG"
+            if [[ ${ROW[$t]} == FAIL ]]; then printf "$fmt" "$label" FAIL - - - - - - - ${NREQ:+- -}; continue; fi
+            # shellcheck disable=SC2086
+            printf "$fmt" "$label" ${ROW[$t]}
+        done
+        if [[ ${ROW[walvault]:-FAIL} != FAIL && ${ROW[pgbackrest]:-FAIL} != FAIL ]]; then
+            read -r -a w <<< "${ROW[walvault]}"; read -r -a p <<< "${ROW[pgbackrest]}"
+            r=()
+            for ((k = 0; k < ${#w[@]}; k++)); do
+                r+=("$(awk -v a="${w[$k]}" -v b="${p[$k]}" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2fx", a / b; else print "-" }')")
+            done
+            printf "$fmt" "walvault/pgbackrest" "${r[@]}"
+            echo "(MB/s and ratio: above 1x = walvault better; ms, RSS${NREQ:+, requests}: below 1x = walvault better)"
+        fi
+        if [[ -n ${ROW[walvault]:-} ]]; then
+            echo "walvault: ${WV_CMD:-walvaultd}; ratio from ${WV_WHERE:-?}; peak RSS = daemon VmHWM (max over rounds)"
+            echo "          ${WV_CLIENT:-}"
+            for m in "${WV_MEM[@]}"; do echo "          daemon VmHWM/VmRSS kB, $m"; done
+            [[ ${BAD[walvault]:-0} -eq 0 ]] || echo "          ${BAD[walvault]} restored segments DIFFER from the originals"
+        fi
+        if [[ -n ${ROW[pgbackrest]:-} ]]; then
+            echo "pgbackrest: peak RSS = largest process (${PGBR_RSS:-?})${NREQ:+ of the calls (its detached async processes are not counted)}"
+            [[ ${BAD[pgbackrest]:-0} -eq 0 ]] || echo "          ${BAD[pgbackrest]} restored segments DIFFER from the originals"
+        fi
+        if [[ -n $NREQ ]]; then
+            echo "requests per call through the proxy (method status count; LIST = GET with list-type):"
+            for m in walvault-push walvault-get walvault-get-recovery pgbackrest-push pgbackrest-get; do
+                [[ -f $TMP/req.$m ]] && printf '  %-22s %s\n' "$m" "$(reqs_detail "$m")"
+            done
+        fi
+        echo
+    } >> "$TMP/tables"
+}
+: > "$TMP/tables"
+if [[ $STORE == s3 ]]; then
+    NREQ=1
+    for d in $DELAYS; do
+        proxy_delay "$d"
+        PASS_TAG=s3-${d}ms
+        PASS_LABEL="S3: +$d ms per request at the proxy"
+        log "pass $PASS_TAG: $PASS_LABEL"
+        run_pass
+    done
+else
+    PASS_TAG=local PASS_LABEL="local directories"
+    run_pass
+fi
 rm -rf "$TMP/zst"
+if [[ $STORE == s3 ]] && grep -q Traceback "$PROXY_LOG"; then
+    WV_ODD+=("the fault proxy logged $(grep -c Traceback "$PROXY_LOG") Python traceback(s): see $PROXY_LOG (KEEP=1)")
+fi
 if has_tool walvault && grep -qiE '\b(warn|warning|error|err|critical|fatal)\b' "$TMP/log/walvaultd.log" 2>/dev/null; then
     WV_ODD+=("walvaultd log has warnings/errors: $(grep -iE '\b(warn|warning|error|err|critical|fatal)\b' "$TMP/log/walvaultd.log" | head -n 3 | tr '\n' '|')")
 fi
 
 # ---------------------------------------------------------------- 5. report
-declare -A ROW
-for t in walvault pgbackrest zstd; do
-    has_tool "$t" || continue
-    if [[ -n ${FAILED[$t]:-} ]]; then ROW[$t]=FAIL; continue; fi
-    read -r pm p50 p95 prss <<< "$(stats "$TMP/all.$t-push" $(( PLAIN * ROUNDS )))"
-    read -r gm g50 g95 grss <<< "$(stats "$TMP/all.$t-get" $(( PLAIN * ROUNDS )))"
-    [[ $t == walvault ]] || RSS_KB[$t]=$(max "$prss" "$grss")
-    [[ $t == walvault ]] && WV_CLIENT="client peak RSS: archive-push ${prss} KB, archive-get ${grss} KB"
-    [[ $t == pgbackrest ]] && PGBR_RSS="push ${prss} KB, get ${grss} KB"
-    ROW[$t]="$pm $p50 $p95 $gm $g50 $g95 ${RATIO[$t]:--} $(mib "${RSS_KB[$t]}")"
-done
-if has_tool walvault && [[ -z ${FAILED[walvault]:-} && $WALVAULT_RECOVERY_GETS == 1 ]]; then
-    if [[ -n ${FAILED[walvault-rec]:-} ]]; then ROW[walvault-rec]=FAIL
-    else
-        read -r gm g50 g95 grss <<< "$(stats "$TMP/all.walvault-get-recovery" $(( PLAIN * ROUNDS )))"
-        ROW[walvault-rec]="- - - $gm $g50 $g95 - -"
-    fi
-fi
-
-# shellcheck disable=SC2059  # $fmt is ours
 {
     echo "walvault archive-push/archive-get benchmark  $(date -u '+%Y-%m-%d %H:%M:%SZ')"
     echo "host: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
@@ -561,47 +834,32 @@ fi
     echo "calls: serial, each one 'sh -c \"COMMAND\"' as user $BENCH_USER (as PostgreSQL runs archive_command/restore_command);"
     echo "       $ROUNDS round(s) (fresh repository each, tool order rotated), all $((SEGMENTS * ROUNDS)) calls per column pooled"
     echo "MB/s = plain bytes / 10^6 / summed call seconds; p50/p95 = nearest-rank ms per call; ratio = plain bytes / stored bytes"
-    echo
-    fmt='%-22s %9s %8s %8s %9s %8s %8s %7s %9s\n'
-    printf "$fmt" tool "push MB/s" "push p50" "push p95" "get MB/s" "get p50" "get p95" ratio "peak RSS"
-    printf "$fmt" "" "" "ms" "ms" "" "ms" "ms" "" "MiB"
-    for t in walvault walvault-rec pgbackrest zstd; do
-        [[ -n ${ROW[$t]:-} ]] || continue
-        label=$t; [[ $t == zstd ]] && label="zstd -3 (raw codec)"; [[ $t == walvault-rec ]] && label="walvault RECOVERYXLOG"
-        if [[ ${ROW[$t]} == FAIL ]]; then printf "$fmt" "$label" FAIL - - - - - - -; continue; fi
-        # shellcheck disable=SC2086
-        printf "$fmt" "$label" ${ROW[$t]}
-    done
-    if [[ ${ROW[walvault]:-FAIL} != FAIL && ${ROW[pgbackrest]:-FAIL} != FAIL ]]; then
-        read -r -a w <<< "${ROW[walvault]}"; read -r -a p <<< "${ROW[pgbackrest]}"
-        r=()
-        for k in 0 1 2 3 4 5 6 7; do
-            r+=("$(awk -v a="${w[$k]}" -v b="${p[$k]}" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2fx", a / b; else print "-" }')")
-        done
-        printf "$fmt" "walvault/pgbackrest" "${r[@]}"
-        echo "(MB/s and ratio: above 1x = walvault better; ms and RSS: below 1x = walvault better)"
+    if [[ $STORE == s3 ]]; then
+        echo "store: S3 bucket $S3_BUCKET of $S3_DESC;"
+        echo "       req/call = requests the proxy logged during a series (until quiet: pgBackRest's async work included) / calls"
     fi
     echo
-    if [[ -n ${ROW[walvault]:-} ]]; then
-        echo "walvault: ${WV_CMD:-walvaultd}; ratio from ${WV_WHERE:-?}; peak RSS = daemon VmHWM (max over rounds)"
-        echo "          binaries copied from $WV_BUILD"
-        echo "          ${WV_CLIENT:-}"
-        for m in "${WV_MEM[@]}"; do echo "          daemon VmHWM/VmRSS kB, $m"; done
-        [[ -z ${ROW[walvault-rec]:-} ]] || echo "          'walvault RECOVERYXLOG' = archive-get NAME pg_wal/RECOVERYXLOG (mode=recovery) in a dir without standby.signal; the main row uses an absolute %p (mode=exact)"
-        [[ ${BAD[walvault]:-0} -eq 0 ]] || echo "          ${BAD[walvault]} restored segments DIFFER from the originals"
+    cat "$TMP/tables"
+    if has_tool walvault; then
+        echo "walvault: binaries copied from $WV_BUILD"
+        [[ $WALVAULT_RECOVERY_GETS != 1 ]] || echo "          'walvault RECOVERYXLOG' = archive-get NAME pg_wal/RECOVERYXLOG (mode=recovery) in a dir without standby.signal; the main row uses an absolute %p (mode=exact)"
     fi
-    if [[ -n ${ROW[pgbackrest]:-} ]]; then
-        echo "pgbackrest: $(pgbackrest version), archive-async=n, compress-type=zst, compress-level=3, posix repo; peak RSS = largest process (${PGBR_RSS:-?})"
-        [[ ${BAD[pgbackrest]:-0} -eq 0 ]] || echo "          ${BAD[pgbackrest]} restored segments DIFFER from the originals"
+    if has_tool pgbackrest; then
+        if [[ $STORE == s3 ]]; then
+            echo "pgbackrest: $(pgbackrest version), compress-type=zst, compress-level=3, s3 repo (repo1-storage-ca-file = the test CA), archive-async=y, process-max=2, spool-path;"
+            echo "          archive-push %p = PGDATA/bench_wal/SEG, its archive_status/SEG.ready made before each call and renamed .done after (untimed)"
+        else
+            echo "pgbackrest: $(pgbackrest version), archive-async=n, compress-type=zst, compress-level=3, posix repo"
+        fi
     fi
-    [[ -z ${ROW[zstd]:-} ]] || echo "zstd: $(zstd -V | grep -oE 'v[0-9.]+' | head -1), -3, 1 thread, one process per segment to/from /dev/null; peak RSS = largest process"
+    [[ ! " ${ORDER[*]} " == *" zstd "* ]] || echo "zstd: $(zstd -V | grep -oE 'v[0-9.]+' | head -1), -3, 1 thread, one process per segment to/from /dev/null; peak RSS = largest process"
     for o in "${WV_ODD[@]}"; do echo "odd: $o"; done
     for o in "${FAILS[@]}"; do echo "failed: $o"; done
     echo "load average: at start $LOAD_START, 1-min at each round's start ${ROUND_LOAD[*]}, at end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "              (anything else running on the host skews the numbers; compare tools within one run)"
     echo "per-call data: $CSV"
 } > "$OUT.tmp"
-{ echo "tool,op,round,segment,ns,maxrss_kb,rc"; cat "$CSV.tmp"; } > "$CSV"
+{ echo "tool,op,round,segment,ns,maxrss_kb,rc,store"; cat "$CSV.tmp"; } > "$CSV"
 rm -f "$CSV.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

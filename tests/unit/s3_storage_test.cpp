@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -101,6 +102,7 @@ class MotoServer {
     m_pid = 0;
   }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  std::string log_path() const { return "/tmp/walvault-moto." + std::to_string(m_port) + ".log"; }
   const s3::Credentials& credentials() const { return m_credentials; }
   const std::string& problem() const { return m_problem; }
 
@@ -270,6 +272,49 @@ TEST_F(S3StorageTest, StreamsLargeObjectsAsMultipartUploadsAndReadsThemInRanges)
   auto refused = (*second)->commit();
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::conflict) << refused.error().message;
+}
+
+// GET requests the server logged for `key` (below this test's prefix).
+std::size_t gets_logged(const MotoServer& server, const std::string& key) {
+  std::this_thread::sleep_for(200ms);  // moto writes its log line after answering
+  std::ifstream log(server.log_path());
+  const std::string wanted = "\"GET /walvault/" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/" + key + " ";
+  std::size_t count = 0;
+  for (std::string line; std::getline(log, line);)
+    if (line.find(wanted) != std::string::npos) ++count;
+  return count;
+}
+
+TEST_F(S3StorageTest, ASegmentSizedObjectIsReadInOneGetAndALargeOneInPieces) {
+  auto storage = open();
+  ASSERT_TRUE(storage);
+  struct Case {
+    std::string key;
+    std::size_t size;
+    std::size_t gets;
+  };
+  // Up to 24 MiB (a 16 MiB segment even stored uncompressed): one GET serves the trailer read
+  // and every read after it. A 40 MiB base-backup chunk: 8 MiB pieces, the trailer on its own.
+  for (const Case& c : {Case{"wal/0000000100000000/000000010000000000000001", (3u << 20) + 7, 1},
+                        Case{"backup/b1/chunk-00001.tar", 40u << 20, 6}}) {
+    const auto content = pattern(c.size, 11);
+    ASSERT_TRUE(storage->put(c.key, content, PutMode::create_only));
+    auto reader = storage->open_read(c.key);
+    ASSERT_TRUE(reader && *reader);
+    ObjectReader& r = ***reader;
+    std::vector<std::byte> tail(56);
+    ASSERT_TRUE(r.read_at(content.size() - tail.size(), tail));  // as the object layer reads a trailer first
+    EXPECT_TRUE(std::equal(tail.begin(), tail.end(), content.end() - 56));
+    std::vector<std::byte> back, piece(64u << 10);
+    for (;;) {
+      auto n = r.read(piece);
+      ASSERT_TRUE(n) << n.error().message;
+      if (*n == 0) break;
+      back.insert(back.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(*n));
+    }
+    EXPECT_TRUE(back == content) << c.key;
+    EXPECT_EQ(gets_logged(*g_moto, c.key), c.gets) << c.key << ": GET requests in " << g_moto->log_path();
+  }
 }
 
 TEST_F(S3StorageTest, AnAbandonedUploadLeavesNothingVisible) {

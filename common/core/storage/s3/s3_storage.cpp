@@ -122,16 +122,25 @@ class S3Reader final : public ObjectReader {
 
  private:
   // Reads come in small pieces (an object's head is read in two, then its body in 1 MiB
-  // pieces): each GET fetches at least this much, so a segment costs a few round trips.
-  static constexpr std::size_t k_read_ahead = 1u << 20;
+  // pieces). An object up to k_whole_object (any WAL segment, even stored uncompressed) is
+  // fetched by its first read in one GET: against a distant store each round trip costs more
+  // than the bytes. Larger ones (base-backup chunks) come k_read_ahead at a time.
+  static constexpr std::size_t k_whole_object = 24u << 20;
+  static constexpr std::size_t k_read_ahead = 8u << 20;
 
   S3Storage& m_storage;
   std::string m_key;
   std::uint64_t m_size;
   std::string m_etag;
+  // Fetches [offset, offset + n) into the window, at least `ahead` bytes of it.
+  Result<void> fill_window(std::uint64_t offset, std::size_t n);
+  bool in_window(std::uint64_t offset, std::size_t n) const {
+    return offset >= m_window_start && offset - m_window_start + n <= m_window.size();
+  }
+
   std::uint64_t m_position = 0;         // of the next byte read() returns
-  std::vector<std::byte> m_buffer;      // bytes from m_position on, fetched ahead
-  std::size_t m_buffer_used = 0;
+  std::uint64_t m_window_start = 0;     // the object's bytes fetched last: both read() and
+  std::vector<std::byte> m_window;      // read_at() (the trailer) are served from them
 };
 
 class S3Storage final : public Storage {
@@ -464,18 +473,24 @@ Result<void> S3Writer::commit() {
   return {};
 }
 
+Result<void> S3Reader::fill_window(std::uint64_t offset, std::size_t n) {
+  const std::size_t ahead = m_size <= k_whole_object ? k_whole_object : k_read_ahead;
+  if (m_size <= k_whole_object) offset = 0;  // all of it, whatever part is asked first
+  const std::size_t length = static_cast<std::size_t>(std::min<std::uint64_t>(std::max(n, ahead), m_size - offset));
+  auto piece = m_storage.read_range(m_key, offset, length, m_etag);
+  if (!piece) return std::unexpected(piece.error());
+  m_window = std::move(*piece);
+  m_window_start = offset;
+  return {};
+}
+
 Result<std::size_t> S3Reader::read(std::span<std::byte> out) {
   if (m_position >= m_size || out.empty()) return 0;
-  if (m_buffer_used == m_buffer.size()) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(std::max(out.size(), k_read_ahead), m_size - m_position));
-    auto piece = m_storage.read_range(m_key, m_position, n, m_etag);
-    if (!piece) return std::unexpected(piece.error());
-    m_buffer = std::move(*piece);
-    m_buffer_used = 0;
-  }
-  const std::size_t n = std::min(out.size(), m_buffer.size() - m_buffer_used);
-  std::memcpy(out.data(), m_buffer.data() + m_buffer_used, n);
-  m_buffer_used += n;
+  if (!in_window(m_position, 1))
+    if (auto r = fill_window(m_position, out.size()); !r) return std::unexpected(r.error());
+  const std::size_t from = static_cast<std::size_t>(m_position - m_window_start);
+  const std::size_t n = std::min(out.size(), m_window.size() - from);
+  std::memcpy(out.data(), m_window.data() + from, n);
   m_position += n;
   return n;
 }
@@ -484,9 +499,16 @@ Result<void> S3Reader::read_at(std::uint64_t offset, std::span<std::byte> out) {
   if (out.empty()) return {};
   if (offset > m_size || out.size() > m_size - offset)
     return fail(ErrorKind::corrupt, "stored object '" + m_key + "' is shorter than " + std::to_string(offset + out.size()) + " bytes");
-  auto piece = m_storage.read_range(m_key, offset, out.size(), m_etag);
-  if (!piece) return std::unexpected(piece.error());
-  std::memcpy(out.data(), piece->data(), out.size());
+  if (!in_window(offset, out.size())) {
+    if (m_size > k_whole_object) {  // a piece of a large object: fetch just that
+      auto piece = m_storage.read_range(m_key, offset, out.size(), m_etag);
+      if (!piece) return std::unexpected(piece.error());
+      std::memcpy(out.data(), piece->data(), out.size());
+      return {};
+    }
+    if (auto r = fill_window(offset, out.size()); !r) return r;
+  }
+  std::memcpy(out.data(), m_window.data() + (offset - m_window_start), out.size());
   return {};
 }
 
