@@ -162,7 +162,8 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
                                            "' is already archived with different content; the stored object was left untouched");
     }
 
-    auto stored = m_repository.objects().put(key, content, m_compress(), PutMode::create_only, digest);
+    // header() just found nothing, under the name lock.
+    auto stored = m_repository.objects().put(key, content, m_compress(), PutMode::create_after_lookup, digest);
     if (stored) {
       record(*name, content, digest(), false);
       return PushOutcome::stored;

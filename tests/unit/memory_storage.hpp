@@ -33,7 +33,7 @@ class MemoryStorage final : public Storage {
   Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) override {
     if (!is_valid_storage_key(key)) return fail(ErrorKind::invalid, "invalid storage key '" + key + "'");
     std::lock_guard lock(m_shared->mutex);
-    if (mode == PutMode::create_only && m_shared->objects.contains(key))
+    if (creates_only(mode) && m_shared->objects.contains(key))
       return fail(ErrorKind::conflict, "object '" + key + "' already exists");
     m_shared->objects[key].assign(data.begin(), data.end());
     m_shared->modified_us[key] = now_us();

@@ -274,15 +274,32 @@ TEST_F(S3StorageTest, StreamsLargeObjectsAsMultipartUploadsAndReadsThemInRanges)
   EXPECT_EQ(refused.error().kind, ErrorKind::conflict) << refused.error().message;
 }
 
-// GET requests the server logged for `key` (below this test's prefix).
-std::size_t gets_logged(const MotoServer& server, const std::string& key) {
+// Requests of `method` the server logged for `key` (below this test's prefix).
+std::size_t requests_logged(const MotoServer& server, const std::string& method, const std::string& key) {
   std::this_thread::sleep_for(200ms);  // moto writes its log line after answering
   std::ifstream log(server.log_path());
-  const std::string wanted = "\"GET /walvault/" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/" + key + " ";
+  const std::string wanted = "\"" + method + " /walvault/" +
+                             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/" + key + " ";
   std::size_t count = 0;
   for (std::string line; std::getline(log, line);)
     if (line.find(wanted) != std::string::npos) ++count;
   return count;
+}
+
+TEST_F(S3StorageTest, ACreateAfterALookupSkipsTheHeadAndStillNeverOverwrites) {
+  auto storage = open();
+  ASSERT_TRUE(storage);
+  const std::string key = "wal/0000000100000000/000000010000000000000002";
+  ASSERT_TRUE(storage->put(key, test::bytes_of("first"), PutMode::create_after_lookup));
+  EXPECT_EQ(requests_logged(*g_moto, "HEAD", key), 0u) << "no HEAD before the conditional PUT";
+  auto again = storage->put(key, test::bytes_of("second"), PutMode::create_after_lookup);
+  ASSERT_FALSE(again) << "If-None-Match: * refused the second PUT";
+  EXPECT_EQ(again.error().kind, ErrorKind::conflict) << again.error().message;
+  auto read = storage->get(key);
+  ASSERT_TRUE(read && *read);
+  EXPECT_EQ(**read, test::bytes_of("first"));
+  ASSERT_TRUE(storage->put("wal/00000002.history", test::bytes_of("x"), PutMode::create_only));
+  EXPECT_EQ(requests_logged(*g_moto, "HEAD", "wal/00000002.history"), 1u) << "create_only still asks first";
 }
 
 TEST_F(S3StorageTest, ASegmentSizedObjectIsReadInOneGetAndALargeOneInPieces) {
@@ -313,7 +330,7 @@ TEST_F(S3StorageTest, ASegmentSizedObjectIsReadInOneGetAndALargeOneInPieces) {
       back.insert(back.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(*n));
     }
     EXPECT_TRUE(back == content) << c.key;
-    EXPECT_EQ(gets_logged(*g_moto, c.key), c.gets) << c.key << ": GET requests in " << g_moto->log_path();
+    EXPECT_EQ(requests_logged(*g_moto, "GET", c.key), c.gets) << c.key << ": GET requests in " << g_moto->log_path();
   }
 }
 

@@ -24,7 +24,13 @@ struct ObjectInfo {
 enum class PutMode {
   replace,      // atomically replace any existing object
   create_only,  // fail with ErrorKind::conflict when the key exists (never overwrites)
+  // create_only, from a caller that has just looked the key up and found nothing (the ingest,
+  // under its name lock): a backend that would ask again first (S3, for servers that ignore a
+  // conditional PUT) need not, which saves a round trip per pushed segment.
+  create_after_lookup,
 };
+
+inline bool creates_only(PutMode mode) { return mode != PutMode::replace; }
 
 // An object written in pieces (a base backup chunk), so memory stays bounded whatever its size.
 // Nothing is visible under the key until commit() returns; destroyed uncommitted, it vanishes.

@@ -218,11 +218,11 @@ class S3Storage final : public Storage {
     }
     const auto md5 = md5_of(data);
     Call call{"PUT", key, false, {}, {{"Content-MD5", base64(md5)}}, data};
-    if (mode == PutMode::create_only) call.headers.emplace_back("If-None-Match", "*");
+    if (creates_only(mode)) call.headers.emplace_back("If-None-Match", "*");
     if (!m_settings.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", m_settings.storage_class);
     auto response = send(call, what);
     if (!response) return std::unexpected(response.error());
-    if (mode == PutMode::create_only && (response->status == 412 || response->status == 403)) {
+    if (creates_only(mode) && (response->status == 412 || response->status == 403)) {
       // The condition failed (some servers answer 403 to it): someone stored it meanwhile.
       auto there = info(key);
       if (there && *there) return fail(ErrorKind::conflict, "unable to " + what + ": it already exists in " + describe());
@@ -454,7 +454,7 @@ Result<void> S3Writer::commit() {
   if (!m_buffer.empty())
     if (auto r = upload_part(m_buffer); !r) return r;
   const std::string what = "complete the upload of '" + m_key + "'";
-  if (m_mode == PutMode::create_only) {
+  if (creates_only(m_mode)) {  // CompleteMultipartUpload takes no condition everywhere
     auto there = m_storage.exists(m_key);
     if (!there) return std::unexpected(there.error());
     if (*there) return fail(ErrorKind::conflict, "unable to " + what + ": it already exists in " + m_storage.describe());
