@@ -26,7 +26,7 @@ const char* real_getenv(const char* name) { return std::getenv(name); }
 
 std::string spool_directory(const DaemonConfig& config) {
   if (!config.spool.empty()) return config.spool;
-  std::string repo = config.repo;
+  std::string repo = config.repos.front();
   if (repo.starts_with("file://")) repo = repo.substr(7);
   return repo;
 }
@@ -57,7 +57,7 @@ int run_walvaultd(int argc, const char* const* argv) {
     return k_exit_usage;
   }
   if (command_line->check_config) {
-    auto repository = Repository::open(config->repo, /*allow_create=*/true, config->storage);
+    auto repository = Repository::open(config->repos, /*allow_create=*/true, config->storage);
     if (!repository) {
       std::cerr << "walvaultd: " << repository.error().message << "\n";
       return k_exit_usage;
@@ -89,7 +89,7 @@ int run_walvaultd(int argc, const char* const* argv) {
   auto known = (*index)->names();
   const std::size_t known_objects = known ? known->size() : 0;
   // After a damaged index nothing remembers what was archived: never create a repository then.
-  auto repository = Repository::open(config->repo, /*allow_create=*/known_objects == 0 && !index_was_damaged, config->storage);
+  auto repository = Repository::open(config->repos, /*allow_create=*/known_objects == 0 && !index_was_damaged, config->storage);
   if (!repository) {
     std::cerr << "walvaultd: " << repository.error().message;
     if (repository.error().kind == ErrorKind::not_found && index_was_damaged)
@@ -103,6 +103,9 @@ int run_walvaultd(int argc, const char* const* argv) {
     std::cerr << "\n";
     return k_exit_failure;
   }
+  if (auto* mirror = (*repository)->objects().mirror())
+    for (std::size_t i = 0; i < mirror->member_count(); ++i)
+      if (auto why = mirror->write_block(i)) spdlog::error("{}", *why);
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the daemon
   // Heap-allocated: after a drain cut short by shutdown-timeout its worker threads may still be
   // inside a request, and destroying it would wait for them; exit without destroying it.

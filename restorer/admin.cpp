@@ -21,6 +21,9 @@ void Admin::register_handlers(HandlerRegistry& registry) {
                             Lane::long_running);
   registry.register_handler("PLAN", [this](Request& r) { return serve(r, [&] { return plan(r.message); }); }, Lane::admin);
   registry.register_handler("REINDEX", [this](Request& r) { return serve(r, [&] { return reindex(); }); }, Lane::long_running);
+  // SYNC copies whole repositories: the long-running lane, one at a time with backups.
+  registry.register_handler("SYNC", [this](Request& r) { return serve(r, [&] { return sync(r.progress_fd.get()); }); },
+                            Lane::long_running);
 }
 
 void Admin::set_retention_probe(std::function<RetentionView()> probe) {
@@ -51,5 +54,6 @@ AdminOutput Admin::verify(int progress_fd) {
 }
 AdminOutput Admin::plan(const protocol::Message& request) { return plan_verb(sources(), request); }
 AdminOutput Admin::reindex() { return reindex_verb(m_indexer); }
+AdminOutput Admin::sync(int progress_fd) { return sync_verb(sources(), progress_fd); }
 
 }  // namespace walvault

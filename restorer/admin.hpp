@@ -1,6 +1,6 @@
 #pragma once
 // The `walvault` admin verbs, served by the daemon: STATUS, LIST, TIMELINES, CHECK, VERIFY,
-// PLAN, REINDEX. Each writes one document (text for people, or JSON with format=json) into
+// PLAN, REINDEX, SYNC. Each writes one document (text for people, or JSON with format=json) into
 // the descriptor the CLI passed, and answers OK with exit=<code> (0 done / all checks hold,
 // 1 a check failed or the target is unreachable). Keys of the JSON documents: docs/cli.md.
 // Admin registers them and gives each what it reads; the verbs live in restorer/verbs/.
@@ -40,6 +40,7 @@ class Admin {
   AdminOutput verify(int progress_fd);
   AdminOutput plan(const protocol::Message& request);
   AdminOutput reindex();
+  AdminOutput sync(int progress_fd);
 
  private:
   protocol::Message serve(Request& request, const std::function<AdminOutput()>& verb);

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/core/time_format.hpp"
@@ -19,7 +20,7 @@ namespace walvault {
 namespace {
 
 constexpr OptionSpec k_options[] = {
-    {"repo", "", "PATH|URL", "repository: an absolute directory path, or s3://bucket[/prefix] (then spool is required)", false},
+    {"repo", "", "PATH|URL", "repository: an absolute directory path, or s3://bucket[/prefix] (then spool is required); repeat it for several (spool required): a push is stored in every one, a get asks them in order (environment: comma-separated)", false},
     {"s3-endpoint", "", "URL", "S3: the endpoint, https://host[:port] (http:// only when written so); empty: AWS's for s3-region", false},
     {"s3-region", "us-east-1", "REGION", "S3: the region requests are signed for", false},
     {"s3-uri-style", "host", "STYLE", "S3: host (bucket.endpoint/key) or path (endpoint/bucket/key, for most self-hosted stores)", false},
@@ -148,7 +149,10 @@ Result<void> read_config_file(const std::string& path, std::map<std::string, Set
     if (value.size() >= 2 && ((value.front() == '"' && value.back() == '"') || (value.front() == '\'' && value.back() == '\'')))
       value = value.substr(1, value.size() - 2);
     if (!find_option(name)) return fail(ErrorKind::invalid, where + ": unknown option '" + name + "'");
-    settings[name] = Setting{value, where};
+    // 'repo' may repeat: each line adds a repository (another option's later line wins).
+    auto& slot = settings[name];
+    if (name == "repo" && slot.origin.starts_with(path + ":")) slot = Setting{slot.value + k_list_separator + value, slot.origin + "," + std::to_string(number)};
+    else slot = Setting{value, where};
   }
   if (in.bad()) return fail(ErrorKind::invalid, os_error_text("read config file", path, errno));
   return {};
@@ -156,7 +160,21 @@ Result<void> read_config_file(const std::string& path, std::map<std::string, Set
 
 Result<void> apply(DaemonConfig& config, const std::string& name, const std::string& value) {
   if (name == "repo") {
-    config.repo = value;
+    config.repos.clear();
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      auto end = value.find(k_list_separator, start);
+      std::string location = trim(std::string_view(value).substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (!location.empty()) {
+        if (std::find(config.repos.begin(), config.repos.end(), location) != config.repos.end())
+          return fail(ErrorKind::invalid, "repository '" + location + "' is given twice");
+        if (!location.starts_with("s3://") && !location.starts_with("/") && !location.starts_with("file:///"))
+          return fail(ErrorKind::invalid, "repository '" + location + "' is neither an absolute directory path nor s3://bucket[/prefix]");
+        config.repos.push_back(std::move(location));
+      }
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
   } else if (name == "socket") {
     if (value.empty() || value.size() > 107) return fail(ErrorKind::invalid, "expected a path of 1 to 107 bytes");
     config.socket = value;
@@ -325,6 +343,7 @@ Result<DaemonCommandLine> parse_daemon_command_line(int argc, const char* const*
       value = argv[++i];
     }
     if (name == "config") result.config_file = value;
+    else if (name == "repo" && result.flags.contains(name)) result.flags[name] += k_list_separator + value;  // repeats
     else result.flags[name] = value;
   }
   return result;
@@ -342,8 +361,12 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
 
   for (const auto& option : k_options) {
     const std::string env = env_name_for(option.name);
-    if (const char* value = getenv(env.c_str()); value != nullptr)
-      settings[std::string(option.name)] = Setting{value, env};
+    if (const char* value = getenv(env.c_str()); value != nullptr) {
+      std::string text = value;
+      // Several repositories in one variable: comma-separated.
+      if (option.name == "repo") std::replace(text.begin(), text.end(), ',', k_list_separator);
+      settings[std::string(option.name)] = Setting{text, env};
+    }
   }
   for (const auto& [name, value] : command_line.flags) settings[name] = Setting{value, "--" + name};
 
@@ -355,9 +378,26 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
                                           setting.origin + "): " + r.error().message);
     config.values[name] = setting.value;
   }
-  if (config.repo.empty())
+  if (config.repos.empty())
     return fail(ErrorKind::invalid, "option 'repo' is required (--repo, WALVAULT_REPO or 'repo = ...' in the config file)");
-  if (config.repo.starts_with("s3://")) {
+  const auto in_directory = [](const std::string& path, std::string dir) {
+    if (dir.starts_with("file://")) dir = dir.substr(7);
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return path == dir || path.starts_with(dir + "/");
+  };
+  if (config.repos.size() > 1) {
+    // The index must outlive any one repository (the point of having several).
+    if (config.spool.empty())
+      return fail(ErrorKind::invalid, "option 'repo' names " + std::to_string(config.repos.size()) +
+                                      " repositories, so option 'spool' is required: a local directory for walvaultd's "
+                                      "index outside all of them (e.g. /var/lib/walvault/spool)");
+    for (const auto& repo : config.repos)
+      if (!repo.starts_with("s3://") && in_directory(config.spool, repo))
+        return fail(ErrorKind::invalid, "spool '" + config.spool + "' is inside repository '" + repo +
+                                        "': with several repositories the index must outlive any one of them");
+  }
+  const bool any_s3 = std::any_of(config.repos.begin(), config.repos.end(), [](const std::string& r) { return r.starts_with("s3://"); });
+  if (any_s3) {
     // The usual order: the options, then the AWS SDKs' variables.
     auto from_env = [&](std::string& slot, const char* variable) {
       if (!slot.empty()) return;
@@ -373,13 +413,14 @@ Result<DaemonConfig> resolve_config(const DaemonCommandLine& command_line, const
     }
     // The hot path never lists the bucket: the index must live on local disk, and not in the
     // data directory (a restore or pg_rewind would take it along or wipe it).
+    const std::string& s3_repo = *std::find_if(config.repos.begin(), config.repos.end(), [](const std::string& r) { return r.starts_with("s3://"); });
     if (config.spool.empty())
-      return fail(ErrorKind::invalid, "repository '" + config.repo + "' is in S3, so option 'spool' is required: a local "
+      return fail(ErrorKind::invalid, "repository '" + s3_repo + "' is in S3, so option 'spool' is required: a local "
                                       "directory for walvaultd's index (e.g. /var/lib/walvault/spool)");
-    if (!config.pgdata.empty() && (config.spool == config.pgdata || config.spool.starts_with(config.pgdata + "/")))
-      return fail(ErrorKind::invalid, "spool '" + config.spool + "' is inside pgdata '" + config.pgdata +
-                                      "': keep walvaultd's index out of PostgreSQL's data directory");
   }
+  if (!config.spool.empty() && !config.pgdata.empty() && in_directory(config.spool, config.pgdata))
+    return fail(ErrorKind::invalid, "spool '" + config.spool + "' is inside pgdata '" + config.pgdata +
+                                    "': keep walvaultd's index out of PostgreSQL's data directory");
   return config;
 }
 

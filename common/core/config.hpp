@@ -31,8 +31,12 @@ std::span<const OptionSpec> daemon_options();
 const OptionSpec* find_option(std::string_view name);
 std::string env_name_for(std::string_view option);  // socket-mode -> WALVAULT_SOCKET_MODE
 
+// Between the repositories of a repeated 'repo' in DaemonConfig::values and the flags.
+inline constexpr char k_list_separator = '\n';
+
 struct DaemonConfig {
-  std::string repo;
+  // In order: writes go to every one, reads ask them in turn. Several only with a spool.
+  std::vector<std::string> repos;
   std::string socket;
   unsigned socket_mode = 0660;
   std::optional<gid_t> socket_group;  // empty: see socket_group_for()

@@ -27,6 +27,21 @@ Result<std::size_t> read_full(ObjectReader& reader, std::span<std::byte> out) {
 
 }  // namespace
 
+ObjectStore::ObjectStore(std::vector<std::unique_ptr<Storage>> storages, RetryPolicy retry) {
+  for (auto& storage : storages) storage = make_retrying_storage(std::move(storage), retry);
+  if (storages.size() == 1) {
+    m_owned = std::move(storages.front());
+    m_storage = m_owned.get();
+    return;
+  }
+  auto mirror = std::make_unique<MirrorStorage>(std::move(storages));
+  m_mirror = mirror.get();
+  m_storage = mirror.get();
+  m_owned = std::move(mirror);
+  for (std::size_t i = 0; i < m_mirror->member_count(); ++i)
+    m_members.push_back(std::unique_ptr<ObjectStore>(new ObjectStore(m_mirror->member(i))));
+}
+
 Result<ObjectHeader> ObjectStore::put(const std::string& key, std::span<const std::byte> plain, const CompressSpec& spec,
                                       PutMode mode, const std::function<Sha256Digest()>& digest) {
   ObjectHeader header;

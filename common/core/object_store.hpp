@@ -17,6 +17,7 @@
 #include "common/core/codec.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/sha256.hpp"
+#include "common/core/storage/mirror_storage.hpp"
 #include "common/core/storage/retrying_storage.hpp"
 #include "common/core/storage/storage.hpp"
 
@@ -102,7 +103,19 @@ class ObjectStore {
  public:
   // Every backend call goes through one retry wrapper (RetryingStorage) built here.
   explicit ObjectStore(std::unique_ptr<Storage> storage, RetryPolicy retry = {})
-      : m_storage(make_retrying_storage(std::move(storage), std::move(retry))) {}
+      : ObjectStore(one(std::move(storage)), std::move(retry)) {}
+  // Several repositories (`repo` given more than once) as one: writes go to every member,
+  // reads ask them in order (MirrorStorage). Each member has its own retry wrapper.
+  ObjectStore(std::vector<std::unique_ptr<Storage>> storages, RetryPolicy retry);
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  // One object store per repository, in configuration order, for what is reported or proven
+  // repository by repository (status, check, verify, sync). With one repository: itself.
+  std::size_t member_count() const { return m_members.empty() ? 1 : m_members.size(); }
+  ObjectStore& member(std::size_t i) { return m_members.empty() ? *this : *m_members.at(i); }
+  // The mirror of several repositories; nullptr with one.
+  MirrorStorage* mirror() { return m_mirror; }
 
   // Where the objects live, safe to log.
   std::string describe() const { return m_storage->describe(); }
@@ -141,11 +154,21 @@ class ObjectStore {
   friend class Repository;
   friend struct RepositoryTestPeer;
   Storage& backend() { return *m_storage; }
+  // A view of one member of a mirror (not owning, no second retry wrapper).
+  explicit ObjectStore(Storage& member) : m_storage(&member) {}
+  static std::vector<std::unique_ptr<Storage>> one(std::unique_ptr<Storage> storage) {
+    std::vector<std::unique_ptr<Storage>> storages;
+    storages.push_back(std::move(storage));
+    return storages;
+  }
 
   Result<std::optional<std::unique_ptr<ObjectReader>>> open_reader(const std::string& key, ObjectHeader& header,
                                                                    const std::string& what);
 
-  std::unique_ptr<Storage> m_storage;
+  std::unique_ptr<Storage> m_owned;
+  Storage* m_storage = nullptr;
+  MirrorStorage* m_mirror = nullptr;
+  std::vector<std::unique_ptr<ObjectStore>> m_members;
 };
 
 }  // namespace walvault

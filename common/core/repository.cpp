@@ -1,5 +1,6 @@
 #include "common/core/repository.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/base/fd.hpp"
@@ -13,32 +14,99 @@ std::string object_key(const WalName& name) {
 }
 
 Result<std::unique_ptr<Repository>> Repository::open(std::string_view location, bool allow_create, const StorageOptions& options) {
-  auto storage = open_storage(location, options);
-  if (!storage) return std::unexpected(storage.error());
-  return open(std::move(*storage), allow_create);
+  return open(std::vector<std::string>{std::string(location)}, allow_create, options);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(const std::vector<std::string>& locations, bool allow_create,
+                                                     const StorageOptions& options) {
+  std::vector<std::unique_ptr<Storage>> storages;
+  for (const auto& location : locations) {
+    auto storage = open_storage(location, options);
+    if (!storage) return std::unexpected(storage.error());
+    storages.push_back(std::move(*storage));
+  }
+  return open(std::move(storages), allow_create, RetryPolicy{});
 }
 
 Result<std::unique_ptr<Repository>> Repository::open(std::unique_ptr<Storage> storage, bool allow_create, RetryPolicy retry) {
-  std::unique_ptr<Repository> repo(new Repository(std::move(storage), std::move(retry)));
+  std::vector<std::unique_ptr<Storage>> storages;
+  storages.push_back(std::move(storage));
+  return open(std::move(storages), allow_create, std::move(retry));
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(std::vector<std::unique_ptr<Storage>> storages, bool allow_create,
+                                                     RetryPolicy retry) {
+  if (storages.empty()) return fail(ErrorKind::invalid, "no repository given (option 'repo')");
+  std::unique_ptr<Repository> repo(new Repository(std::move(storages), std::move(retry)));
   if (auto r = repo->load_identity(allow_create); !r) return std::unexpected(r.error());
   return repo;
 }
 
 Result<void> Repository::load_identity(bool allow_create) {
   const std::string key(k_identity_key);
-  auto data = m_objects.backend().get(key);
-  if (!data) return std::unexpected(data.error());
-  if (!*data) {
+  const std::size_t count = m_objects.member_count();
+  // Each repository's own identity file (a mirror's read would answer with the first found).
+  std::vector<std::optional<std::string>> identities;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto data = m_objects.member(i).backend().get(key);
+    if (!data) return std::unexpected(data.error());
+    identities.push_back(*data ? std::optional<std::string>(std::string(as_text(**data))) : std::nullopt);
+  }
+  const auto present = std::find_if(identities.begin(), identities.end(), [](const auto& id) { return id.has_value(); });
+  if (present == identities.end()) {
     if (!allow_create)
       return fail(ErrorKind::not_found, "repository '" + describe() + "' has no " + key + " (identity)");
     const std::string fresh = "format=" + std::to_string(k_repository_format) + "\n";
     auto created = m_objects.backend().put(key, as_bytes(fresh), PutMode::create_only);
     if (!created && created.error().kind != ErrorKind::conflict) return created;
-    data = m_objects.backend().get(key);
+    auto data = m_objects.backend().get(key);
     if (!data) return std::unexpected(data.error());
     if (!*data) return fail(ErrorKind::io, "repository '" + describe() + "': " + key + " vanished right after it was created");
+    return parse_identity(as_text(**data), describe());
   }
-  const std::string_view text = as_text(**data);
+  // The repositories must hold the same cluster: parse each, the first with a system
+  // identifier leading.
+  std::optional<std::uint64_t> first_id;
+  std::string first_where, reference = **present;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!identities[i]) continue;
+    const std::string where = m_objects.member(i).describe();
+    m_system_identifier.reset();
+    m_segment_size.reset();
+    if (auto r = parse_identity(*identities[i], where); !r) return r;
+    if (!m_system_identifier) continue;
+    if (first_id && *first_id != *m_system_identifier)
+      return fail(ErrorKind::invalid, "repositories '" + first_where + "' and '" + where + "' hold different clusters (system identifier " +
+                                          std::to_string(*first_id) + " vs " + std::to_string(*m_system_identifier) +
+                                          "): give walvaultd repositories of one cluster only");
+    if (!first_id) {
+      first_id = m_system_identifier;
+      first_where = where;
+      reference = *identities[i];
+    }
+  }
+  m_system_identifier.reset();
+  m_segment_size.reset();
+  m_pg_version.reset();
+  if (auto r = parse_identity(reference, first_where.empty() ? describe() : first_where); !r) return r;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (identities[i]) continue;
+    const std::string where = m_objects.member(i).describe();
+    if (allow_create) {
+      // Nothing archived yet anywhere: a repository added now simply starts with the others.
+      auto created = m_objects.member(i).backend().put(key, as_bytes(reference), PutMode::create_only);
+      if (!created && created.error().kind != ErrorKind::conflict) return created;
+      continue;
+    }
+    m_objects.mirror()->set_write_block(
+        i, "repository '" + where + "' has no " + key + " (identity) while '" + m_objects.member(present - identities.begin()).describe() +
+               "' has one: it is new, was emptied, or its filesystem is not mounted; writes stop until 'walvault sync' has "
+               "copied the other repositories into it");
+  }
+  return {};
+}
+
+Result<void> Repository::parse_identity(std::string_view text, const std::string& where) {
   bool format_seen = false;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -50,20 +118,20 @@ Result<void> Repository::load_identity(bool allow_create) {
     std::string_view key_part = line.substr(0, eq), value = line.substr(eq + 1);
     if (key_part == "format") {
       if (value != std::to_string(k_repository_format))
-        return fail(ErrorKind::invalid, "repository '" + describe() + "' has format " + std::string(value) +
+        return fail(ErrorKind::invalid, "repository '" + where + "' has format " + std::string(value) +
                                             ", this walvault reads format " + std::to_string(k_repository_format));
       format_seen = true;
     } else if (key_part == "system-identifier") {
       std::uint64_t id = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
       if (ec != std::errc() || p != value.data() + value.size())
-        return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad system-identifier");
+        return fail(ErrorKind::corrupt, "repository identity '" + where + "/walvault.repo' has a bad system-identifier");
       m_system_identifier = id;
     } else if (key_part == "segment-size") {
       std::uint64_t size = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
       if (ec != std::errc() || p != value.data() + value.size() || size == 0)
-        return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' has a bad segment-size");
+        return fail(ErrorKind::corrupt, "repository identity '" + where + "/walvault.repo' has a bad segment-size");
       m_segment_size = size;
     } else if (key_part == "pg-version") {
       int version = 0;
@@ -71,7 +139,7 @@ Result<void> Repository::load_identity(bool allow_create) {
     }
   }
   if (!format_seen)
-    return fail(ErrorKind::corrupt, "repository identity '" + describe() + "/walvault.repo' names no format");
+    return fail(ErrorKind::corrupt, "repository identity '" + where + "/walvault.repo' names no format");
   return {};
 }
 

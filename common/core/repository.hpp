@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/base/error.hpp"
 #include "common/base/wal_name.hpp"
@@ -31,6 +32,14 @@ class Repository {
   // The same on storage the caller built (another backend, or a test's fake).
   // `retry`: how the object layer retries transient storage failures (tests shorten it).
   static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true, RetryPolicy retry = {});
+  // Several repositories kept as one (`repo` given more than once; see MirrorStorage). They
+  // must agree on the cluster. One without an identity while another has one (new, deleted,
+  // or not mounted) is closed for writes until sync_member() has filled it, unless
+  // `allow_create` (nothing was archived yet): then it is simply given the identity.
+  static Result<std::unique_ptr<Repository>> open(const std::vector<std::string>& locations, bool allow_create,
+                                                 const StorageOptions& options);
+  static Result<std::unique_ptr<Repository>> open(std::vector<std::unique_ptr<Storage>> storages, bool allow_create,
+                                                 RetryPolicy retry);
 
   // Every object goes through the object layer; nothing else sees the backend.
   ObjectStore& objects() { return m_objects; }
@@ -54,8 +63,9 @@ class Repository {
 
  private:
   friend struct RepositoryTestPeer;  // unit tests craft damage below the object layer
-  Repository(std::unique_ptr<Storage> storage, RetryPolicy retry) : m_objects(std::move(storage), std::move(retry)) {}
+  Repository(std::vector<std::unique_ptr<Storage>> storages, RetryPolicy retry) : m_objects(std::move(storages), std::move(retry)) {}
   Result<void> load_identity(bool allow_create);
+  Result<void> parse_identity(std::string_view text, const std::string& where);
 
   ObjectStore m_objects;
   mutable std::mutex m_mutex;

@@ -6,6 +6,7 @@
 #include "common/core/base_backup.hpp"
 #include "common/core/object_store.hpp"
 #include "common/core/plan.hpp"
+#include "common/core/repository_sync.hpp"
 #include "common/core/time_format.hpp"
 #include "restorer/verbs/verb.hpp"
 #include "restorer/verbs/verb_support.hpp"
@@ -59,11 +60,19 @@ AdminOutput check_verb(const VerbSources& sources, const protocol::Message& requ
   auto backups = sources.index.backups();
   if (!segments || !rows || !backups) return failed_output(!segments ? segments.error() : !rows ? rows.error() : backups.error());
   // One listing (check is an admin verb, not the hot path) catches objects removed behind the
-  // daemon's back: they count as missing, not as archived.
-  auto listed = sources.repository.objects().list_keys("wal");
-  if (!listed) return failed_output(listed.error());
+  // daemon's back: they count as missing, not as archived. With several repositories each is
+  // listed; one that cannot be has its own failed line below, the others still count.
   std::set<std::string> present;
-  for (const auto& key : *listed) present.insert(std::string(base_name(key)));
+  std::optional<MemberComparison> members;
+  if (sources.repository.objects().member_count() > 1) {
+    members = compare_members(sources.repository);
+    for (const auto& key : members->present)
+      if (key.starts_with("wal/")) present.insert(std::string(base_name(key)));
+  } else {
+    auto listed = sources.repository.objects().list_keys("wal");
+    if (!listed) return failed_output(listed.error());
+    for (const auto& key : *listed) present.insert(std::string(base_name(key)));
+  }
   std::erase_if(*segments, [&](const IndexedObject& s) { return !present.contains(s.name); });
   const std::int64_t now = now_unix_us();
   json model{{"ok", true}, {"checks", json::array()}};
@@ -114,6 +123,26 @@ AdminOutput check_verb(const VerbSources& sources, const protocol::Message& requ
     add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
   }
+
+  if (members)
+    for (const auto& m : members->members) {
+      json value{{"repository", m.repository}, {"objects", m.objects}, {"missing", m.missing.size()}, {"differing", m.differing.size()},
+                 {"error", m.error ? json(*m.error) : json(nullptr)}, {"write_block", m.write_block ? json(*m.write_block) : json(nullptr)}};
+      const std::string where = "repository '" + m.repository + "'";
+      if (m.error)
+        add("repository", false, value, nullptr, where + " cannot be listed: " + *m.error);
+      else if (!m.missing.empty() || m.write_block)
+        add("repository", false, value, nullptr,
+            where + " lags: it lacks " + std::to_string(m.missing.size()) + " object(s) the others hold" +
+                (m.missing.empty() ? "" : " (first " + m.missing.front() + ")") + (m.write_block ? " and is closed for writes" : "") +
+                "; run 'walvault sync'");
+      else if (!m.differing.empty())
+        add("repository", false, value, nullptr,
+            where + " holds " + std::to_string(m.differing.size()) + " object(s) of another size than the first repository's (first " +
+                m.differing.front() + "); run 'walvault verify'");
+      else
+        add("repository", true, value, nullptr, where + " holds all " + std::to_string(m.objects) + " object(s)");
+    }
 
   const RetentionView view = retention.value_or(RetentionView{});
   if (retention)

@@ -13,7 +13,17 @@ using namespace verbs;
 std::string status_text(const json& m) {
   std::string text = "walvault " + m["version"].get<std::string>();
   if (m.contains("uptime_seconds")) text += ", up " + format_duration(m["uptime_seconds"].get<std::int64_t>() * 1000000);
-  text += "\nrepository:        " + m["repository"].get<std::string>() + "\n";
+  if (m["repositories"].size() > 1) {
+    text += "\nrepositories:";
+    for (const auto& r : m["repositories"]) {
+      text += "\n  " + r["location"].get<std::string>() + ": " + (r["writable"].get<bool>() ? "writable" : "CLOSED for writes");
+      if (r.contains("disk_usage")) text += ", disk usage " + fixed(r["disk_usage"].get<double>() * 100, 1) + "%";
+      if (!r["write_block"].is_null()) text += "\n    " + r["write_block"].get<std::string>();
+    }
+    text += "\n";
+  } else {
+    text += "\nrepository:        " + m["repository"].get<std::string>() + "\n";
+  }
   text += "system identifier: " + (m["system_identifier"].is_string() ? m["system_identifier"].get<std::string>() : "(none yet)");
   if (!m["pg_version"].is_null()) text += " (PostgreSQL " + m["pg_version"].dump() + ")";
   text += "\nnewest segment:    " +
@@ -85,6 +95,17 @@ AdminOutput status_verb(const VerbSources& sources, const CheckThresholds& thres
     model["disk_usage"] = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
     model["disk_usage_threshold"] = thresholds.max_disk_usage;
   }
+  // Each repository's own state (no listing: status is cheap; check compares contents).
+  ObjectStore& objects = sources.repository.objects();
+  json repositories = json::array();
+  for (std::size_t i = 0; i < objects.member_count(); ++i) {
+    const auto block = objects.mirror() ? objects.mirror()->write_block(i) : std::nullopt;
+    json entry{{"location", objects.member(i).describe()}, {"writable", !block}, {"write_block", block ? json(*block) : json(nullptr)}};
+    if (auto space = objects.member(i).space(); space && *space && (*space)->total)
+      entry["disk_usage"] = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    repositories.push_back(std::move(entry));
+  }
+  model["repositories"] = std::move(repositories);
   for (auto& [key, value] : daemon_state.items()) model[key] = value;
   return from_model(std::move(model), status_text);
 }

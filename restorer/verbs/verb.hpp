@@ -54,5 +54,6 @@ AdminOutput check_verb(const VerbSources& sources, const protocol::Message& requ
 AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const RetentionView& retention);
 AdminOutput plan_verb(const VerbSources& sources, const protocol::Message& request);
 AdminOutput reindex_verb(Indexer& indexer);
+AdminOutput sync_verb(const VerbSources& sources, int progress_fd);
 
 }  // namespace walvault

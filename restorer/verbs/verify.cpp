@@ -27,7 +27,7 @@ std::string verify_text(const json& m) {
 // Every chunk of every stored base backup decoded and proven against backup.json, streamed
 // (a chunk can be larger than memory should hold). The number proven.
 template <typename Problem>
-std::size_t verify_backup_chunks(const VerbSources& sources, int progress_fd, const Problem& problem) {
+std::size_t verify_backup_chunks(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem) {
   std::size_t verified = 0;
   auto stored = sources.index.stored_backups();
   if (!stored) {
@@ -39,7 +39,7 @@ std::size_t verify_backup_chunks(const VerbSources& sources, int progress_fd, co
     for (const auto& chunk : backup.chunks) {
       if (progress_fd >= 0)
         write_progress(progress_fd, "\rverifying backup " + backup.id + " " + std::string(base_name(chunk.key)) + "      ");
-      auto reader = sources.repository.objects().open_listed(chunk.key, ReadChecks::expecting(chunk.sha256));
+      auto reader = objects.open_listed(chunk.key, ReadChecks::expecting(chunk.sha256));
       Result<std::size_t> n = reader ? Result<std::size_t>(1) : Result<std::size_t>(std::unexpected(reader.error()));
       std::uint64_t bytes = 0;
       while (n && *n > 0) {
@@ -54,27 +54,25 @@ std::size_t verify_backup_chunks(const VerbSources& sources, int progress_fd, co
   return verified;
 }
 
-}  // namespace
-
-AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const RetentionView& retention) {
-  auto objects = sources.repository.objects().list("wal");
-  if (!objects) return failed_output(objects.error());
-  json model{{"ok", true}, {"objects", 0}, {"problems", json::array()}};
-  auto problem = [&](const std::string& object, const std::string& text) {
-    model["problems"].push_back(json{{"object", object}, {"problem", text}});
-    model["ok"] = false;
-  };
+// Every WAL object of one repository read back and proven; the names seen.
+template <typename Problem>
+std::set<std::string> verify_wal_objects(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem) {
   std::set<std::string> seen;
+  auto listed = objects.list("wal");
+  if (!listed) {
+    problem(objects.describe(), listed.error().message);
+    return seen;
+  }
   std::size_t done = 0;
-  for (const auto& info : *objects) {
+  for (const auto& info : *listed) {
     ++done;
-    if (progress_fd >= 0 && (done % 16 == 0 || done == objects->size()))
-      write_progress(progress_fd, "\rverified " + std::to_string(done) + "/" + std::to_string(objects->size()) + " objects");
+    if (progress_fd >= 0 && (done % 16 == 0 || done == listed->size()))
+      write_progress(progress_fd, "\rverified " + std::to_string(done) + "/" + std::to_string(listed->size()) + " objects");
     const std::string file_name(base_name(info.key));
     auto name = parse_wal_name(file_name);
     if (!name || object_key(*name) != info.key) continue;
     seen.insert(file_name);
-    auto read = sources.repository.objects().read(info.key);
+    auto read = objects.read(info.key);
     if (!read || !*read) {
       problem(info.key, read ? "listed, then gone before it could be read" : read.error().message);
       continue;
@@ -94,12 +92,37 @@ AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const Reten
     }
   }
   write_progress(progress_fd, "\n");
-  model["objects"] = seen.size();
-  if (auto names = sources.index.names()) {
-    for (const auto& n : *names)
-      if (!seen.contains(n)) problem(n, "in the index but missing from the repository");
+  return seen;
+}
+
+}  // namespace
+
+AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const RetentionView& retention) {
+  json model{{"ok", true}, {"objects", 0}, {"backup_chunks", 0}, {"problems", json::array()}};
+  ObjectStore& all = sources.repository.objects();
+  const std::size_t count = all.member_count();
+  std::string where;  // with several repositories, each problem names its repository
+  auto problem = [&](const std::string& object, const std::string& text) {
+    model["problems"].push_back(json{{"object", where + object}, {"problem", text}});
+    model["ok"] = false;
+  };
+  // Each repository's own copy is proven: reads are served by the first repository that has
+  // an object, so damage in a later one would otherwise stay hidden until it is needed.
+  std::size_t objects = 0, chunks = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    ObjectStore& member = all.member(i);
+    if (count > 1) where = member.describe() + ": ";
+    const auto seen = verify_wal_objects(sources, member, progress_fd, problem);
+    objects = std::max(objects, seen.size());
+    if (auto names = sources.index.names()) {
+      for (const auto& n : *names)
+        if (!seen.contains(n)) problem(n, "in the index but missing from the repository");
+    }
+    chunks = std::max(chunks, verify_backup_chunks(sources, member, progress_fd, problem));
   }
-  model["backup_chunks"] = verify_backup_chunks(sources, progress_fd, problem);
+  where.clear();
+  model["objects"] = objects;
+  model["backup_chunks"] = chunks;
   auto segments = sources.index.segments();
   auto rows = sources.index.timelines();
   auto backups = sources.index.backups();

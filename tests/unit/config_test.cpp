@@ -89,7 +89,7 @@ TEST(ConfigTable, EveryDefaultResolves) {
   FakeEnv env;
   auto config = resolve_config(with_flags({{"repo", "/var/lib/walvault/repo"}}), env.getter());
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_EQ(config->repo, "/var/lib/walvault/repo");
+  EXPECT_EQ(config->repos, std::vector<std::string>{"/var/lib/walvault/repo"});
   EXPECT_EQ(config->socket, "/run/walvault/walvault.sock");
   EXPECT_EQ(config->socket_mode, 0660u);
   EXPECT_EQ(config->allow_uids, std::vector<uid_t>{::getuid()});
@@ -175,7 +175,7 @@ TEST(Config, PrecedenceFlagOverEnvOverFileOverDefault) {
   env.set("WALVAULT_COMPRESS", "zstd:7").set("WALVAULT_WORKERS", "4").set("WALVAULT_MAX_CONNECTIONS", "11");
   auto config = resolve_config(with_flags({{"workers", "5"}}, file), env.getter());
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_EQ(config->repo, "/from/file");              // file
+  EXPECT_EQ(config->repos, std::vector<std::string>{"/from/file"});              // file
   EXPECT_EQ(config->log_level, "warn");               // file, trimmed
   EXPECT_EQ(config->socket, "/run/file.sock");        // file, quotes removed
   EXPECT_EQ(config->compress, (CompressSpec{Codec::zstd, 7}));  // env over file
@@ -193,7 +193,7 @@ TEST(Config, ConfigFileFromEnvironment) {
   env.set("WALVAULT_CONFIG", file);
   auto config = resolve_config(with_flags({}), env.getter());
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_EQ(config->repo, "/env/file/repo");
+  EXPECT_EQ(config->repos, std::vector<std::string>{"/env/file/repo"});
   EXPECT_EQ(config->request_timeout, std::chrono::seconds(30));
   EXPECT_EQ(config->config_file, file);
 
@@ -202,7 +202,7 @@ TEST(Config, ConfigFileFromEnvironment) {
   test::write_text_file(other, "repo = /flag/file/repo\n");
   config = resolve_config(with_flags({}, other), env.getter());
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_EQ(config->repo, "/flag/file/repo");
+  EXPECT_EQ(config->repos, std::vector<std::string>{"/flag/file/repo"});
 }
 
 TEST(Config, FileErrorsNameFileAndLine) {
@@ -482,6 +482,42 @@ TEST(ConfigS3, AnS3RepositoryNeedsASpoolOutsidePgdata) {
   EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "s3://b"}, {"spool", "/s"}, {"s3-endpoint", "ftp://x"}}), env.getter()))
                 .find("s3-endpoint"),
             std::string::npos);
+}
+
+TEST(ConfigRepositories, RepoRepeatsInTheFileOnTheCommandLineAndInTheEnvironment) {
+  test::TempDir dir("walvault-config");
+  const std::string file = dir / "two.conf";
+  test::write_text_file(file, "repo = /srv/walvault/local\nspool = /var/lib/walvault/spool\nrepo = s3://bucket/cluster-a\n");
+  FakeEnv env;
+  auto config = resolve_config(with_flags({}, file), env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->repos, (std::vector<std::string>{"/srv/walvault/local", "s3://bucket/cluster-a"}));
+
+  // Flags: each --repo adds one; together they replace the file's list (flag over file).
+  auto flags = parse_args({"--repo", "/a", "--repo=/b", "--spool", "/s"});
+  ASSERT_TRUE(flags) << flags.error().message;
+  flags->config_file = file;
+  config = resolve_config(*flags, env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->repos, (std::vector<std::string>{"/a", "/b"}));
+
+  env.set("WALVAULT_REPO", "/e1,s3://b/e2").set("WALVAULT_SPOOL", "/s");
+  config = resolve_config(with_flags({}), env.getter());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->repos, (std::vector<std::string>{"/e1", "s3://b/e2"}));
+}
+
+TEST(ConfigRepositories, SeveralNeedASpoolOutsideEveryOneAndNoRepositoryTwice) {
+  FakeEnv env;
+  auto no_spool = error_of(resolve_config(with_flags({{"repo", "/a\n/b"}}), env.getter()));
+  EXPECT_NE(no_spool.find("names 2 repositories, so option 'spool' is required"), std::string::npos) << no_spool;
+  auto inside = error_of(resolve_config(with_flags({{"repo", "/a\n/b"}, {"spool", "/b/spool"}}), env.getter()));
+  EXPECT_NE(inside.find("spool '/b/spool' is inside repository '/b'"), std::string::npos) << inside;
+  auto twice = error_of(resolve_config(with_flags({{"repo", "/a\n/a"}, {"spool", "/s"}}), env.getter()));
+  EXPECT_NE(twice.find("repository '/a' is given twice"), std::string::npos) << twice;
+  auto relative = error_of(resolve_config(with_flags({{"repo", "repo"}}), env.getter()));
+  EXPECT_NE(relative.find("neither an absolute directory path"), std::string::npos) << relative;
+  EXPECT_TRUE(resolve_config(with_flags({{"repo", "/a\n/b"}, {"spool", "/bb"}}), env.getter()));
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ class DaemonTest : public ::testing::Test {
     command_line.config_file = m_dir / "walvaultd.conf";
     auto config = resolve_config(command_line, no_environment);
     EXPECT_TRUE(config) << config.error().message;
-    auto repository = Repository::open(config->repo);
+    auto repository = Repository::open(config->repos, true, config->storage);
     EXPECT_TRUE(repository) << repository.error().message;
     EXPECT_TRUE(make_directories(config->spool));
     auto index = Index::open(config->spool + "/index.db");

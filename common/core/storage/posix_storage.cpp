@@ -320,6 +320,9 @@ class PosixStorage final : public Storage {
 }  // namespace
 
 Result<std::unique_ptr<Storage>> open_posix_storage(const std::string& root) {
+  // A repository directory deleted since this process last opened it is made again (and then
+  // found without its identity), not trusted from memory.
+  forget_directory(root);
   if (auto r = make_directories(root); !r) return std::unexpected(r.error());
   // Prove up front that objects can be created here, so a read-only or foreign directory is
   // reported at start-up, not on the first push.
