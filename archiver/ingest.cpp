@@ -121,55 +121,87 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
     }
   } join_hashing{hashing};
 
-  // The stored copy is damaged and PostgreSQL still holds the good one: replace it.
-  auto replace_damaged = [&](const std::string& damage) -> Result<PushOutcome> {
-    spdlog::error("{}; replacing it with the content PostgreSQL pushed again", damage);
-    if (auto r = m_repository.objects().put(key, content, m_compress(), PutMode::replace, digest); !r) return std::unexpected(r.error());
-    record(*name, content, digest(), false);
-    return PushOutcome::stored;
-  };
-
   NameLocks::Guard guard(m_locks, key);
+  ObjectStore& objects = m_repository.objects();
+  // A repository closed for writes (it lost its identity) refuses the push before anything is
+  // written anywhere: the segment would be in fewer repositories than configured.
+  if (auto r = objects.writable(); !r) return std::unexpected(r.error());
+  // Each repository's copy is judged on its own (with one repository, the loop runs once): a
+  // read served by the first copy cannot speak for the others.
+  enum class Copy { absent, damaged, same };
+  const std::size_t count = objects.member_count();
   for (int attempt = 0; attempt < 2; ++attempt) {
-    // What the stored object says it holds (its head and trailer, not its body).
-    auto header = m_repository.objects().header(key);
-    if (!header && header.error().kind != ErrorKind::corrupt) return std::unexpected(header.error());
-    if (!header || *header) {
+    std::vector<Copy> copies(count, Copy::absent);
+    std::vector<std::string> damage(count);
+    bool any_held = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      ObjectStore& copy = objects.member(i);
+      // What the stored object says it holds (its head and trailer, not its body).
+      auto header = copy.header(key);
+      if (!header && header.error().kind != ErrorKind::corrupt) return std::unexpected(header.error());
+      if (header && !*header) continue;
+      any_held = true;
+      const std::string in_repository = count > 1 ? " (in " + copy.describe() + ")" : std::string();
       if (!header) {
-        // Its content cannot be read, so only the index can say what it was: replace it unless
-        // the index recorded other content under the name (then this is a different file).
-        const std::string recorded = recorded_sha256(file_name);
-        if (!recorded.empty() && recorded != to_hex(digest()))
-          return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived with different content "
-                                               "(by the index; the stored object's header is damaged: " + header.error().message +
-                                               "); the stored object was left untouched");
-        return replace_damaged(header.error().message);
+        copies[i] = Copy::damaged;
+        damage[i] = header.error().message + in_repository;
+        continue;
       }
-      if (same_content(**header, size, digest())) {
-        // Same content by its header; prove the stored body too, since a duplicate answer
-        // tells PostgreSQL it may recycle its own copy.
-        auto whole = m_repository.objects().read(key);
-        if (!whole && whole.error().kind != ErrorKind::corrupt) return std::unexpected(whole.error());
-        if (whole && !*whole) return replace_damaged("stored object '" + key + "' vanished while it was read");
-        if (!whole) return replace_damaged(whole.error().message);
+      if (!same_content(**header, size, digest()))
+        return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived with different content" +
+                                             in_repository + "; the stored object was left untouched");
+      // Same content by its header; prove the stored body too, since a duplicate answer tells
+      // PostgreSQL it may recycle its own copy.
+      auto whole = copy.read(key);
+      if (!whole && whole.error().kind != ErrorKind::corrupt) return std::unexpected(whole.error());
+      copies[i] = whole && *whole ? Copy::same : Copy::damaged;
+      if (copies[i] == Copy::same) continue;
+      damage[i] = (whole ? "stored object '" + key + "' vanished while it was read" : whole.error().message) + in_repository;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (copies[i] != Copy::damaged) continue;
+      // A damaged copy's content cannot be read, so only the index can say what it was:
+      // replace it unless the index recorded other content under the name.
+      const std::string recorded = recorded_sha256(file_name);
+      if (!recorded.empty() && recorded != to_hex(digest()))
+        return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived with different content "
+                                             "(by the index; the stored object's header is damaged: " + damage[i] +
+                                             "); the stored object was left untouched");
+    }
+    if (!any_held) {
+      // No repository holds the name (just found, under the name lock): one encoding, stored
+      // in every repository.
+      auto stored = objects.put(key, content, m_compress(), PutMode::create_after_lookup, digest);
+      if (stored) {
+        record(*name, content, digest(), false);
+        return PushOutcome::stored;
+      }
+      if (stored.error().kind != ErrorKind::conflict) return std::unexpected(stored.error());
+      continue;  // another writer created it between our check and our write: compare with theirs
+    }
+    // Some repository holds it: keep its proven copies, replace damaged ones with the content
+    // PostgreSQL pushed again (it still holds the good one), and fill those that lack it (an
+    // earlier push that failed part way).
+    bool wrote = false;
+    bool raced = false;
+    for (std::size_t i = 0; i < count && !raced; ++i) {
+      ObjectStore& copy = objects.member(i);
+      if (copies[i] == Copy::same) {
         // The earlier push may have died between its link and its directory sync: make the
         // stored object durable before saying yes again.
-        if (auto r = m_repository.objects().make_durable(key); !r) return std::unexpected(r.error());
-        record(*name, content, digest(), true);
-        return PushOutcome::duplicate;
+        if (auto r = copy.make_durable(key); !r) return std::unexpected(r.error());
+        continue;
       }
-      return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) +
-                                           "' is already archived with different content; the stored object was left untouched");
+      if (copies[i] == Copy::damaged) spdlog::error("{}; replacing it with the content PostgreSQL pushed again", damage[i]);
+      const PutMode mode = copies[i] == Copy::damaged ? PutMode::replace : PutMode::create_after_lookup;
+      auto stored = copy.put(key, content, m_compress(), mode, digest);
+      if (!stored && stored.error().kind == ErrorKind::conflict) raced = true;
+      else if (!stored) return std::unexpected(stored.error());
+      else wrote = true;
     }
-
-    // header() just found nothing, under the name lock.
-    auto stored = m_repository.objects().put(key, content, m_compress(), PutMode::create_after_lookup, digest);
-    if (stored) {
-      record(*name, content, digest(), false);
-      return PushOutcome::stored;
-    }
-    if (stored.error().kind != ErrorKind::conflict) return std::unexpected(stored.error());
-    // Another writer created it between our check and our link: compare with theirs.
+    if (raced) continue;
+    record(*name, content, digest(), !wrote);
+    return wrote ? PushOutcome::stored : PushOutcome::duplicate;
   }
   return fail(ErrorKind::internal, "WAL file '" + std::string(file_name) + "': repeated conflicting writes");
 }

@@ -57,13 +57,23 @@ int run_walvaultd(int argc, const char* const* argv) {
     return k_exit_usage;
   }
   if (command_line->check_config) {
-    auto repository = Repository::open(config->repos, /*allow_create=*/true, config->storage);
-    if (!repository) {
+    // A check writes nothing: a repository without identity is reported, not created (it may be
+    // an unmounted filesystem; the real start decides, knowing the index).
+    auto repository = Repository::open(config->repos, /*allow_create=*/false, config->storage);
+    if (!repository && repository.error().kind != ErrorKind::not_found) {
       std::cerr << "walvaultd: " << repository.error().message << "\n";
       return k_exit_usage;
     }
-    std::cout << "walvaultd: configuration OK (repository '" << (*repository)->describe() << "', socket '" << config->socket
-              << "', compress " << to_string(config->compress) << ")\n";
+    if (repository) {
+      if (auto* mirror = (*repository)->objects().mirror())
+        for (std::size_t i = 0; i < mirror->member_count(); ++i)
+          if (auto why = mirror->write_block(i)) std::cerr << "walvaultd: WARNING: " << *why << "\n";
+      std::cout << "walvaultd: configuration OK (repository '" << (*repository)->describe() << "'";
+    } else {
+      std::cout << "walvaultd: configuration OK (no repository identity yet: " << repository.error().message
+                << "; walvaultd creates it at its first start unless its index lists archived objects";
+    }
+    std::cout << ", socket '" << config->socket << "', compress " << to_string(config->compress) << ")\n";
     return k_exit_ok;
   }
   const std::string spool = spool_directory(*config);

@@ -166,8 +166,15 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
       auto end = value.find(k_list_separator, start);
       std::string location = trim(std::string_view(value).substr(start, end == std::string::npos ? std::string::npos : end - start));
       if (!location.empty()) {
-        if (std::find(config.repos.begin(), config.repos.end(), location) != config.repos.end())
-          return fail(ErrorKind::invalid, "repository '" + location + "' is given twice");
+        // The same place spelled twice (/a, /a/, file:///a) is still one repository.
+        const auto same_place = [](std::string text) {
+          if (text.starts_with("file://")) text = text.substr(7);
+          while (text.size() > 1 && text.back() == '/') text.pop_back();
+          return text;
+        };
+        for (const auto& other : config.repos)
+          if (same_place(other) == same_place(location))
+            return fail(ErrorKind::invalid, "repository '" + location + "' is given twice");
         if (!location.starts_with("s3://") && !location.starts_with("/") && !location.starts_with("file:///"))
           return fail(ErrorKind::invalid, "repository '" + location + "' is neither an absolute directory path nor s3://bucket[/prefix]");
         config.repos.push_back(std::move(location));

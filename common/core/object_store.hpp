@@ -116,6 +116,8 @@ class ObjectStore {
   ObjectStore& member(std::size_t i) { return m_members.empty() ? *this : *m_members.at(i); }
   // The mirror of several repositories; nullptr with one.
   MirrorStorage* mirror() { return m_mirror; }
+  // ErrorKind::refused naming the repository closed for writes, if one is (MirrorStorage).
+  Result<void> writable() const { return m_mirror ? m_mirror->writable() : Result<void>(); }
 
   // Where the objects live, safe to log.
   std::string describe() const { return m_storage->describe(); }

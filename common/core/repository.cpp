@@ -66,7 +66,7 @@ Result<void> Repository::load_identity(bool allow_create) {
   }
   // The repositories must hold the same cluster: parse each, the first with a system
   // identifier leading.
-  std::optional<std::uint64_t> first_id;
+  std::optional<std::uint64_t> first_id, first_size;
   std::string first_where, reference = **present;
   for (std::size_t i = 0; i < count; ++i) {
     if (!identities[i]) continue;
@@ -74,6 +74,10 @@ Result<void> Repository::load_identity(bool allow_create) {
     m_system_identifier.reset();
     m_segment_size.reset();
     if (auto r = parse_identity(*identities[i], where); !r) return r;
+    if (m_segment_size && first_size && *m_segment_size != *first_size)
+      return fail(ErrorKind::invalid, "repositories of one walvaultd hold WAL of different segment sizes (" + where + ": " +
+                                          std::to_string(*m_segment_size) + " bytes)");
+    if (m_segment_size) first_size = m_segment_size;
     if (!m_system_identifier) continue;
     if (first_id && *first_id != *m_system_identifier)
       return fail(ErrorKind::invalid, "repositories '" + first_where + "' and '" + where + "' hold different clusters (system identifier " +
@@ -90,10 +94,17 @@ Result<void> Repository::load_identity(bool allow_create) {
   m_pg_version.reset();
   if (auto r = parse_identity(reference, first_where.empty() ? describe() : first_where); !r) return r;
   for (std::size_t i = 0; i < count; ++i) {
-    if (identities[i]) continue;
+    if (identities[i]) {
+      // The first push writes the cluster into every identity; one it did not reach (that
+      // push failed there) is completed now, or it would never be written again.
+      if (first_id && *identities[i] != reference && identities[i]->find("system-identifier=") == std::string::npos)
+        if (auto r = m_objects.member(i).backend().put(key, as_bytes(reference), PutMode::replace); !r) return r;
+      continue;
+    }
     const std::string where = m_objects.member(i).describe();
-    if (allow_create) {
-      // Nothing archived yet anywhere: a repository added now simply starts with the others.
+    if (allow_create && !first_id) {
+      // Nothing archived yet anywhere (no repository names a cluster): a repository added now
+      // simply starts with the others. Once one names a cluster, only sync may fill another.
       auto created = m_objects.member(i).backend().put(key, as_bytes(reference), PutMode::create_only);
       if (!created && created.error().kind != ErrorKind::conflict) return created;
       continue;

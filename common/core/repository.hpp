@@ -34,8 +34,9 @@ class Repository {
   static Result<std::unique_ptr<Repository>> open(std::unique_ptr<Storage> storage, bool allow_create = true, RetryPolicy retry = {});
   // Several repositories kept as one (`repo` given more than once; see MirrorStorage). They
   // must agree on the cluster. One without an identity while another has one (new, deleted,
-  // or not mounted) is closed for writes until sync_member() has filled it, unless
-  // `allow_create` (nothing was archived yet): then it is simply given the identity.
+  // or not mounted) is closed for writes until `walvault sync` has filled it, unless
+  // `allow_create` and no repository names a cluster yet (nothing was archived): then it is
+  // simply given the identity.
   static Result<std::unique_ptr<Repository>> open(const std::vector<std::string>& locations, bool allow_create,
                                                  const StorageOptions& options);
   static Result<std::unique_ptr<Repository>> open(std::vector<std::unique_ptr<Storage>> storages, bool allow_create,

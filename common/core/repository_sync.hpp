@@ -15,6 +15,10 @@
 #include "common/core/repository.hpp"
 
 namespace walvault {
+class Index;
+}
+
+namespace walvault {
 
 struct MemberState {
   std::string repository;                  // where, safe to print
@@ -40,12 +44,13 @@ struct MemberSync {
   std::vector<std::string> failed;     // "key: why"
   std::vector<std::string> differing;  // left alone
   bool identity_written = false;       // it had none (new or rebuilt) and was opened for writes
-  std::optional<std::string> error;    // it could not be synced at all
+  std::optional<std::string> error;    // it could not be listed, or stays closed for writes: why
 };
 
-// Copies into each repository what another holds and it lacks, then (only when nothing
-// failed) gives a repository without an identity the others' and opens it for writes.
-// `progress` gets one short line now and then.
-std::vector<MemberSync> sync_members(Repository& repository, const std::function<void(const std::string&)>& progress);
+// Copies into each repository what another holds and it lacks (not WAL the index records as
+// pruned: a removal that failed in one repository is not undone in the others), then, only
+// when the repository is proven complete, gives one closed for writes the others' identity and
+// opens it. `progress` gets one short line now and then. `index` may be null (tests).
+std::vector<MemberSync> sync_members(Repository& repository, Index* index, const std::function<void(const std::string&)>& progress);
 
 }  // namespace walvault

@@ -36,7 +36,7 @@ std::string sync_text(const json& m) {
 }  // namespace
 
 AdminOutput sync_verb(const VerbSources& sources, int progress_fd) {
-  const auto results = sync_members(sources.repository, [&](const std::string& line) { write_progress(progress_fd, "\r" + line); });
+  const auto results = sync_members(sources.repository, &sources.index, [&](const std::string& line) { write_progress(progress_fd, "\r" + line); });
   write_progress(progress_fd, "\n");
   json model{{"ok", true}, {"repositories", json::array()}};
   std::string reason;

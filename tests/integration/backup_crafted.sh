@@ -176,7 +176,7 @@ for mode in "${MODES[@]}"; do
     check_eq "$(printf '%s\n' "$listing" | grep -cE 'escaped|evil|lnk ->' || true)" 0 "none: the control stream has no crafted member"
   else
     # Crafted members come right after the first member: lines 2.. of the listing.
-    if printf '%s\n' "$listing" | sed -n '2,3p' | grep -Eq -- "${EXPECT_TAR[$mode]}"; then
+    if grep -Eq -- "${EXPECT_TAR[$mode]}" <<<"$(sed -n '2,3p' <<<"$listing")"; then
       ok "$mode: the stream holds the crafted member right after the first one ($(printf '%s\n' "$listing" | sed -n 2p | awk '{ $1 = $2 = $3 = $4 = $5 = ""; print }' | sed 's/^ *//'))"
     else
       fail "$mode: crafted member /${EXPECT_TAR[$mode]}/ not at the start of the emitted tar: $(_wv_oneline "$(printf '%s\n' "$listing" | head -n 4)")"

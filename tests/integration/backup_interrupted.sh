@@ -155,7 +155,7 @@ kill_daemon_round() {
   left=$(files_of "$id")
   n_left=$(printf '%s\n' "$left" | sed '/^$/d' | wc -l)
   log "$tag: walvaultd killed during backup $id; left: $(printf '%s\n' "$left" | sed "s|^$id/||" | tr '\n' ' ')"
-  if printf '%s\n' "$left" | grep -Eq "^$id/chunk-[0-9]+\.tar$"; then ok "$tag: stored chunks of the interrupted backup $id are left in the repository"; else soft_fail "$tag: no stored chunk of $id left after the kill (the test did not interrupt mid-stream)"; fi
+  if grep -Eq "^$id/chunk-[0-9]+\.tar$" <<<"$left"; then ok "$tag: stored chunks of the interrupted backup $id are left in the repository"; else soft_fail "$tag: no stored chunk of $id left after the kill (the test did not interrupt mid-stream)"; fi
   check_eq "$(printf '%s\n' "$left" | grep -c 'backup\.json' || true)" 0 "$tag: $id has no backup.json"
 
   # The orphan's reader is gone: it ends on its own (SIGPIPE), and PostgreSQL aborts its backup.

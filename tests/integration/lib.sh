@@ -94,8 +94,10 @@ check_rc() { # EXPECTED MESSAGE
   fi
 }
 
+# The text goes in as a here-string, not through a pipe: grep -q exits at its first match, and
+# under pipefail the writer's SIGPIPE would then turn a match into a failure.
 check_match() { # EXTENDED-REGEX TEXT MESSAGE   (case-insensitive)
-  if printf '%s' "$2" | grep -Eiq -- "$1"; then
+  if grep -Eiq -- "$1" <<<"$2"; then
     ok "$3"
   else
     soft_fail "$3: /$1/ not found in: $(_wv_oneline "$2")"
@@ -103,7 +105,7 @@ check_match() { # EXTENDED-REGEX TEXT MESSAGE   (case-insensitive)
 }
 
 check_contains() { # FIXED-STRING TEXT MESSAGE
-  if printf '%s' "$2" | grep -Fq -- "$1"; then
+  if grep -Fq -- "$1" <<<"$2"; then
     ok "$3"
   else
     soft_fail "$3: '$1' not found in: $(_wv_oneline "$2")"

@@ -513,8 +513,8 @@ TEST(ConfigRepositories, SeveralNeedASpoolOutsideEveryOneAndNoRepositoryTwice) {
   EXPECT_NE(no_spool.find("names 2 repositories, so option 'spool' is required"), std::string::npos) << no_spool;
   auto inside = error_of(resolve_config(with_flags({{"repo", "/a\n/b"}, {"spool", "/b/spool"}}), env.getter()));
   EXPECT_NE(inside.find("spool '/b/spool' is inside repository '/b'"), std::string::npos) << inside;
-  auto twice = error_of(resolve_config(with_flags({{"repo", "/a\n/a"}, {"spool", "/s"}}), env.getter()));
-  EXPECT_NE(twice.find("repository '/a' is given twice"), std::string::npos) << twice;
+  auto twice = error_of(resolve_config(with_flags({{"repo", "/a\nfile:///a/"}, {"spool", "/s"}}), env.getter()));
+  EXPECT_NE(twice.find("repository 'file:///a/' is given twice"), std::string::npos) << twice;
   auto relative = error_of(resolve_config(with_flags({{"repo", "repo"}}), env.getter()));
   EXPECT_NE(relative.find("neither an absolute directory path"), std::string::npos) << relative;
   EXPECT_TRUE(resolve_config(with_flags({{"repo", "/a\n/b"}, {"spool", "/bb"}}), env.getter()));

@@ -139,6 +139,33 @@ TEST_F(MirrorTest, APushOneRepositoryRefusesFailsAndTheRetryFillsIt) {
   EXPECT_EQ(test::read_bytes_file(in(1, s2)), before);
 }
 
+TEST_F(MirrorTest, ADamagedCopyIsReplacedOnlyWhereItIsDamagedAndASoundCopyElsewhereIsTheJudge) {
+  const std::string s1 = segment_file(1, 1);
+  push(s1, segment_fixture(1, 1));
+  const auto sound = test::read_bytes_file(in(1, s1));
+  test::write_text_file(in(0, s1), "garbage where the first repository's copy was");
+  // The index forgets what it recorded (as after a repair that found the copy unreadable):
+  // only the second repository's sound copy can say what the name holds.
+  ASSERT_TRUE(m_index->remove_object(s1));
+
+  // Other content under the name: refused by the sound copy, and neither copy is touched.
+  auto other = try_push(s1, segment_fixture(1, 1, 0x5a));
+  ASSERT_FALSE(other) << "a different segment replaced an archived one";
+  EXPECT_EQ(other.error().kind, ErrorKind::conflict) << other.error().message;
+  EXPECT_NE(other.error().message.find(m_dir / "offsite"), std::string::npos) << other.error().message;
+  EXPECT_EQ(test::read_bytes_file(in(1, s1)), sound);
+  EXPECT_EQ(std::string(as_text(test::read_bytes_file(in(0, s1)))), "garbage where the first repository's copy was");
+
+  // The same content again: the damaged copy is replaced, the sound one is left as it is.
+  auto same = try_push(s1, segment_fixture(1, 1));
+  ASSERT_TRUE(same) << same.error().message;
+  EXPECT_EQ(*same, PushOutcome::stored);
+  EXPECT_EQ(test::read_bytes_file(in(1, s1)), sound);
+  EXPECT_TRUE(try_get(s1).value() == segment_fixture(1, 1));
+  auto proven = m_repository->objects().member(0).read(object_key_of(s1));
+  ASSERT_TRUE(proven && *proven) << "the first repository's copy was not replaced";
+}
+
 TEST_F(MirrorTest, ARepositoryThatLostItsIdentityIsClosedForWritesUntilSyncFillsIt) {
   const std::string s1 = segment_file(1, 1), s2 = segment_file(1, 2), s3 = segment_file(1, 3);
   push(s1, segment_fixture(1, 1));
@@ -166,7 +193,7 @@ TEST_F(MirrorTest, ARepositoryThatLostItsIdentityIsClosedForWritesUntilSyncFills
   EXPECT_EQ(before.members[0].missing.size(), 2u);
   EXPECT_TRUE(before.members[1].missing.empty());
 
-  auto synced = sync_members(*m_repository, [](const std::string&) {});
+  auto synced = sync_members(*m_repository, m_index.get(), [](const std::string&) {});
   ASSERT_EQ(synced.size(), 2u);
   EXPECT_EQ(synced[0].copied, 2u);
   EXPECT_TRUE(synced[0].identity_written);
@@ -183,6 +210,17 @@ TEST_F(MirrorTest, ARepositoryThatLostItsIdentityIsClosedForWritesUntilSyncFills
   EXPECT_TRUE(exists(in(1, s3)));
 }
 
+TEST_F(MirrorTest, OpeningThatMayCreateStillNeverGivesALaggingRepositoryAnIdentity) {
+  push(segment_file(1, 1), segment_fixture(1, 1));
+  std::filesystem::remove_all(m_dir / "local");
+  // walvaultd --check-config (and a start with an empty index) open with allow_create: the
+  // other repository names a cluster, so the emptied one must stay closed, not be adopted.
+  auto repository = open_pair(/*allow_create=*/true);
+  ASSERT_TRUE(repository) << repository.error().message;
+  EXPECT_TRUE((*repository)->objects().mirror()->write_block(0));
+  EXPECT_FALSE(exists(m_dir / "local/walvault.repo"));
+}
+
 TEST_F(MirrorTest, ASyncCutShortLeavesTheRepositoryClosed) {
   push(segment_file(1, 1), segment_fixture(1, 1));
   push(segment_file(1, 2), segment_fixture(1, 2));
@@ -190,14 +228,14 @@ TEST_F(MirrorTest, ASyncCutShortLeavesTheRepositoryClosed) {
   reopen();
   if (HasFatalFailure()) return;
   m_controls[0]->add({"commit", FailureCategory::permanent, 0, 1, segment_file(1, 2)});
-  auto synced = sync_members(*m_repository, [](const std::string&) {});
+  auto synced = sync_members(*m_repository, m_index.get(), [](const std::string&) {});
   EXPECT_EQ(synced[0].copied, 1u);
   ASSERT_EQ(synced[0].failed.size(), 1u);
   EXPECT_FALSE(synced[0].identity_written);
   EXPECT_TRUE(m_repository->objects().mirror()->write_block(0)) << "opened for writes while it still lacks an object";
   EXPECT_FALSE(exists(m_dir / "local/walvault.repo"));
   // The next sync completes it.
-  synced = sync_members(*m_repository, [](const std::string&) {});
+  synced = sync_members(*m_repository, m_index.get(), [](const std::string&) {});
   EXPECT_EQ(synced[0].copied, 1u);
   EXPECT_TRUE(synced[0].identity_written);
 }

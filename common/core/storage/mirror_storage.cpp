@@ -71,13 +71,13 @@ Result<std::optional<T>> MirrorStorage::first_present(Call call) {
 
 Result<void> MirrorStorage::put(const std::string& key, std::span<const std::byte> data, PutMode mode) {
   if (auto r = writable(); !r) return r;
-  if (creates_only(mode)) {
+  if (mode == PutMode::create_only) {
     auto held = exists(key);
     if (!held) return std::unexpected(held.error());
     if (*held) return fail(ErrorKind::conflict, "object '" + key + "' already exists in " + describe());
   }
-  // Every member was just found without the key (or is replaced whole): plain create_only is
-  // right for each; a backend that asks again first need not.
+  // Every member was just found without the key (or is replaced whole): a backend that would
+  // ask again first need not.
   const PutMode member_mode = creates_only(mode) ? PutMode::create_after_lookup : mode;
   for (auto& member : m_members)
     if (auto r = member->put(key, data, member_mode); !r) return r;
@@ -101,7 +101,7 @@ Result<bool> MirrorStorage::exists(const std::string& key) {
 
 Result<std::unique_ptr<ObjectWriter>> MirrorStorage::create(const std::string& key, PutMode mode) {
   if (auto r = writable(); !r) return std::unexpected(r.error());
-  if (creates_only(mode)) {
+  if (mode == PutMode::create_only) {
     auto held = exists(key);
     if (!held) return std::unexpected(held.error());
     if (*held) return fail(ErrorKind::conflict, "object '" + key + "' already exists in " + describe());
@@ -176,7 +176,10 @@ Result<void> MirrorStorage::sync(const std::string& key) {
   if (!source) return fail(ErrorKind::not_found, "object '" + key + "' is in none of " + describe());
   for (Storage* target : lacking) {
     auto copied = copy_object(*source, *target, key);
-    if (!copied && copied.error().kind != ErrorKind::conflict) return std::unexpected(copied.error());
+    if (copied) continue;
+    if (copied.error().kind != ErrorKind::conflict) return std::unexpected(copied.error());
+    // Another writer (a sync) got there first: its copy must be durable before we answer.
+    if (auto r = target->sync(key); !r) return r;
   }
   return {};
 }

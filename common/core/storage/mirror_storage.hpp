@@ -27,11 +27,14 @@ class MirrorStorage final : public Storage {
   // nullopt: open for writes; otherwise why not (the text of every refused write).
   std::optional<std::string> write_block(std::size_t i) const;
   void set_write_block(std::size_t i, std::optional<std::string> reason);
+  // ErrorKind::refused with the first closed member's reason; every write checks it.
+  Result<void> writable() const;
 
   std::string describe() const override;
-  // create modes: asks every member first; when any holds the key, nothing is written and the
-  // answer is a conflict (the caller compares content, then sync() fills the members that
-  // lack it), so two members never end up with different content under one name.
+  // create_only: asks every member first; when any holds the key, nothing is written and the
+  // answer is a conflict (the caller compares content per member), so two members never end
+  // up with different content under one name. create_after_lookup: the caller has just found
+  // the key absent in every member (the ingest asks each), so no member is asked again.
   Result<void> put(const std::string& key, std::span<const std::byte> data, PutMode mode) override;
   Result<std::optional<std::vector<std::byte>>> get(const std::string& key, std::optional<std::size_t> max_bytes) override;
   Result<bool> exists(const std::string& key) override;
@@ -52,7 +55,6 @@ class MirrorStorage final : public Storage {
   Result<Removed> remove_abandoned_writes() override;
 
  private:
-  Result<void> writable() const;
   // The first answer that is not "absent", in member order; errors only when no member had it.
   template <typename T, typename Call>
   Result<std::optional<T>> first_present(Call call);
