@@ -256,6 +256,50 @@ bg_stop() { # PID
 # ---------------------------------------------------------------------------------------------
 # Small utilities
 
+# s3_start: a real S3-protocol server (moto_server, without signature checks: see
+# s3_repository.sh) on a free loopback port, stopped with the test; a bucket 'walvault' and
+# an IAM user whose key it exports as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (for walvaultd
+# and the AWS CLI). Sets S3_PORT, S3_ENDPOINT and MOTO (the server's pid).
+s3_start() {
+  local tool keys
+  for tool in moto_server aws python3 curl; do
+    command -v "$tool" >/dev/null || { echo "$WV_TEST_NAME: $tool is needed" >&2; exit 2; }
+  done
+  pick_port S3_PORT
+  S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+  moto_server -H 127.0.0.1 -p "$S3_PORT" >"$T/logs/moto.log" 2>&1 &
+  MOTO=$!
+  bg_register "$MOTO"
+  wait_for 60 "moto_server on $S3_ENDPOINT" _wv_s3_up
+  mapfile -t keys < <(python3 "$WV_REPO_ROOT/tests/s3/moto_bootstrap.py" "$S3_ENDPOINT" walvault)
+  [ "${#keys[@]}" -eq 2 ] || fail "tests/s3/moto_bootstrap.py did not print a key and a secret"
+  export AWS_ACCESS_KEY_ID=${keys[0]} AWS_SECRET_ACCESS_KEY=${keys[1]} AWS_DEFAULT_REGION=us-east-1
+}
+_wv_s3_up() { curl -s -o /dev/null "$S3_ENDPOINT/"; }
+# aws_s3 ARGS...: the official AWS CLI's `aws s3` against s3_start's server.
+aws_s3() { aws --endpoint-url "$S3_ENDPOINT" s3 "$@"; }
+
+# The restore tests' table: t (id, payload); ROWS is its count and md5, compared after recovery.
+ROWS="select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from t"
+make_rows() { # DIR N: creates t with N rows
+  psql_q "$1" "create table t (id int primary key, payload text)" >/dev/null
+  psql_q "$1" "insert into t select g, md5(g::text) from generate_series(1, $2) g" >/dev/null
+}
+
+# accidental_delete DIR: 5,000 more rows in t, then "delete from t"; sets before_delete (ROWS
+# just before), target (a time between the two, for --target-time) and last (the segment that
+# holds the DELETE, archived on return).
+accidental_delete() {
+  psql_q "$1" "insert into t select g, 'after backup ' || g from generate_series(100001, 105000) g" >/dev/null
+  pg_switch "$1" >/dev/null
+  before_delete=$(psql_q "$1" "$ROWS")
+  target=$(psql_q "$1" "select clock_timestamp()")
+  sleep 1
+  psql_q "$1" "delete from t" >/dev/null
+  last=$(pg_switch "$1")
+  wait_archived "$1" "$last"
+}
+
 # pick_port VAR: a free loopback TCP port not used by this script yet.
 pick_port() {
   local __var=$1 p tries=0

@@ -16,15 +16,7 @@ for tool in jq moto_server aws python3 curl; do
 done
 SEGMENTS=${SEGMENTS:-1100}
 
-pick_port S3_PORT
-S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
-moto_server -H 127.0.0.1 -p "$S3_PORT" >"$T/logs/moto.log" 2>&1 &
-bg_register $!
-moto_up() { curl -s -o /dev/null "$S3_ENDPOINT/"; }
-wait_for 60 "moto_server on $S3_ENDPOINT" moto_up
-mapfile -t KEYS < <(python3 "$WV_REPO_ROOT/tests/s3/moto_bootstrap.py" "$S3_ENDPOINT" walvault)
-[ "${#KEYS[@]}" -eq 2 ] || fail "tests/s3/moto_bootstrap.py did not print a key and a secret"
-export AWS_ACCESS_KEY_ID=${KEYS[0]} AWS_SECRET_ACCESS_KEY=${KEYS[1]} AWS_DEFAULT_REGION=us-east-1
+s3_start
 bucket_keys() { aws --endpoint-url "$S3_ENDPOINT" s3 ls --recursive s3://walvault/big/ | awk '{ print $4 }' | sed 's|^big/||' | sort; }
 
 PG="$T/pg"

@@ -16,21 +16,8 @@
 # shellcheck disable=SC2119,SC2317  # helpers with optional arguments called without any; wait_for callbacks
 source "$(dirname "$0")/lib.sh"
 wv_setup
-for tool in jq moto_server aws python3; do
-  command -v "$tool" >/dev/null || { echo "$WV_TEST_NAME: $tool is needed" >&2; exit 2; }
-done
-
-pick_port S3_PORT
-S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
-moto_server -H 127.0.0.1 -p "$S3_PORT" >"$T/logs/moto.log" 2>&1 &
-MOTO=$!
-bg_register "$MOTO"
-moto_up() { curl -s -o /dev/null "$S3_ENDPOINT/"; }
-wait_for 60 "moto_server on $S3_ENDPOINT" moto_up
-mapfile -t KEYS < <(python3 "$WV_REPO_ROOT/tests/s3/moto_bootstrap.py" "$S3_ENDPOINT" walvault)
-[ "${#KEYS[@]}" -eq 2 ] || fail "tests/s3/moto_bootstrap.py did not print a key and a secret"
-export AWS_ACCESS_KEY_ID=${KEYS[0]} AWS_SECRET_ACCESS_KEY=${KEYS[1]} AWS_DEFAULT_REGION=us-east-1
-aws_s3() { aws --endpoint-url "$S3_ENDPOINT" s3 "$@"; }
+command -v jq >/dev/null || { echo "$WV_TEST_NAME: jq is needed" >&2; exit 2; }
+s3_start
 
 PG="$T/pg"
 pg_init "$PG"
@@ -43,9 +30,7 @@ check_contains "serving 's3://walvault/cluster1 ($S3_ENDPOINT)'" "$(cat "$T/logs
   "walvaultd names the bucket and endpoint it serves"
 check_eq "$(grep -c -- "$AWS_SECRET_ACCESS_KEY" "$T/logs/walvaultd.1.log" || true)" 0 "the secret is not in walvaultd's log"
 
-ROWS="select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from t"
-psql_q "$PG" "create table t (id int primary key, payload text)" >/dev/null
-psql_q "$PG" "insert into t select g, md5(g::text) from generate_series(1, 100000) g" >/dev/null
+make_rows "$PG" 100000
 
 log "--- walvault backup into the bucket"
 wv_cli -u root --json backup --label s3
@@ -61,14 +46,7 @@ check_match "PUT /walvault/cluster1/backup/$B1/chunk-00001.tar\?partNumber=2" "$
 sleep 1
 
 log "--- accidental DELETE, restore --target-time from S3"
-psql_q "$PG" "insert into t select g, 'after backup ' || g from generate_series(100001, 105000) g" >/dev/null
-pg_switch "$PG" >/dev/null
-before_delete=$(psql_q "$PG" "$ROWS")
-target=$(psql_q "$PG" "select clock_timestamp()")
-sleep 1
-psql_q "$PG" "delete from t" >/dev/null
-last=$(pg_switch "$PG")
-wait_archived "$PG" "$last"
+accidental_delete "$PG"
 
 R="$T/work/restored"
 wv_cli -u root --json restore --pgdata "$R" --target-time "$target"

@@ -15,21 +15,8 @@
 # shellcheck disable=SC2119,SC2317  # helpers with optional arguments called without any; wait_for callbacks
 source "$(dirname "$0")/lib.sh"
 wv_setup
-for tool in jq moto_server aws python3; do
-  command -v "$tool" >/dev/null || { echo "$WV_TEST_NAME: $tool is needed" >&2; exit 2; }
-done
-
-pick_port S3_PORT
-S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
-moto_server -H 127.0.0.1 -p "$S3_PORT" >"$T/logs/moto.log" 2>&1 &
-MOTO=$!
-bg_register "$MOTO"
-moto_up() { curl -s -o /dev/null "$S3_ENDPOINT/"; }
-wait_for 60 "moto_server on $S3_ENDPOINT" moto_up
-mapfile -t KEYS < <(python3 "$WV_REPO_ROOT/tests/s3/moto_bootstrap.py" "$S3_ENDPOINT" walvault)
-[ "${#KEYS[@]}" -eq 2 ] || fail "tests/s3/moto_bootstrap.py did not print a key and a secret"
-export AWS_ACCESS_KEY_ID=${KEYS[0]} AWS_SECRET_ACCESS_KEY=${KEYS[1]} AWS_DEFAULT_REGION=us-east-1
-aws_s3() { aws --endpoint-url "$S3_ENDPOINT" s3 "$@"; }
+command -v jq >/dev/null || { echo "$WV_TEST_NAME: jq is needed" >&2; exit 2; }
+s3_start
 
 LOCAL="$T/local-repo"
 BUCKET=s3://walvault/cluster1
@@ -44,24 +31,17 @@ pg_start "$PG"
 check_contains "serving '$LOCAL + $BUCKET ($S3_ENDPOINT)'" "$(cat "$T/logs/walvaultd.1.log")" \
   "walvaultd names both repositories, in order"
 
-ROWS="select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from t"
-psql_q "$PG" "create table t (id int primary key, payload text)" >/dev/null
-psql_q "$PG" "insert into t select g, md5(g::text) from generate_series(1, 100000) g" >/dev/null
+make_rows "$PG" 100000
 
 log "--- archive and back up into both"
 wv_cli -u root --json backup --label two
 assert_rc 0 "walvault backup into both repositories"
 B1=$(jq_out '.id')
-psql_q "$PG" "insert into t select g, 'after backup ' || g from generate_series(100001, 105000) g" >/dev/null
-pg_switch "$PG" >/dev/null
-before_delete=$(psql_q "$PG" "$ROWS")
-target=$(psql_q "$PG" "select clock_timestamp()")
-sleep 1
-psql_q "$PG" "delete from t" >/dev/null
-last=$(pg_switch "$PG")
-wait_archived "$PG" "$last"
-local_list=$(cd "$LOCAL" && find wal backup -type f ! -name '*.tmp.*' | sort)
-bucket_list=$(aws_s3 ls --recursive "$BUCKET/" | awk '{print $4}' | sed 's|^cluster1/||' | grep -E '^(wal|backup)/' | sort)
+accidental_delete "$PG"
+local_keys() { (cd "$LOCAL" && find wal backup -type f ! -name '*.tmp.*' | sort); }
+bucket_keys() { aws_s3 ls --recursive "$BUCKET/" | awk '{print $4}' | sed 's|^cluster1/||' | grep -E '^(wal|backup)/' | sort; }
+local_list=$(local_keys)
+bucket_list=$(bucket_keys)
 check_eq "$(printf '%s\n' "$local_list" | wc -l)" "$(printf '%s\n' "$bucket_list" | wc -l)" \
   "the same number of objects in both ($(printf '%s\n' "$local_list" | wc -l))"
 check_eq "$local_list" "$bucket_list" "the same keys in the directory and in the bucket (aws s3 ls)"
@@ -109,10 +89,12 @@ assert_eq "$(psql_q "$R" "$ROWS")" "$before_delete" "PITR from the bucket: every
 pg_stop "$R"
 
 log "--- walvault sync rebuilds the local repository"
+bucket_list=$(bucket_keys)
 wv_cli_json sync
 check_rc 0 "walvault sync"
 check_eq "$(jq_out '.repositories[0].copied')" "$(printf '%s\n' "$bucket_list" | wc -l)" \
-  "sync copied every object into the local repository ($(jq_out '.repositories[0].copied'))"
+  "sync copied every object the bucket holds into the local repository ($(jq_out '.repositories[0].copied'))"
+check_eq "$(local_keys)" "$bucket_list" "... the same keys in both again"
 check_eq "$(jq_out '.repositories[0].identity_written')" true "... and gave it the identity last"
 check_eq "$(cmp -s "$T/work/stored-object" "$LOCAL/wal/${last:0:16}/$last" && echo same)" same \
   "$last in the rebuilt repository is the bucket's bytes"

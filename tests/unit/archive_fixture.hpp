@@ -65,13 +65,23 @@ class ArchiveFixture : public ::testing::Test {
   }
 
   // Pushes through Ingest, which stores the object durably and then indexes it.
-  void push(std::string_view name, std::span<const std::byte> content) {
+  Result<PushOutcome> try_push(std::string_view name, std::span<const std::byte> content) {
     const std::string path = m_dir / ("source." + std::to_string(m_sources++));
     write_bytes_file(path, content);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    ASSERT_TRUE(fd) << path;
-    auto pushed = m_ingest->push(name, fd.get());
+    EXPECT_TRUE(fd) << path;
+    return m_ingest->push(name, fd.get());
+  }
+  void push(std::string_view name, std::span<const std::byte> content) {
+    auto pushed = try_push(name, content);
     ASSERT_TRUE(pushed) << name << ": " << pushed.error().message;
+  }
+  // What archive-get's fetch writes for `name` (exact = false: as during archive recovery).
+  Result<std::vector<std::byte>> fetch_bytes(Fetch& fetch, std::string_view name) {
+    UniqueFd out = output("fetched");
+    auto size = fetch.get(name, out.get(), /*exact=*/false);
+    if (!size) return std::unexpected(size.error());
+    return read_bytes_file(m_dir / "fetched");
   }
   void push_text(std::string_view name, std::string_view text) { push(name, as_bytes(text)); }
 

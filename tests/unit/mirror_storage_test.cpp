@@ -49,18 +49,7 @@ class MirrorTest : public test::ArchiveFixture {
     m_ingest = std::make_unique<Ingest>(*m_repository, m_compress, m_indexer.get());
     m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
   }
-  Result<PushOutcome> try_push(std::string_view name, std::span<const std::byte> content) {
-    const std::string path = m_dir / ("source." + std::to_string(m_sources++));
-    test::write_bytes_file(path, content);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    return m_ingest->push(name, fd.get());
-  }
-  Result<std::vector<std::byte>> try_get(std::string_view name) {
-    UniqueFd out = output("fetched");
-    auto size = m_fetch->get(name, out.get(), /*exact=*/false);
-    if (!size) return std::unexpected(size.error());
-    return test::read_bytes_file(m_dir / "fetched");
-  }
+  Result<std::vector<std::byte>> try_get(std::string_view name) { return fetch_bytes(*m_fetch, name); }
   std::string in(int member, std::string_view name) const { return m_dir / (m_names[member] + "/" + object_key_of(name)); }
   static bool exists(const std::string& path) { return std::filesystem::exists(path); }
 

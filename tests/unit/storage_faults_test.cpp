@@ -96,18 +96,7 @@ class StorageFaultsTest : public test::ArchiveFixture {
     if (HasFatalFailure()) return;
     m_fetch = std::make_unique<Fetch>(*m_repository, *m_index);
   }
-  Result<PushOutcome> try_push(std::string_view name, std::span<const std::byte> content) {
-    const std::string path = m_dir / ("source." + std::to_string(m_sources++));
-    test::write_bytes_file(path, content);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    return m_ingest->push(name, fd.get());
-  }
-  Result<std::vector<std::byte>> try_get(std::string_view name) {
-    UniqueFd out = output("fetched");
-    auto size = m_fetch->get(name, out.get(), /*exact=*/false);
-    if (!size) return std::unexpected(size.error());
-    return test::read_bytes_file(m_dir / "fetched");
-  }
+  Result<std::vector<std::byte>> try_get(std::string_view name) { return fetch_bytes(*m_fetch, name); }
   static std::string key_of(std::string_view name) { return object_key(*parse_wal_name(name)); }
 
   std::shared_ptr<test::MemoryStorage::Shared> m_shared = std::make_shared<test::MemoryStorage::Shared>();
