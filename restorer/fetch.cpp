@@ -31,8 +31,25 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
   if (::fstat(out_fd, &st) != 0 || !S_ISREG(st.st_mode))
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
+  ObjectStore& objects = m_repository.objects();
+  auto served = serve(objects, *name, file_name, out_fd, exact);
+  if (served || served.error().kind != ErrorKind::corrupt || objects.member_count() < 2) return served;
+  // Served by the first repository that holds the name, and that copy is damaged: another
+  // repository may hold a sound one (what having several is for). Absent there is no answer.
+  for (std::size_t i = 0; i < objects.member_count(); ++i) {
+    spdlog::error("{}; trying '{}'", served.error().message, objects.member(i).describe());
+    if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+    auto again = serve(objects.member(i), *name, file_name, out_fd, exact);
+    if (again) return again;
+  }
+  if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+  return served;
+}
+
+Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name, std::string_view file_name, int out_fd, bool exact) {
+  const WalName* name = &wal_name;
   const std::string key = object_key(*name);
-  const std::string what = m_repository.describe() + "/" + key;
+  const std::string what = objects.describe() + "/" + key;
   // Storage is always asked first (another walvaultd, a standby's sidecar, may write to the
   // same repository): one open, which costs what an existence check costs, never a LIST.
   const bool small = name->kind == WalFileKind::history || name->kind == WalFileKind::backup;
@@ -48,7 +65,7 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
       return {};
     };
   }
-  auto stored = present_or_judged<ObjectStream>(key, file_name, *name, exact, [&] { return m_repository.objects().open(key, checks); });
+  auto stored = present_or_judged<ObjectStream>(key, file_name, *name, exact, [&] { return objects.open(key, checks); });
   if (!stored) return std::unexpected(stored.error());
   // What the index recorded when the name was archived: the content served must be that one
   // (an object replaced or swapped behind walvaultd's back is valid, and wrong). The stream

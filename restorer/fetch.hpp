@@ -36,6 +36,8 @@ class Fetch {
   std::uint64_t served() const { return m_served.load(); }
 
  private:
+  // get() from one object store: the repository (a mirror reads the first copy) or one member.
+  Result<std::uint64_t> serve(ObjectStore& objects, const WalName& name, std::string_view file_name, int out_fd, bool exact);
   Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd);
   Result<std::uint64_t> copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
                                    int out_fd);

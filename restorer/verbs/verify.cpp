@@ -106,8 +106,8 @@ AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const Reten
     model["problems"].push_back(json{{"object", where + object}, {"problem", text}});
     model["ok"] = false;
   };
-  // Each repository's own copy is proven: reads are served by the first repository that has
-  // an object, so damage in a later one would otherwise stay hidden until it is needed.
+  // Each repository's own copy is proven: reads are served by the first sound copy, so damage
+  // in one repository would otherwise stay hidden until it is needed.
   std::size_t objects = 0, chunks = 0;
   for (std::size_t i = 0; i < count; ++i) {
     ObjectStore& member = all.member(i);

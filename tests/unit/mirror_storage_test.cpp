@@ -81,6 +81,31 @@ TEST_F(MirrorTest, APushIsStoredInEveryRepositoryAndAGetIsServedByTheFirstThatHa
   EXPECT_EQ(gone.error().kind, ErrorKind::corrupt) << gone.error().message;
 }
 
+TEST_F(MirrorTest, ADamagedCopyInTheFirstRepositoryIsServedFromTheNext) {
+  const std::string s1 = segment_file(1, 1), s2 = segment_file(1, 2);
+  push(s1, segment_fixture(1, 1));
+  push(s2, segment_fixture(1, 2));
+  // s1: garbage in place of the first copy (its head fails); s2: one byte of the body flipped
+  // (found only at the end of the stream, after bytes were written out).
+  test::write_text_file(in(0, s1), "garbage");
+  auto body = test::read_bytes_file(in(0, s2));
+  body[body.size() / 2] ^= std::byte{0x40};
+  test::write_bytes_file(in(0, s2), body);
+  auto first = try_get(s1);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(*first == segment_fixture(1, 1));
+  auto second = try_get(s2);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_TRUE(*second == segment_fixture(1, 2));
+
+  // Damaged in both: corrupt, never served, nothing left in the output.
+  test::write_text_file(in(1, s1), "garbage too");
+  auto neither = try_get(s1);
+  ASSERT_FALSE(neither);
+  EXPECT_EQ(neither.error().kind, ErrorKind::corrupt) << neither.error().message;
+  EXPECT_EQ(file_size(m_dir / "fetched"), 0u);
+}
+
 TEST_F(MirrorTest, AnErrorInOneRepositoryAndAbsenceInTheOtherIsAnErrorNeverNotThere) {
   const std::string s1 = segment_file(1, 1), unknown = segment_file(1, 9);
   push(s1, segment_fixture(1, 1));
