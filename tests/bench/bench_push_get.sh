@@ -27,6 +27,8 @@
 #   DELAYS="0 20"          STORE=s3: ms the proxy adds to every request, one table per value
 #                          (DELAY_MS=D is the same as DELAYS=D)
 #   S3_BUCKET=wvbench      STORE=s3: the bucket made in moto
+#   WALVAULT_LOCAL_FIRST=0 STORE=s3: 1 = walvaultd gets a local directory as its first repository
+#                          and the bucket as its second (repo twice: every push stored in both)
 # shellcheck disable=SC2317  # functions are called indirectly (trap, "bench_$tool")
 set -Eeuo pipefail
 export LC_ALL=C
@@ -45,6 +47,7 @@ KEEP=${KEEP:-0}
 REUSE_WAL=${REUSE_WAL:-}
 WALVAULT_COMPRESS=${WALVAULT_COMPRESS:-zstd:3}
 WALVAULT_WORKERS=${WALVAULT_WORKERS:-}
+WALVAULT_LOCAL_FIRST=${WALVAULT_LOCAL_FIRST:-0}
 WALVAULT_RECOVERY_GETS=${WALVAULT_RECOVERY_GETS:-1}
 ROUNDS=${ROUNDS:-3}
 STORE=${STORE:-local}
@@ -625,6 +628,10 @@ daemon_mem() {   # -> "VmHWM_kB/VmRSS_kB"
 start_daemon() {
     local args=(--repo "$WV_REPO" --socket "$WV_SOCK" --allow-uid "$bench_uid" --compress "$WALVAULT_COMPRESS") i
     [[ $STORE != s3 ]] || args+=(--s3-endpoint "$PROXY" --s3-ca-file "$TLS/ca.pem" --s3-uri-style path --spool "$TMP/wv/spool")
+    if [[ $STORE == s3 && $WALVAULT_LOCAL_FIRST == 1 ]]; then
+        fresh_dir "$TMP/wv/local-first"
+        args=(--repo "$TMP/wv/local-first" "${args[@]}")
+    fi
     [[ -z $WALVAULT_WORKERS ]] || args+=(--workers "$WALVAULT_WORKERS")
     WV_CMD="walvaultd ${args[*]}"
     if [[ $(id -u) -eq 0 ]]; then
