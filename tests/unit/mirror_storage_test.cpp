@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/core/repository_sync.hpp"
+#include "restorer/verbs/verb.hpp"
 #include "tests/unit/archive_fixture.hpp"
 #include "tests/unit/faulty_storage.hpp"
 
@@ -233,6 +234,32 @@ TEST_F(MirrorTest, OpeningThatMayCreateStillNeverGivesALaggingRepositoryAnIdenti
   ASSERT_TRUE(repository) << repository.error().message;
   EXPECT_TRUE((*repository)->objects().mirror()->write_block(0));
   EXPECT_FALSE(exists(m_dir / "local/walvault.repo"));
+}
+
+TEST_F(MirrorTest, VerifyAndCheckSpeakForEachRepository) {
+  const std::string s1 = segment_file(1, 1), s2 = segment_file(1, 2);
+  push(s1, segment_fixture(1, 1));
+  push(s2, segment_fixture(1, 2));
+  const VerbSources sources{*m_repository, *m_index};
+  AdminOutput verified = verify_verb(sources, -1, RetentionView{});
+  EXPECT_TRUE(verified.json["ok"].get<bool>()) << verified.text;
+  EXPECT_EQ(verified.json["objects"].get<int>(), 2);
+
+  // The second repository's copy of s2 is lost, and s1's is damaged: the first repository
+  // serves both, so only a per-repository proof can see it.
+  std::filesystem::remove(in(1, s2));
+  test::write_text_file(in(1, s1), "garbage");
+  verified = verify_verb(sources, -1, RetentionView{});
+  EXPECT_FALSE(verified.json["ok"].get<bool>());
+  const std::string offsite = m_dir / "offsite";
+  EXPECT_NE(verified.text.find(offsite + ": " + object_key_of(s1)), std::string::npos) << verified.text;
+  EXPECT_NE(verified.text.find(offsite + ": " + s2 + ": in the index but missing"), std::string::npos) << verified.text;
+  EXPECT_EQ(verified.text.find(std::string(m_dir / "local") + ": "), std::string::npos) << "the sound repository was blamed: " << verified.text;
+
+  protocol::Message request;
+  const AdminOutput checked = check_verb(sources, request, CheckThresholds{}, std::nullopt);
+  EXPECT_NE(checked.text.find("repository '" + offsite + "' lags: it lacks 1 object(s)"), std::string::npos) << checked.text;
+  EXPECT_NE(checked.text.find("repository '" + std::string(m_dir / "local") + "' holds all 2 object(s)"), std::string::npos) << checked.text;
 }
 
 TEST_F(MirrorTest, ASyncCutShortLeavesTheRepositoryClosed) {
