@@ -119,7 +119,7 @@ AdminOutput check_verb(const VerbSources& sources, const protocol::Message& requ
             format_duration(limits.max_backup_age_us) + ")");
 
   if (auto space = sources.repository.objects().space(); space && *space && (*space)->total) {
-    const double used = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    const double used = (*space)->used();
     add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
   }

@@ -92,7 +92,7 @@ AdminOutput status_verb(const VerbSources& sources, const CheckThresholds& thres
              {"stored_bytes", totals->stored_bytes},
              {"compression_ratio", ratio(totals->plain_bytes, totals->stored_bytes)}};
   if (auto space = sources.repository.objects().space(); space && *space && (*space)->total) {
-    model["disk_usage"] = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+    model["disk_usage"] = (*space)->used();
     model["disk_usage_threshold"] = thresholds.max_disk_usage;
   }
   // Each repository's own state (no listing: status is cheap; check compares contents).
@@ -102,7 +102,7 @@ AdminOutput status_verb(const VerbSources& sources, const CheckThresholds& thres
     const auto block = objects.mirror() ? objects.mirror()->write_block(i) : std::nullopt;
     json entry{{"location", objects.member(i).describe()}, {"writable", !block}, {"write_block", block ? json(*block) : json(nullptr)}};
     if (auto space = objects.member(i).space(); space && *space && (*space)->total)
-      entry["disk_usage"] = 1.0 - static_cast<double>((*space)->available) / static_cast<double>((*space)->total);
+      entry["disk_usage"] = (*space)->used();
     repositories.push_back(std::move(entry));
   }
   model["repositories"] = std::move(repositories);

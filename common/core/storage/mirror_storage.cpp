@@ -153,34 +153,14 @@ Result<std::optional<Storage::Space>> MirrorStorage::space() {
     auto space = member->space();
     if (!space) return std::unexpected(space.error());
     if (!*space || !(*space)->total) continue;
-    const auto used = [](const Space& s) { return 1.0 - static_cast<double>(s.available) / static_cast<double>(s.total); };
-    if (!fullest || used(**space) > used(*fullest)) fullest = **space;
+    if (!fullest || (*space)->used() > fullest->used()) fullest = **space;
   }
   return fullest;
 }
 
 Result<void> MirrorStorage::sync(const std::string& key) {
-  if (auto r = writable(); !r) return r;
-  Storage* source = nullptr;
-  std::vector<Storage*> lacking;
-  for (auto& member : m_members) {
-    auto held = member->exists(key);
-    if (!held) return std::unexpected(held.error());
-    if (!*held) {
-      lacking.push_back(member.get());
-    } else {
-      if (!source) source = member.get();
-      if (auto r = member->sync(key); !r) return r;
-    }
-  }
-  if (!source) return fail(ErrorKind::not_found, "object '" + key + "' is in none of " + describe());
-  for (Storage* target : lacking) {
-    auto copied = copy_object(*source, *target, key);
-    if (copied) continue;
-    if (copied.error().kind != ErrorKind::conflict) return std::unexpected(copied.error());
-    // Another writer (a sync) got there first: its copy must be durable before we answer.
-    if (auto r = target->sync(key); !r) return r;
-  }
+  for (auto& member : m_members)
+    if (auto r = member->sync(key); !r) return r;
   return {};
 }
 

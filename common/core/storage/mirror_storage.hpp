@@ -47,8 +47,8 @@ class MirrorStorage final : public Storage {
   Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix) override;
   // The fullest member's space (what a disk-usage threshold must watch).
   Result<std::optional<Space>> space() override;
-  // Durable in every member: a member that lacks the key gets a copy from one that has it
-  // (the duplicate path of a push that an earlier, partly failed push left in some members).
+  // Durable in every member; a member that lacks it is an error (the backend's). Filling one is
+  // the ingest's (per repository, content compared) and `walvault sync`'s, never done here.
   Result<void> sync(const std::string& key) override;
   Result<std::vector<std::string>> list_children(const std::string& prefix) override;
   Result<Removed> remove_all(const std::string& prefix) override;

@@ -98,6 +98,8 @@ class Storage {
   struct Space {
     std::uint64_t total = 0;
     std::uint64_t available = 0;
+    // The share in use, 0..1 (what disk-usage thresholds compare); 0 when total is unknown.
+    double used() const { return total ? 1.0 - static_cast<double>(available) / static_cast<double>(total) : 0.0; }
   };
   virtual Result<std::optional<Space>> space() { return std::optional<Space>(); }
   // Makes an existing object durable (again): on a filesystem a crash between its write and
