@@ -1,6 +1,7 @@
 #include "common/core/object_format.hpp"
 
 #include "common/base/byte_order.hpp"
+#include "common/core/object_cipher.hpp"
 
 #include <cstring>
 #include <string>
@@ -34,16 +35,24 @@ Result<ObjectHeader> decode_head_v2(std::span<const std::byte> bytes, std::size_
   if (!codec) return std::unexpected(codec.error());
   header.codec = *codec;
   header.cipher = std::to_integer<std::uint8_t>(bytes[13]);
-  if (header.cipher != 0)
+  if (header.cipher > k_cipher_aes256gcm)
     return std::unexpected(corrupt_object(what, "cipher " + std::to_string(header.cipher) + " is not supported by this walvault"));
   if (const auto flags = load_le<std::uint16_t>(bytes, 14); flags != 0)
     return std::unexpected(corrupt_object(what, "flags " + std::to_string(flags) + " are not supported by this walvault"));
   header.key_id = load_le<std::uint32_t>(bytes, 16);
   header.frame_size = load_le<std::uint32_t>(bytes, 20);
-  if (header.frame_size != 0) return std::unexpected(corrupt_object(what, "a frame size without a cipher"));
   std::memcpy(header.nonce.data(), bytes.data() + 24, header.nonce.size());
-  if (head_size != k_object_head_v2_size)
-    return std::unexpected(corrupt_object(what, "head of " + std::to_string(head_size) + " bytes without a cipher"));
+  if (header.cipher == k_cipher_none) {
+    if (header.frame_size != 0) return std::unexpected(corrupt_object(what, "a frame size without a cipher"));
+    if (head_size != k_object_head_v2_size)
+      return std::unexpected(corrupt_object(what, "head of " + std::to_string(head_size) + " bytes without a cipher"));
+  } else {
+    if (header.frame_size == 0 || header.frame_size > (64u << 20))
+      return std::unexpected(corrupt_object(what, "frame size " + std::to_string(header.frame_size) + " is out of bounds"));
+    if (head_size != k_object_head_v2_size + k_wrapped_key_size)
+      return std::unexpected(corrupt_object(what, "head of " + std::to_string(head_size) + " bytes for cipher 1"));
+    header.cipher_data.assign(bytes.begin() + 40, bytes.begin() + static_cast<std::ptrdiff_t>(head_size - 8));
+  }
   std::memcpy(header.head_check.data(), bytes.data() + head_size - 8, 8);
   return header;
 }
@@ -106,8 +115,8 @@ Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std:
 
 std::vector<std::byte> encode_object_head_v2(ObjectHeader& header) {
   header.version = k_object_format_v2;
-  header.head_size = k_object_head_v2_size;
-  std::vector<std::byte> out(k_object_head_v2_size);
+  header.head_size = static_cast<std::uint32_t>(k_object_head_v2_size + header.cipher_data.size());
+  std::vector<std::byte> out(header.head_size);
   std::memcpy(out.data(), k_magic, 8);
   store_le<std::uint16_t>(out, 8, header.version);
   store_le<std::uint16_t>(out, 10, static_cast<std::uint16_t>(header.head_size));
@@ -117,27 +126,29 @@ std::vector<std::byte> encode_object_head_v2(ObjectHeader& header) {
   store_le<std::uint32_t>(out, 16, header.key_id);
   store_le<std::uint32_t>(out, 20, header.frame_size);
   std::memcpy(out.data() + 24, header.nonce.data(), header.nonce.size());
+  if (!header.cipher_data.empty()) std::memcpy(out.data() + 40, header.cipher_data.data(), header.cipher_data.size());
   const Sha256Digest check = sha256(std::span<const std::byte>(out.data(), out.size() - 8));
   std::memcpy(out.data() + out.size() - 8, check.data(), 8);
   std::memcpy(header.head_check.data(), check.data(), 8);
   return out;
 }
 
-std::array<std::byte, k_object_trailer_size> encode_object_trailer(const ObjectHeader& header) {
-  std::array<std::byte, k_object_trailer_size> out{};
+std::vector<std::byte> encode_object_trailer(const ObjectHeader& header) {
+  std::vector<std::byte> out(header.trailer_size());
   store_le<std::uint64_t>(out, 0, header.plain_size);
-  std::memcpy(out.data() + 8, header.plain_sha256.data(), 32);
+  std::memcpy(out.data() + 8, header.cipher ? header.sealed_digest.data() : header.plain_sha256.data(), 32);
   store_le<std::uint64_t>(out, 40, header.body_size);
   Sha256 check;
   check.update(std::as_bytes(std::span(header.head_check)));
   check.update(std::span<const std::byte>(out.data(), 48));
   const Sha256Digest digest = check.finish();
   std::memcpy(out.data() + 48, digest.data(), 8);
+  if (header.cipher) std::memcpy(out.data() + k_object_trailer_size, header.digest_tag.data(), k_object_digest_tag_size);
   return out;
 }
 
 Result<void> decode_object_trailer(std::span<const std::byte> trailer, ObjectHeader& header, std::string_view what) {
-  if (trailer.size() != k_object_trailer_size) return std::unexpected(corrupt_object(what, "shorter than its head and trailer"));
+  if (trailer.size() != header.trailer_size()) return std::unexpected(corrupt_object(what, "shorter than its head and trailer"));
   Sha256 check;
   check.update(std::as_bytes(std::span(header.head_check)));
   check.update(trailer.first(48));
@@ -145,8 +156,10 @@ Result<void> decode_object_trailer(std::span<const std::byte> trailer, ObjectHea
   if (std::memcmp(trailer.data() + 48, digest.data(), 8) != 0)
     return std::unexpected(corrupt_object(what, "trailer checksum mismatch (truncated, extended, or not this object's trailer)"));
   header.plain_size = load_le<std::uint64_t>(trailer, 0);
-  std::memcpy(header.plain_sha256.data(), trailer.data() + 8, 32);
+  // Sealed with a cipher: the object layer opens it with the data key (plain_sha256 stays unknown until then).
+  std::memcpy(header.cipher ? header.sealed_digest.data() : header.plain_sha256.data(), trailer.data() + 8, 32);
   header.body_size = load_le<std::uint64_t>(trailer, 40);
+  if (header.cipher) std::memcpy(header.digest_tag.data(), trailer.data() + k_object_trailer_size, k_object_digest_tag_size);
   return {};
 }
 
@@ -186,6 +199,7 @@ Result<OpenedObject> open_object(std::span<const std::byte> stored, std::string_
   auto header = decode_object_header(stored, what);
   if (!header) return std::unexpected(header.error());
   auto corrupt = [&](const std::string& why) { return std::unexpected(corrupt_object(what, why)); };
+  if (header->cipher) return fail(ErrorKind::internal, "stored object '" + std::string(what) + "' is encrypted: only the object layer opens it");
   const std::size_t trailer_size = header->trailer_size();
   if (stored.size() < header->head_size + trailer_size) return corrupt("shorter than its head and trailer");
   if (trailer_size)

@@ -16,24 +16,25 @@
 // Version 2: a head written before the body (everything known when a write starts, so an
 // object store's streamed upload never rewrites earlier bytes), the body, and a trailer with
 // what is known only at the end.
-//   head (H bytes, H in the head itself; 48 without a cipher)
+//   head (H bytes, H in the head itself; 48 without a cipher, 108 with cipher 1)
 //   0  8  magic
 //   8  2  format version (2)
 //  10  2  head size H
 //  12  1  codec
-//  13  1  cipher (0 none; the encryption issue defines 1)
+//  13  1  cipher (0 none, 1 AES-256-GCM frames)
 //  14  2  flags (0)
 //  16  4  key id
 //  20  4  frame size: plain bytes per authenticated frame (0: one unframed body)
 //  24 16  nonce prefix (zeros without a cipher)
-//  40  .  cipher data (H - 48 bytes: a wrapped data key; none today)
+//  40  .  cipher data (H - 48 bytes: the wrapped data key, 60 bytes with cipher 1)
 // H-8  8  head check: first 8 bytes of SHA-256 over bytes 0..H-9
 //   body: the encoded content (with a cipher: frames, each followed by its 16-byte tag)
 //   trailer (the last 56 bytes)
 //   0  8  plain size
-//   8 32  SHA-256 of the plain content
+//   8 32  SHA-256 of the plain content (with a cipher: sealed by the data key)
 //  40  8  body size
 //  48  8  trailer check: first 8 bytes of SHA-256 over the head check and trailer bytes 0..47
+//  56 16  with a cipher only: the sealed digest's tag (the trailer is then 72 bytes)
 #include <array>
 #include <memory>
 #include <string>
@@ -54,7 +55,8 @@ inline constexpr std::size_t k_object_header_size = 72;  // version 1
 inline constexpr std::uint16_t k_object_format_version = 1;
 inline constexpr std::uint16_t k_object_format_v2 = 2;
 inline constexpr std::size_t k_object_head_v2_size = 48;  // without a cipher
-inline constexpr std::size_t k_object_trailer_size = 56;
+inline constexpr std::size_t k_object_trailer_size = 56;  // without a cipher
+inline constexpr std::size_t k_object_digest_tag_size = 16;
 // Enough leading bytes to decode the head of any version this walvault reads.
 inline constexpr std::size_t k_object_head_max = 4096;
 
@@ -71,9 +73,16 @@ struct ObjectHeader {
   std::uint32_t frame_size = 0;
   std::array<std::uint8_t, 16> nonce{};
   std::array<std::uint8_t, 8> head_check{};  // binds the trailer to this head
+  // With a cipher (object_cipher.hpp): the wrapped data key (head bytes 40..H-9), and the
+  // content digest as the trailer holds it, sealed, with its tag.
+  std::vector<std::byte> cipher_data;
+  Sha256Digest sealed_digest{};
+  std::array<std::byte, 16> digest_tag{};
 
-  // Bytes after the body: 0 for version 1.
-  std::size_t trailer_size() const { return version == k_object_format_v2 ? k_object_trailer_size : 0; }
+  // Bytes after the body: 0 for version 1; 16 more with a cipher (the digest's tag).
+  std::size_t trailer_size() const {
+    return version == k_object_format_v2 ? k_object_trailer_size + (cipher ? k_object_digest_tag_size : 0) : 0;
+  }
   std::uint64_t stored_size() const { return head_size + body_size + trailer_size(); }
 };
 
@@ -86,7 +95,8 @@ Result<ObjectHeader> decode_object_header(std::span<const std::byte> bytes, std:
 // Version 2: the head for `header` (codec, cipher, key id, nonce), with its check filled in
 // (and copied into header.head_check), and the trailer once sizes and digest are known.
 std::vector<std::byte> encode_object_head_v2(ObjectHeader& header);
-std::array<std::byte, k_object_trailer_size> encode_object_trailer(const ObjectHeader& header);
+// With a cipher the trailer carries sealed_digest and digest_tag (ObjectCipher::seal_digest).
+std::vector<std::byte> encode_object_trailer(const ObjectHeader& header);
 // Fills plain size, digest and body size of a version 2 header from its trailer.
 Result<void> decode_object_trailer(std::span<const std::byte> trailer, ObjectHeader& header, std::string_view what);
 

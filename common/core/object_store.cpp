@@ -25,7 +25,58 @@ Result<std::size_t> read_full(ObjectReader& reader, std::span<std::byte> out) {
   return got;
 }
 
+// A whole stored object already in memory, read like one on storage (the cipher path of read()).
+class MemoryReader final : public ObjectReader {
+ public:
+  explicit MemoryReader(std::vector<std::byte> bytes) : m_bytes(std::move(bytes)) {}
+  Result<std::size_t> read(std::span<std::byte> out) override {
+    const std::size_t n = std::min(out.size(), m_bytes.size() - m_pos);
+    std::memcpy(out.data(), m_bytes.data() + m_pos, n);
+    m_pos += n;
+    return n;
+  }
+  Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) override {
+    if (offset > m_bytes.size() || out.size() > m_bytes.size() - offset)
+      return fail(ErrorKind::internal, "ranged read past the end of an object in memory");
+    std::memcpy(out.data(), m_bytes.data() + offset, out.size());
+    return {};
+  }
+  std::uint64_t size() const override { return m_bytes.size(); }
+
+ private:
+  std::vector<std::byte> m_bytes;
+  std::size_t m_pos = 0;
+};
+
+// Seals `encoded` into `out` as frames of `frame_size` bytes, each followed by its tag. A frame
+// is sealed only when more bytes follow it, so the last frame (marked as such) is known when
+// `finish`; what is not sealed yet stays at the front of `encoded`.
+Result<void> seal_frames(ObjectCipher& cipher, std::uint32_t& index, std::uint32_t frame_size, std::vector<std::byte>& encoded,
+                         bool finish, std::vector<std::byte>& out) {
+  std::size_t pos = 0;
+  auto seal = [&](std::size_t size, bool last) -> Result<void> {
+    const std::size_t at = out.size();
+    out.resize(at + size + k_cipher_tag_size);
+    std::memcpy(out.data() + at, encoded.data() + pos, size);
+    const std::span<std::byte> frame(out.data() + at, size);
+    const std::span<std::byte> tag(out.data() + at + size, k_cipher_tag_size);
+    pos += size;
+    return cipher.seal_frame(index++, last, frame, tag);
+  };
+  while (encoded.size() - pos > frame_size)
+    if (auto r = seal(frame_size, false); !r) return r;
+  if (finish)
+    if (auto r = seal(encoded.size() - pos, true); !r) return r;
+  encoded.erase(encoded.begin(), encoded.begin() + static_cast<std::ptrdiff_t>(pos));
+  return {};
+}
+
 }  // namespace
+
+void ObjectStore::set_keys(std::shared_ptr<const Keyring> keys) {
+  for (auto& member : m_members) member->set_keys(keys);
+  m_keys = std::move(keys);
+}
 
 ObjectStore::ObjectStore(std::vector<std::unique_ptr<Storage>> storages, RetryPolicy retry) {
   for (auto& storage : storages) storage = make_retrying_storage(std::move(storage), retry);
@@ -46,13 +97,27 @@ Result<ObjectHeader> ObjectStore::put(const std::string& key, std::span<const st
                                       PutMode mode, const std::function<Sha256Digest()>& digest) {
   ObjectHeader header;
   header.codec = spec.codec;
+  std::optional<ObjectCipher> cipher;
+  if (const SecretKey* kek = m_keys ? m_keys->current() : nullptr) {
+    auto created = ObjectCipher::create(*kek, key, header);
+    if (!created) return std::unexpected(created.error());
+    cipher = std::move(*created);
+  }
   std::vector<std::byte> object = encode_object_head_v2(header);
+  std::vector<std::byte> encoded;
   auto encoder = make_encoder(spec);
-  if (auto r = encoder->update(plain, object); !r) return std::unexpected(r.error());
-  if (auto r = encoder->finish(object); !r) return std::unexpected(r.error());
+  std::vector<std::byte>& body = cipher ? encoded : object;
+  if (auto r = encoder->update(plain, body); !r) return std::unexpected(r.error());
+  if (auto r = encoder->finish(body); !r) return std::unexpected(r.error());
+  if (cipher) {
+    std::uint32_t index = 0;
+    if (auto r = seal_frames(*cipher, index, header.frame_size, encoded, true, object); !r) return std::unexpected(r.error());
+  }
   header.plain_size = plain.size();
   header.plain_sha256 = digest ? digest() : sha256(plain);
   header.body_size = object.size() - header.head_size;
+  if (cipher)
+    if (auto r = cipher->seal_digest(header); !r) return std::unexpected(r.error());
   const auto trailer = encode_object_trailer(header);
   object.insert(object.end(), trailer.begin(), trailer.end());
   if (auto r = m_storage->put(key, object, mode); !r) return std::unexpected(r.error());
@@ -68,16 +133,27 @@ Result<ObjectPut> ObjectStore::begin_put(const std::string& key, const CompressS
   out.m_sha = std::make_unique<Sha256>();
   out.m_header.codec = spec.codec;
   out.m_key = key;
+  if (const SecretKey* kek = m_keys ? m_keys->current() : nullptr) {
+    auto created = ObjectCipher::create(*kek, key, out.m_header);
+    if (!created) return std::unexpected(created.error());
+    out.m_cipher = std::move(*created);
+  }
   const std::vector<std::byte> head = encode_object_head_v2(out.m_header);
   if (auto r = out.m_writer->append(head); !r) return std::unexpected(r.error());
   return out;
 }
 
-Result<void> ObjectPut::flush_encoded() {
-  if (m_encoded.empty()) return {};
-  if (auto r = m_writer->append(m_encoded); !r) return r;
-  m_header.body_size += m_encoded.size();
-  m_encoded.clear();
+Result<void> ObjectPut::flush_encoded(bool finish) {
+  std::vector<std::byte>* out = &m_encoded;
+  if (m_cipher) {
+    m_sealed.clear();
+    if (auto r = seal_frames(*m_cipher, m_frame, m_header.frame_size, m_encoded, finish, m_sealed); !r) return r;
+    out = &m_sealed;
+  }
+  if (out->empty()) return {};
+  if (auto r = m_writer->append(*out); !r) return r;
+  m_header.body_size += out->size();
+  out->clear();
   return {};
 }
 
@@ -87,15 +163,18 @@ Result<void> ObjectPut::append(std::span<const std::byte> plain) {
   m_header.plain_size += plain.size();
   if (auto r = m_encoder->update(plain, m_encoded); !r) return r;
   // Write out in large pieces: few syscalls (or upload parts), and memory stays near this bound.
-  if (m_encoded.size() >= k_io_piece) return flush_encoded();
+  // (With a cipher, whole frames: the frame size is the same 1 MiB.)
+  if (m_encoded.size() > k_io_piece) return flush_encoded(false);
   return {};
 }
 
 Result<ObjectHeader> ObjectPut::finish() {
   if (!m_writer) return fail(ErrorKind::internal, "object '" + m_key + "' finished twice");
   if (auto r = m_encoder->finish(m_encoded); !r) return std::unexpected(r.error());
-  if (auto r = flush_encoded(); !r) return std::unexpected(r.error());
+  if (auto r = flush_encoded(true); !r) return std::unexpected(r.error());
   m_header.plain_sha256 = m_sha->finish();
+  if (m_cipher)
+    if (auto r = m_cipher->seal_digest(m_header); !r) return std::unexpected(r.error());
   const auto trailer = encode_object_trailer(m_header);
   auto writer = std::move(m_writer);
   if (auto r = writer->append(trailer); !r) return std::unexpected(r.error());
@@ -108,6 +187,33 @@ Result<std::optional<OpenedObject>> ObjectStore::read(const std::string& key, co
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return std::optional<OpenedObject>();
   const std::string& what = checks.what.empty() ? key : checks.what;
+  auto head = decode_object_header(**stored, what);
+  if (!head) return std::unexpected(head.error());
+  if (head->cipher != k_cipher_none) {
+    // Frames are opened one by one, as a stream does: the same code proves both paths.
+    auto reader = std::make_unique<MemoryReader>(std::move(**stored));
+    ObjectHeader header;
+    std::optional<ObjectCipher> cipher;
+    if (auto r = prepare_reader(*reader, key, header, what, cipher); !r) return std::unexpected(r.error());
+    ReadChecks named = checks;
+    named.what = what;
+    auto streamed = stream_of(std::move(reader), header, std::move(cipher), std::move(named));
+    if (!streamed) return std::unexpected(streamed.error());
+    ObjectStream& stream = *streamed;
+    OpenedObject opened;
+    opened.header = stream.header();
+    opened.plain.resize(static_cast<std::size_t>(opened.header.plain_size));
+    std::size_t got = 0;
+    for (;;) {
+      std::array<std::byte, 1> spare{};
+      const std::span<std::byte> into = got < opened.plain.size() ? std::span(opened.plain).subspan(got) : std::span<std::byte>(spare);
+      auto n = stream.read(into);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      got += *n;  // read() refuses more than the header's size, so `spare` is never filled
+    }
+    return std::optional<OpenedObject>(std::move(opened));
+  }
   auto opened = open_object(**stored, what);
   if (!opened) return std::unexpected(opened.error());
   if (checks.first_piece)
@@ -121,19 +227,26 @@ Result<std::optional<OpenedObject>> ObjectStore::read(const std::string& key, co
 // same object), so sizes and digest are known before the body is read. The reader is left at
 // the first body byte.
 Result<std::optional<std::unique_ptr<ObjectReader>>> ObjectStore::open_reader(const std::string& key, ObjectHeader& header,
-                                                                              const std::string& what) {
+                                                                              const std::string& what,
+                                                                              std::optional<ObjectCipher>& cipher) {
   auto opened = m_storage->open_read(key);
   if (!opened || !*opened) return opened;
-  ObjectReader& reader = ***opened;
-  std::array<std::byte, k_object_header_size> head{};
-  // Twelve bytes tell the version and head size; a version 1 header is 72 bytes.
+  if (auto r = prepare_reader(***opened, key, header, what, cipher); !r) return std::unexpected(r.error());
+  return opened;
+}
+
+Result<void> ObjectStore::prepare_reader(ObjectReader& reader, const std::string& key, ObjectHeader& header,
+                                         const std::string& what, std::optional<ObjectCipher>& cipher) {
+  // Large enough for every head this walvault writes (72 bytes for version 1, 108 with cipher 1).
+  std::array<std::byte, 128> head{};
+  // Twelve bytes tell the version and head size.
   auto got = read_full(reader, std::span<std::byte>(head).first(12));
   if (!got) return std::unexpected(got.error());
   std::size_t have = *got;
   std::size_t wanted = k_object_header_size;
   if (have == 12 && std::memcmp(head.data() + 8, "\x02\x00", 2) == 0) {
     const std::size_t head_size = static_cast<std::uint8_t>(head[10]) | static_cast<std::size_t>(static_cast<std::uint8_t>(head[11])) << 8;
-    if (head_size >= k_object_head_v2_size && head_size <= k_object_header_size) wanted = head_size;
+    if (head_size >= k_object_head_v2_size && head_size <= head.size()) wanted = head_size;
   }
   if (have == 12) {
     auto more = read_full(reader, std::span<std::byte>(head).subspan(12, wanted - 12));
@@ -148,39 +261,61 @@ Result<std::optional<std::unique_ptr<ObjectReader>>> ObjectStore::open_reader(co
   if (const std::size_t trailer_size = header.trailer_size()) {
     if (reader.size() < header.head_size + trailer_size)
       return std::unexpected(corrupt_object(what, "shorter than its head and trailer"));
-    std::array<std::byte, k_object_trailer_size> trailer{};
+    std::vector<std::byte> trailer(trailer_size);
     if (auto r = reader.read_at(reader.size() - trailer_size, trailer); !r) return std::unexpected(r.error());
     if (auto r = decode_object_trailer(trailer, header, what); !r) return std::unexpected(r.error());
   }
   if (reader.size() != header.stored_size())
     return std::unexpected(corrupt_object(what, std::to_string(reader.size()) + " bytes on storage, the header says " +
                                                     std::to_string(header.stored_size())));
-  return opened;
+  if (header.cipher != k_cipher_none) {
+    if (!ObjectCipher::frame_count(header.body_size, header.frame_size))
+      return std::unexpected(corrupt_object(what, "a body of " + std::to_string(header.body_size) + " bytes is not whole frames of " +
+                                                      std::to_string(header.frame_size) + " bytes"));
+    static const Keyring k_no_keys;
+    auto opened = ObjectCipher::open(m_keys ? *m_keys : k_no_keys, key, header, what);
+    if (!opened) return std::unexpected(opened.error());
+    if (auto r = opened->open_digest(header, what); !r) return std::unexpected(r.error());
+    cipher = std::move(*opened);
+  }
+  return {};
 }
 
 Result<std::optional<ObjectHeader>> ObjectStore::header(const std::string& key, std::string_view what) {
   ObjectHeader header;
-  auto reader = open_reader(key, header, what.empty() ? key : std::string(what));
+  std::optional<ObjectCipher> cipher;
+  auto reader = open_reader(key, header, what.empty() ? key : std::string(what), cipher);
   if (!reader) return std::unexpected(reader.error());
   if (!*reader) return std::optional<ObjectHeader>();
   return std::optional<ObjectHeader>(header);
 }
 
-Result<std::optional<ObjectStream>> ObjectStore::open(const std::string& key, ReadChecks checks) {
+Result<ObjectStream> ObjectStore::stream_of(std::unique_ptr<ObjectReader> reader, ObjectHeader header,
+                                            std::optional<ObjectCipher> cipher, ReadChecks checks) {
+  auto decoder = make_decoder(header.codec);
+  if (!decoder) return std::unexpected(decoder.error());
   ObjectStream out;
-  if (checks.what.empty()) checks.what = key;
-  auto reader = open_reader(key, out.m_header, checks.what);
-  if (!reader) return std::unexpected(reader.error());
-  if (!*reader) return std::optional<ObjectStream>();
-  out.m_reader = std::move(**reader);
+  out.m_decoder = std::move(*decoder);
+  out.m_reader = std::move(reader);
+  out.m_header = std::move(header);
+  out.m_cipher = std::move(cipher);
   out.m_checks = std::move(checks);
   out.m_body_left = out.m_header.body_size;
-  auto decoder = make_decoder(out.m_header.codec);
-  if (!decoder) return std::unexpected(decoder.error());
-  out.m_decoder = std::move(*decoder);
   out.m_sha = std::make_unique<Sha256>();
-  out.m_input.reserve(k_io_piece);
-  return std::optional<ObjectStream>(std::move(out));
+  out.m_input.reserve(k_io_piece + k_cipher_tag_size);
+  return out;
+}
+
+Result<std::optional<ObjectStream>> ObjectStore::open(const std::string& key, ReadChecks checks) {
+  if (checks.what.empty()) checks.what = key;
+  ObjectHeader header;
+  std::optional<ObjectCipher> cipher;
+  auto reader = open_reader(key, header, checks.what, cipher);
+  if (!reader) return std::unexpected(reader.error());
+  if (!*reader) return std::optional<ObjectStream>();
+  auto stream = stream_of(std::move(**reader), std::move(header), std::move(cipher), std::move(checks));
+  if (!stream) return std::unexpected(stream.error());
+  return std::optional<ObjectStream>(std::move(*stream));
 }
 
 Result<ObjectStream> ObjectStore::open_listed(const std::string& key, ReadChecks checks) {
@@ -196,6 +331,23 @@ std::unexpected<Failure> ObjectStream::corrupt(const std::string& why) const {
 }
 
 Result<std::size_t> ObjectStream::fill() {
+  if (m_cipher && m_body_left > 0) {
+    // One frame and its tag; the layout was checked on open, so the last read holds a tag.
+    const std::uint64_t stored = std::uint64_t{m_header.frame_size} + k_cipher_tag_size;
+    m_input.resize(static_cast<std::size_t>(std::min(stored, m_body_left)));
+    auto n = read_full(*m_reader, m_input);
+    if (!n) return std::unexpected(n.error());
+    if (*n < m_input.size() || *n < k_cipher_tag_size) return corrupt("the body ended " + std::to_string(m_body_left - *n) + " bytes early");
+    m_body_left -= *n;
+    const std::size_t frame = *n - k_cipher_tag_size;
+    if (auto r = m_cipher->open_frame(m_frame++, m_body_left == 0, std::span(m_input).first(frame),
+                                      std::span<const std::byte>(m_input).subspan(frame), m_checks.what);
+        !r)
+      return std::unexpected(r.error());
+    m_input.resize(frame);
+    m_input_pos = 0;
+    return *n;
+  }
   m_input.resize(static_cast<std::size_t>(std::min<std::uint64_t>(k_io_piece, m_body_left)));
   auto n = read_full(*m_reader, m_input);
   if (!n) return std::unexpected(n.error());

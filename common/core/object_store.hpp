@@ -15,6 +15,7 @@
 
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
+#include "common/core/object_cipher.hpp"
 #include "common/core/object_format.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/storage/mirror_storage.hpp"
@@ -64,6 +65,8 @@ class ObjectStream {
   std::unexpected<Failure> corrupt(const std::string& why) const;
 
   std::unique_ptr<ObjectReader> m_reader;
+  std::optional<ObjectCipher> m_cipher;  // cipher 1: each fill() reads and opens one frame
+  std::uint32_t m_frame = 0;
   std::unique_ptr<Decoder> m_decoder;
   std::unique_ptr<Sha256> m_sha;
   ObjectHeader m_header;
@@ -89,9 +92,14 @@ class ObjectPut {
  private:
   friend class ObjectStore;
   ObjectPut() = default;
-  Result<void> flush_encoded();
+  // Writes the encoded bytes (with a cipher: every whole frame, and at `finish` the rest as
+  // the last frame).
+  Result<void> flush_encoded(bool finish);
 
   std::unique_ptr<ObjectWriter> m_writer;
+  std::optional<ObjectCipher> m_cipher;
+  std::uint32_t m_frame = 0;
+  std::vector<std::byte> m_sealed;
   std::unique_ptr<Encoder> m_encoder;
   std::unique_ptr<Sha256> m_sha;
   std::vector<std::byte> m_encoded;
@@ -118,6 +126,13 @@ class ObjectStore {
   MirrorStorage* mirror() { return m_mirror; }
   // ErrorKind::refused naming the repository closed for writes, if one is (MirrorStorage).
   Result<void> writable() const { return m_mirror ? m_mirror->writable() : Result<void>(); }
+
+  // Encryption at rest (docs/repository-format.md, cipher 1): with a current key every new
+  // object is written encrypted under it; any key held decrypts. Without keys objects are
+  // written plain, and an encrypted object is refused naming the key id it needs. A mirror's
+  // members share the keys.
+  void set_keys(std::shared_ptr<const Keyring> keys);
+  const Keyring* keys() const { return m_keys.get(); }
 
   // Where the objects live, safe to log.
   std::string describe() const { return m_storage->describe(); }
@@ -165,12 +180,18 @@ class ObjectStore {
   }
 
   Result<std::optional<std::unique_ptr<ObjectReader>>> open_reader(const std::string& key, ObjectHeader& header,
-                                                                   const std::string& what);
+                                                                   const std::string& what, std::optional<ObjectCipher>& cipher);
+  // The head and trailer checks of open_reader on a reader already open; leaves it at the body.
+  Result<void> prepare_reader(ObjectReader& reader, const std::string& key, ObjectHeader& header, const std::string& what,
+                              std::optional<ObjectCipher>& cipher);
+  Result<ObjectStream> stream_of(std::unique_ptr<ObjectReader> reader, ObjectHeader header, std::optional<ObjectCipher> cipher,
+                         ReadChecks checks);
 
   std::unique_ptr<Storage> m_owned;
   Storage* m_storage = nullptr;
   MirrorStorage* m_mirror = nullptr;
   std::vector<std::unique_ptr<ObjectStore>> m_members;
+  std::shared_ptr<const Keyring> m_keys;
 };
 
 }  // namespace walvault
