@@ -56,6 +56,13 @@ int run_walvaultd(int argc, const char* const* argv) {
     std::cerr << "walvaultd: " << r.error().message << "\n";
     return k_exit_usage;
   }
+  // Key files are read once, at start (restart-only options): a bad one stops walvaultd here.
+  auto keyring = Keyring::load(config->encryption_key_file, config->encryption_old_key_files);
+  if (!keyring) {
+    std::cerr << "walvaultd: " << keyring.error().message << "\n";
+    return k_exit_usage;
+  }
+  const auto keys = std::make_shared<const Keyring>(std::move(*keyring));
   if (command_line->check_config) {
     // A check writes nothing: a repository without identity is reported, not created (it may be
     // an unmounted filesystem; the real start decides, knowing the index).
@@ -68,6 +75,12 @@ int run_walvaultd(int argc, const char* const* argv) {
       if (auto* mirror = (*repository)->objects().mirror())
         for (std::size_t i = 0; i < mirror->member_count(); ++i)
           if (auto why = mirror->write_block(i)) std::cerr << "walvaultd: WARNING: " << *why << "\n";
+      auto proven = (*repository)->use_keys(keys, /*may_write=*/false);
+      if (!proven) {
+        std::cerr << "walvaultd: " << proven.error().message << "\n";
+        return k_exit_usage;
+      }
+      for (const auto& line : *proven) std::cout << "walvaultd: " << line << "\n";
       std::cout << "walvaultd: configuration OK (repository '" << (*repository)->describe() << "'";
     } else {
       std::cout << "walvaultd: configuration OK (no repository identity yet: " << repository.error().message
@@ -116,6 +129,14 @@ int run_walvaultd(int argc, const char* const* argv) {
   if (auto* mirror = (*repository)->objects().mirror())
     for (std::size_t i = 0; i < mirror->member_count(); ++i)
       if (auto why = mirror->write_block(i)) spdlog::error("{}", *why);
+  // Before the socket exists: a key that cannot open the repository never serves a byte.
+  auto proven = (*repository)->use_keys(keys, /*may_write=*/true);
+  if (!proven) {
+    std::cerr << "walvaultd: " << proven.error().message << "\n";
+    return k_exit_failure;
+  }
+  for (const auto& line : *proven) spdlog::info("{}", line);
+  if (!keys->empty()) spdlog::info("encryption: {}", keys->describe());
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the daemon
   // Heap-allocated: after a drain cut short by shutdown-timeout its worker threads may still be
   // inside a request, and destroying it would wait for them; exit without destroying it.

@@ -24,6 +24,9 @@ void Admin::register_handlers(HandlerRegistry& registry) {
   // SYNC copies whole repositories: the long-running lane, one at a time with backups.
   registry.register_handler("SYNC", [this](Request& r) { return serve(r, [&] { return sync(r.progress_fd.get()); }); },
                             Lane::long_running);
+  // REKEY rewrites every encrypted object's head: the long-running lane too.
+  registry.register_handler("REKEY", [this](Request& r) { return serve(r, [&] { return rekey(r.progress_fd.get()); }); },
+                            Lane::long_running);
 }
 
 void Admin::set_retention_probe(std::function<RetentionView()> probe) {
@@ -55,5 +58,6 @@ AdminOutput Admin::verify(int progress_fd) {
 AdminOutput Admin::plan(const protocol::Message& request) { return plan_verb(sources(), request); }
 AdminOutput Admin::reindex() { return reindex_verb(m_indexer); }
 AdminOutput Admin::sync(int progress_fd) { return sync_verb(sources(), progress_fd); }
+AdminOutput Admin::rekey(int progress_fd) { return rekey_verb(sources(), progress_fd); }
 
 }  // namespace walvault

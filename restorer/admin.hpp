@@ -41,6 +41,7 @@ class Admin {
   AdminOutput plan(const protocol::Message& request);
   AdminOutput reindex();
   AdminOutput sync(int progress_fd);
+  AdminOutput rekey(int progress_fd);
 
  private:
   protocol::Message serve(Request& request, const std::function<AdminOutput()>& verb);

@@ -50,6 +50,8 @@ const Verb k_verbs[] = {
     {"reindex", "REINDEX", "reindex                     rebuild the index from the repository alone", {}, {}},
     {"sync", "SYNC", "sync                        with several repositories: copy into each what the others hold and it\n"
                      "                              lacks (one that was down, emptied or added), proving every copy", {}, {}},
+    {"rekey", "REKEY", "rekey                       after a key rotation: wrap every encrypted object's data key with the\n"
+                       "                              current key (bodies are not rewritten), so old key files can go", {}, {}},
     {"backup", "BACKUP", "backup [--label L] [-d|--dbname CONNINFO]\n"
                          "                              take a base backup now (walvaultd runs pg_basebackup and stores it);\n"
                          "                              exit 0 once it is complete, its WAL archived. The server: walvaultd's\n"
@@ -151,7 +153,7 @@ int run_walvault_cli(int argc, const char* const* argv) {
       if (const char* value = std::getenv(variable); value && *value) request.set(variable, value);
   }
   const std::string name = verb->name;
-  const bool progress = (name == "verify" || name == "backup" || name == "sync") && ::isatty(STDERR_FILENO);
+  const bool progress = (name == "verify" || name == "backup" || name == "sync" || name == "rekey") && ::isatty(STDERR_FILENO);
   auto reply = exchange_document(options, request, progress);
   if (!reply) {
     std::fprintf(stderr, "walvault: %s\n", reply.error().message.c_str());

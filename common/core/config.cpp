@@ -31,6 +31,8 @@ constexpr OptionSpec k_options[] = {
     {"s3-key-secret", "", "SECRET", "S3: secret access key; empty: AWS_SECRET_ACCESS_KEY (prefer the environment or the config file to a flag, which ps shows)", false},
     {"s3-credentials-file", "", "FILE", "S3: credentials in the AWS shared-credentials format ([default] aws_access_key_id, aws_secret_access_key, aws_session_token), not readable by others; re-read whenever it changes (a rotated Kubernetes secret). Instead of s3-key and the AWS_* variables", false},
     {"s3-timeout", "20", "SECONDS", "S3: a request that moves no data for this long fails and is retried (5 tries in all), so a store that stops answering fails a push or get within about 5 x this", false},
+    {"encryption-key-file", "", "FILE", "encrypt every new object (AES-256-GCM, a random data key per object wrapped by this key) with the key in FILE: 32 random bytes or 64 hex digits ('openssl rand -hex 32'), mode 0600 or 0400. Empty: new objects are not encrypted. Encrypted objects are read with this key or an old one; losing every key loses the data", false},
+    {"encryption-old-key-files", "", "LIST", "comma-separated key files that only decrypt (the keys before a rotation); `walvault rekey` moves objects to the current key, after which they may go", false},
     {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
@@ -250,6 +252,18 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 1, 3600);
     if (!n) return std::unexpected(n.error());
     config.storage.s3_timeout = std::chrono::seconds(*n);
+  } else if (name == "encryption-key-file") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path");
+    config.encryption_key_file = value;
+  } else if (name == "encryption-old-key-files") {
+    config.encryption_old_key_files.clear();
+    std::stringstream list(value);
+    for (std::string file; std::getline(list, file, ',');) {
+      file = trim(file);
+      if (file.empty()) continue;
+      if (file[0] != '/') return fail(ErrorKind::invalid, "expected absolute file paths, comma-separated");
+      config.encryption_old_key_files.push_back(file);
+    }
   } else if (name == "spool") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
     config.spool = value;

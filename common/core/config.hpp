@@ -62,6 +62,8 @@ struct DaemonConfig {
   std::uint64_t backup_chunk_size = 64ULL << 20;
   std::string backup_checkpoint = "fast";
   std::chrono::seconds shutdown_timeout{60};  // SIGTERM: how long open connections may take
+  std::string encryption_key_file;                     // empty: new objects are written plain
+  std::vector<std::string> encryption_old_key_files;  // decrypt only
   StorageOptions storage;  // the s3-* options (credentials completed from AWS_* by resolve_config)
   std::string config_file;  // empty when none
   // The resolved text of every option, by name: what restart_only_changes() compares.

@@ -281,6 +281,44 @@ Result<void> ObjectStore::prepare_reader(ObjectReader& reader, const std::string
   return {};
 }
 
+Result<ObjectStore::Rekeyed> ObjectStore::rekey(const std::string& key) {
+  const SecretKey* current = m_keys ? m_keys->current() : nullptr;
+  if (!current) return fail(ErrorKind::invalid, "rekey needs encryption-key-file: the key objects are moved to");
+  ObjectHeader header;
+  std::optional<ObjectCipher> cipher;
+  auto reader = open_reader(key, header, key, cipher);
+  if (!reader) return std::unexpected(reader.error());
+  if (!*reader) return fail(ErrorKind::not_found, "stored object '" + key + "' is gone");
+  if (!cipher) return Rekeyed::plain;
+  if (header.key_id == current->id()) return Rekeyed::current;
+  const std::uint32_t old_id = header.key_id;
+  if (auto r = cipher->rewrap(*current, key, header); !r) return std::unexpected(r.error());
+  const std::vector<std::byte> head = encode_object_head_v2(header);
+  // The sealed digest does not depend on the key id (docs/repository-format.md): only the
+  // trailer check, which binds the new head, changes.
+  const std::vector<std::byte> trailer = encode_object_trailer(header);
+  auto writer = m_storage->create(key, PutMode::replace);
+  if (!writer) return std::unexpected(writer.error());
+  if (auto r = (*writer)->append(head); !r) return std::unexpected(r.error());
+  std::vector<std::byte> piece(k_io_piece);
+  for (std::uint64_t left = header.body_size; left > 0;) {
+    const std::span<std::byte> into = std::span(piece).first(static_cast<std::size_t>(std::min<std::uint64_t>(left, piece.size())));
+    auto n = read_full(***reader, into);
+    if (!n) return std::unexpected(n.error());
+    if (*n != into.size()) return std::unexpected(corrupt_object(key, "the body ended early"));
+    if (auto r = (*writer)->append(into); !r) return std::unexpected(r.error());
+    left -= *n;
+  }
+  if (auto r = (*writer)->append(trailer); !r) return std::unexpected(r.error());
+  if (auto r = (*writer)->commit(); !r) return std::unexpected(r.error());
+  auto proven = this->header(key);
+  if (!proven) return std::unexpected(proven.error());
+  if (!*proven || (*proven)->key_id != current->id())
+    return fail(ErrorKind::internal, "stored object '" + key + "' was rekeyed from key id " + key_id_text(old_id) +
+                                         " but does not read back under key id " + key_id_text(current->id()));
+  return Rekeyed::moved;
+}
+
 Result<std::optional<ObjectHeader>> ObjectStore::header(const std::string& key, std::string_view what) {
   ObjectHeader header;
   std::optional<ObjectCipher> cipher;

@@ -153,6 +153,13 @@ class ObjectStore {
   // Head and sizes only (a trailer read, never the body).
   Result<std::optional<ObjectHeader>> header(const std::string& key, std::string_view what = {});
 
+  // `walvault rekey`: an encrypted object whose data key is wrapped by another key than the
+  // current one gets it wrapped by the current key. Head and trailer are written anew and the
+  // body is copied as it is (never decrypted, never re-encrypted), the whole replacing the old
+  // atomically; the result is read back (head, wrap, sealed digest) before it counts.
+  enum class Rekeyed { moved, current, plain };
+  Result<Rekeyed> rekey(const std::string& key);
+
   // --- objects as wholes
   Result<bool> exists(const std::string& key) { return m_storage->exists(key); }
   Result<std::optional<ObjectInfo>> info(const std::string& key) { return m_storage->info(key); }

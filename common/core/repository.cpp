@@ -42,6 +42,51 @@ Result<std::unique_ptr<Repository>> Repository::open(std::vector<std::unique_ptr
   return repo;
 }
 
+Result<std::vector<std::string>> Repository::use_keys(std::shared_ptr<const Keyring> keys, bool may_write) {
+  static constexpr std::string_view k_check_text = "walvault key check v1\n";
+  const std::string key(k_key_check_key);
+  const SecretKey* current = keys->current();
+  m_objects.set_keys(keys);
+  std::vector<std::string> said;
+  for (std::size_t i = 0; i < m_objects.member_count(); ++i) {
+    ObjectStore& member = m_objects.member(i);
+    const std::string where = member.describe();
+    auto check = member.read(key, ReadChecks::named(where + "/" + key));
+    if (!check) {
+      if (check.error().kind == ErrorKind::refused)
+        return fail(ErrorKind::refused, "cannot decrypt repository '" + where + "': " + check.error().message);
+      return std::unexpected(check.error());
+    }
+    const bool writable = may_write && !(m_objects.mirror() && m_objects.mirror()->write_block(i));
+    if (*check && as_text((*check)->plain) != k_check_text)
+      return fail(ErrorKind::corrupt, "repository '" + where + "': its key check object '" + key + "' holds something else");
+    const bool sealed = *check && (*check)->header.cipher != k_cipher_none;
+    if (sealed && !current)
+      return fail(ErrorKind::refused, "repository '" + where + "' is encrypted (its " + key + " is sealed by key id " +
+                                          key_id_text((*check)->header.key_id) +
+                                          ") but no encryption-key-file is configured, so new objects would be written "
+                                          "unencrypted: configure the key (or a new key, with that one in encryption-old-key-files)");
+    if (!current) continue;  // a plain repository stays plain
+    if (sealed && (*check)->header.key_id == current->id()) {
+      said.push_back("repository '" + where + "': encrypted, key id " + key_id_text(current->id()) + " opens it");
+      continue;
+    }
+    if (!writable) {
+      said.push_back("repository '" + where + "': its key check will be sealed by key id " + key_id_text(current->id()) +
+                     " when walvaultd starts");
+      continue;
+    }
+    // First use with a key, or a rotation (the check opened with an old key): seal it anew.
+    auto put = member.put(key, as_bytes(k_check_text), CompressSpec{Codec::none, 0}, *check ? PutMode::replace : PutMode::create_only);
+    if (!put) return std::unexpected(put.error());
+    said.push_back("repository '" + where + "': " +
+                   (sealed ? "key check moved from key id " + key_id_text((*check)->header.key_id) + " to "
+                           : std::string(*check ? "encryption switched on, key id " : "encryption on, key id ")) +
+                   key_id_text(current->id()) + (sealed ? " (rotation: run `walvault rekey` to move the other objects)" : ""));
+  }
+  return said;
+}
+
 Result<void> Repository::load_identity(bool allow_create) {
   const std::string key(k_identity_key);
   const std::size_t count = m_objects.member_count();

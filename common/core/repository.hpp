@@ -1,6 +1,7 @@
 #pragma once
 // A walvault repository: storage plus its layout and identity.
 //   walvault.repo                      identity: format version, system identifier (first push)
+//   walvault.keycheck                  with encryption: a small object sealed by the current key
 //   wal/history/TTTTTTTT.history       timeline history files
 //   wal/<TTTTTTTTXXXXXXXX>/<name>      segments, .partial and .backup files
 #include <cstdint>
@@ -19,6 +20,7 @@ namespace walvault {
 
 inline constexpr std::string_view k_identity_key = "walvault.repo";
 inline constexpr int k_repository_format = 1;
+inline constexpr std::string_view k_key_check_key = "walvault.keycheck";
 
 std::string object_key(const WalName& name);
 
@@ -45,6 +47,15 @@ class Repository {
   // Every object goes through the object layer; nothing else sees the backend.
   ObjectStore& objects() { return m_objects; }
   std::string describe() const { return m_objects.describe(); }
+  // Encryption at rest: gives the object layer `keys` and proves them on each repository's key
+  // check object (a small object sealed by the current key at first use). Refused
+  // (ErrorKind::refused, naming the repository and the key id) when no key held opens it, and
+  // when the repository is encrypted but no current key is configured (new objects would
+  // go unencrypted). A check sealed by an old key is sealed again by the current one (a
+  // rotation); one missing is written. `may_write` false (--check-config): only checks.
+  // Returns one line per repository for the log.
+  Result<std::vector<std::string>> use_keys(std::shared_ptr<const Keyring> keys, bool may_write);
+
   // The identity file as it is on storage now (nullopt: gone), to prove the repository is
   // still the one opened.
   Result<std::optional<std::string>> read_identity();

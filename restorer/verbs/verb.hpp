@@ -55,5 +55,6 @@ AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const Reten
 AdminOutput plan_verb(const VerbSources& sources, const protocol::Message& request);
 AdminOutput reindex_verb(Indexer& indexer);
 AdminOutput sync_verb(const VerbSources& sources, int progress_fd);
+AdminOutput rekey_verb(const VerbSources& sources, int progress_fd);
 
 }  // namespace walvault

@@ -1,5 +1,6 @@
 // VERIFY: read every object back and prove it (WAL content checks, the index's digest, each
 // base backup chunk against backup.json), then look for gaps where recovery needs WAL.
+#include <map>
 #include <set>
 
 #include "common/core/client_output.hpp"
@@ -20,14 +21,25 @@ std::string verify_text(const json& m) {
   std::string text;
   for (const auto& p : m["problems"])
     text += "FAILED  " + p["object"].get<std::string>() + ": " + p["problem"].get<std::string>() + "\n";
+  if (!m["key_ids"].empty() && (m["key_ids"].size() > 1 || !m["key_ids"].contains("none"))) {
+    text += "opened by key:";
+    for (const auto& [id, n] : m["key_ids"].items()) text += " " + (id == "none" ? std::string("unencrypted") : "key id " + id) + " " + n.dump() + ",";
+    text.back() = '\n';
+  }
   return text + m["objects"].dump() + " object(s) and " + m["backup_chunks"].dump() + " base backup chunk(s) verified, " +
          std::to_string(m["problems"].size()) + " problem(s)\n";
 }
 
+// How many proven objects each key opened ("none": unencrypted), all repositories together:
+// after `walvault rekey`, an old key id still listed here is still needed.
+using KeyTally = std::map<std::string, std::uint64_t>;
+void tally(KeyTally& keys, const ObjectHeader& header) { ++keys[header.cipher ? key_id_text(header.key_id) : "none"]; }
+
 // Every chunk of every stored base backup decoded and proven against backup.json, streamed
 // (a chunk can be larger than memory should hold). The number proven.
 template <typename Problem>
-std::size_t verify_backup_chunks(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem) {
+std::size_t verify_backup_chunks(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem,
+                                 KeyTally& keys) {
   std::size_t verified = 0;
   auto stored = sources.index.stored_backups();
   if (!stored) {
@@ -48,7 +60,10 @@ std::size_t verify_backup_chunks(const VerbSources& sources, ObjectStore& object
       }
       if (!n) problem(chunk.key, n.error().message);
       else if (bytes != chunk.plain_size) problem(chunk.key, "decodes to a size other than backup.json records");
-      else ++verified;
+      else {
+        ++verified;
+        tally(keys, reader->header());
+      }
     }
   }
   return verified;
@@ -56,7 +71,8 @@ std::size_t verify_backup_chunks(const VerbSources& sources, ObjectStore& object
 
 // Every WAL object of one repository read back and proven; the names seen.
 template <typename Problem>
-std::set<std::string> verify_wal_objects(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem) {
+std::set<std::string> verify_wal_objects(const VerbSources& sources, ObjectStore& objects, int progress_fd, const Problem& problem,
+                                         KeyTally& keys) {
   std::set<std::string> seen;
   auto listed = objects.list("wal");
   if (!listed) {
@@ -78,6 +94,7 @@ std::set<std::string> verify_wal_objects(const VerbSources& sources, ObjectStore
       continue;
     }
     const OpenedObject* opened = &**read;
+    tally(keys, opened->header);
     if (auto r = check_wal_content(sources.repository, opened->plain, *name, file_name); !r) {
       problem(info.key, r.error().message);
       continue;
@@ -109,20 +126,22 @@ AdminOutput verify_verb(const VerbSources& sources, int progress_fd, const Reten
   // Each repository's own copy is proven: reads are served by the first sound copy, so damage
   // in one repository would otherwise stay hidden until it is needed.
   std::size_t objects = 0, chunks = 0;
+  KeyTally keys;
   for (std::size_t i = 0; i < count; ++i) {
     ObjectStore& member = all.member(i);
     if (count > 1) where = member.describe() + ": ";
-    const auto seen = verify_wal_objects(sources, member, progress_fd, problem);
+    const auto seen = verify_wal_objects(sources, member, progress_fd, problem, keys);
     objects = std::max(objects, seen.size());
     if (auto names = sources.index.names()) {
       for (const auto& n : *names)
         if (!seen.contains(n)) problem(n, "in the index but missing from the repository");
     }
-    chunks = std::max(chunks, verify_backup_chunks(sources, member, progress_fd, problem));
+    chunks = std::max(chunks, verify_backup_chunks(sources, member, progress_fd, problem, keys));
   }
   where.clear();
   model["objects"] = objects;
   model["backup_chunks"] = chunks;
+  model["key_ids"] = keys;
   auto segments = sources.index.segments();
   auto rows = sources.index.timelines();
   auto backups = sources.index.backups();

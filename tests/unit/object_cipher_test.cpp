@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/core/object_store.hpp"
+#include "common/core/repository.hpp"
 #include "tests/unit/memory_storage.hpp"
 #include "tests/unit/test_support.hpp"
 
@@ -349,6 +350,47 @@ TEST_F(ObjectCipherTest, WrongOrRetiredKeysNeverYieldBytes) {
   ASSERT_TRUE(again && *again);
 }
 
+// Rotation end to end at the object layer: rekey moves each object's data key to the new key
+// without touching its body; afterwards the old key is not needed.
+TEST_F(ObjectCipherTest, RekeyRewrapsWithoutRewritingTheBody) {
+  const auto big = pattern(F + 777, 21), small = pattern(10, 22);
+  ASSERT_TRUE(m_objects->put("wal/a/big", big, CompressSpec{Codec::none, 0}, PutMode::create_only));
+  ASSERT_TRUE(m_objects->put("wal/a/small", small, CompressSpec{Codec::zstd, 3}, PutMode::create_only));
+  ASSERT_TRUE(store(nullptr)->put("wal/a/plain", small, CompressSpec{Codec::zstd, 3}, PutMode::create_only));
+  const std::vector<std::byte> before = raw("wal/a/big");
+
+  auto rotated = store(ring(2, {1}));
+  auto moved = rotated->rekey("wal/a/big");
+  ASSERT_TRUE(moved) << moved.error().message;
+  EXPECT_EQ(*moved, ObjectStore::Rekeyed::moved);
+  ASSERT_EQ(rotated->rekey("wal/a/small").value_or(ObjectStore::Rekeyed::plain), ObjectStore::Rekeyed::moved);
+  EXPECT_EQ(rotated->rekey("wal/a/big").value_or(ObjectStore::Rekeyed::plain), ObjectStore::Rekeyed::current);
+  EXPECT_EQ(rotated->rekey("wal/a/plain").value_or(ObjectStore::Rekeyed::current), ObjectStore::Rekeyed::plain);
+  const std::vector<std::byte>& after = raw("wal/a/big");
+  ASSERT_EQ(after.size(), before.size());
+  // The body and the sealed digest with its tag are the same bytes; the head and the trailer
+  // check changed.
+  EXPECT_TRUE(std::equal(before.begin() + k_head, before.end() - k_trailer + 48, after.begin() + k_head));
+  EXPECT_TRUE(std::equal(before.end() - 16, before.end(), after.end() - 16));
+  EXPECT_FALSE(std::equal(before.begin(), before.begin() + k_head, after.begin()));
+
+  // The old key gone: everything still reads.
+  auto only_new = store(ring(2));
+  for (const auto& [key, plain] : {std::pair{"wal/a/big", big}, std::pair{"wal/a/small", small}, std::pair{"wal/a/plain", small}}) {
+    auto read = only_new->read(key);
+    ASSERT_TRUE(read && *read) << key << ": " << (read ? "absent" : read.error().message);
+    EXPECT_TRUE((*read)->plain == plain) << key;
+  }
+  // Rekey needs a current key, and cannot move what no key held opens.
+  auto none = store(ring(std::nullopt, {2}))->rekey("wal/a/big");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind, ErrorKind::invalid);
+  ASSERT_TRUE(m_objects->put("wal/a/third", small, CompressSpec{Codec::zstd, 3}, PutMode::create_only));  // key 1
+  auto lost = only_new->rekey("wal/a/third");
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().kind, ErrorKind::refused);
+}
+
 TEST(KeyFileTest, FormatsAndPermissions) {
   test::TempDir dir("walvault-keys");
   auto write = [&](const std::string& name, const std::string& text, mode_t mode) {
@@ -408,6 +450,79 @@ TEST(KeyFileTest, FormatsAndPermissions) {
   // Logs show ids and files, never key bytes.
   EXPECT_NE(ring->describe().find(key_id_text(hex_key->id())), std::string::npos);
   EXPECT_EQ(ring->describe().find("aaaaaaaa"), std::string::npos) << ring->describe();
+}
+
+}  // namespace
+}  // namespace walvault
+
+namespace walvault {
+namespace {
+
+// The key check (walvault.keycheck): written at first use with a key, proving the keys at every
+// start; a wrong key, or no key for an encrypted repository, stops walvaultd before it serves.
+class KeyCheckTest : public ::testing::Test {
+ protected:
+  KeyCheckTest() : m_shared(std::make_shared<test::MemoryStorage::Shared>()) {}
+  Result<std::vector<std::string>> start(std::shared_ptr<const Keyring> keys, bool may_write = true) {
+    auto repository = Repository::open(std::make_unique<test::MemoryStorage>(m_shared), true);
+    EXPECT_TRUE(repository) << repository.error().message;
+    m_repository = std::move(*repository);
+    return m_repository->use_keys(std::move(keys), may_write);
+  }
+  std::uint32_t check_key_id() {
+    const auto& bytes = m_shared->objects.at(std::string(k_key_check_key));
+    std::uint32_t id = 0;
+    std::memcpy(&id, bytes.data() + 16, 4);
+    return id;
+  }
+  std::shared_ptr<test::MemoryStorage::Shared> m_shared;
+  std::unique_ptr<Repository> m_repository;
+};
+
+TEST_F(KeyCheckTest, FirstUseWritesItAndEveryStartProvesIt) {
+  // Plain repository, no keys: nothing written, and it stays plain.
+  auto plain = start(ring(std::nullopt));
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_FALSE(m_shared->objects.contains(std::string(k_key_check_key)));
+  // --check-config with a key writes nothing either.
+  auto checked = start(ring(1), /*may_write=*/false);
+  ASSERT_TRUE(checked) << checked.error().message;
+  EXPECT_FALSE(m_shared->objects.contains(std::string(k_key_check_key)));
+  // First start with a key: sealed by it.
+  auto first = start(ring(1));
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_NE(first->front().find("encryption on, key id " + key_id_text(key_of(1).id())), std::string::npos) << first->front();
+  EXPECT_EQ(check_key_id(), key_of(1).id());
+  auto again = start(ring(1));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_NE(again->front().find("key id " + key_id_text(key_of(1).id()) + " opens it"), std::string::npos) << again->front();
+
+  // A wrong key: refused naming the repository and the key id it needs.
+  auto wrong = start(ring(2));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().kind, ErrorKind::refused);
+  EXPECT_NE(wrong.error().message.find("cannot decrypt repository 'memory:test'"), std::string::npos) << wrong.error().message;
+  EXPECT_NE(wrong.error().message.find("key id " + key_id_text(key_of(1).id())), std::string::npos) << wrong.error().message;
+  // No key at all, or only old keys: new objects would go unencrypted.
+  const std::pair<std::shared_ptr<const Keyring>, std::string> unkeyed[] = {
+      {ring(std::nullopt), "(no encryption key is configured)"}, {ring(std::nullopt, {1}), "no encryption-key-file is configured"}};
+  for (const auto& [keys, says] : unkeyed) {
+    auto none = start(keys);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().kind, ErrorKind::refused);
+    EXPECT_NE(none.error().message.find(says), std::string::npos) << none.error().message;
+  }
+  EXPECT_EQ(check_key_id(), key_of(1).id());
+
+  // Rotation: a new key with the old one kept: the check moves to the new key.
+  auto rotated = start(ring(2, {1}));
+  ASSERT_TRUE(rotated) << rotated.error().message;
+  EXPECT_NE(rotated->front().find("moved from key id " + key_id_text(key_of(1).id())), std::string::npos) << rotated->front();
+  EXPECT_EQ(check_key_id(), key_of(2).id());
+  auto after = start(ring(2));
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_FALSE(start(ring(1)));
 }
 
 }  // namespace
