@@ -1,7 +1,9 @@
 #include "daemon/controller.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 
@@ -55,6 +57,10 @@ int run_walvaultd(int argc, const char* const* argv) {
   if (auto r = logging::configure(config->log_level, config->log_format); !r) {
     std::cerr << "walvaultd: " << r.error().message << "\n";
     return k_exit_usage;
+  }
+  if (!config->core_dumps && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    std::cerr << "walvaultd: " << os_error_text("prctl(PR_SET_DUMPABLE, 0) for core-dumps = off", "walvaultd", errno) << "\n";
+    return k_exit_failure;
   }
   // Key files are read once, at start (restart-only options): a bad one stops walvaultd here.
   auto keyring = Keyring::load(config->encryption_key_file, config->encryption_old_key_files);

@@ -33,6 +33,7 @@ constexpr OptionSpec k_options[] = {
     {"s3-timeout", "20", "SECONDS", "S3: a request that moves no data for this long fails and is retried (5 tries in all), so a store that stops answering fails a push or get within about 5 x this", false},
     {"encryption-key-file", "", "FILE", "encrypt every new object (AES-256-GCM, a random data key per object wrapped by this key) with the key in FILE: 32 random bytes or 64 hex digits ('openssl rand -hex 32'), mode 0600 or 0400. Empty: new objects are not encrypted. Encrypted objects are read with this key or an old one; losing every key loses the data", false},
     {"encryption-old-key-files", "", "LIST", "comma-separated key files that only decrypt (the keys before a rotation); `walvault rekey` moves objects to the current key, after which they may go", false},
+    {"core-dumps", "on", "on|off", "off: walvaultd makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) before it reads any key: no core dump holds key material, and other processes of its user cannot ptrace it; on keeps crashes debuggable", false},
     {"spool", "", "DIR", "directory for walvaultd's local state, the index (empty: the repository directory)", false},
     {"socket", "/run/walvault/walvault.sock", "PATH", "Unix socket the clients connect to", false},
     {"socket-mode", "0660", "OCTAL", "permission bits of the socket (its directory is created 0755 if missing)", false},
@@ -252,6 +253,9 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto n = parse_unsigned(value, 1, 3600);
     if (!n) return std::unexpected(n.error());
     config.storage.s3_timeout = std::chrono::seconds(*n);
+  } else if (name == "core-dumps") {
+    if (value != "on" && value != "off") return fail(ErrorKind::invalid, "expected on or off");
+    config.core_dumps = value == "on";
   } else if (name == "encryption-key-file") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path");
     config.encryption_key_file = value;

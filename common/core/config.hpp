@@ -64,6 +64,7 @@ struct DaemonConfig {
   std::chrono::seconds shutdown_timeout{60};  // SIGTERM: how long open connections may take
   std::string encryption_key_file;                     // empty: new objects are written plain
   std::vector<std::string> encryption_old_key_files;  // decrypt only
+  bool core_dumps = true;                              // off: PR_SET_DUMPABLE 0
   StorageOptions storage;  // the s3-* options (credentials completed from AWS_* by resolve_config)
   std::string config_file;  // empty when none
   // The resolved text of every option, by name: what restart_only_changes() compares.

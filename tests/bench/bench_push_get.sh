@@ -27,6 +27,9 @@
 #   DELAYS="0 20"          STORE=s3: ms the proxy adds to every request, one table per value
 #                          (DELAY_MS=D is the same as DELAYS=D)
 #   S3_BUCKET=wvbench      STORE=s3: the bucket made in moto
+#   ENCRYPT=0              1 = encryption at rest on both sides: walvaultd with an
+#                          encryption-key-file (AES-256-GCM), pgBackRest with
+#                          repo1-cipher-type=aes-256-cbc (a passphrase)
 #   WALVAULT_LOCAL_FIRST=0 STORE=s3: 1 = walvaultd gets a local directory as its first repository
 #                          and the bucket as its second (repo twice: every push stored in both)
 # shellcheck disable=SC2317  # functions are called indirectly (trap, "bench_$tool")
@@ -53,6 +56,7 @@ ROUNDS=${ROUNDS:-3}
 STORE=${STORE:-local}
 DELAYS=${DELAYS:-${DELAY_MS:-0 20}}
 S3_BUCKET=${S3_BUCKET:-wvbench}
+ENCRYPT=${ENCRYPT:-0}
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
@@ -564,6 +568,7 @@ log-level-stderr=warn
 log-level-file=off
 compress-type=zst
 compress-level=3
+$([[ $ENCRYPT != 1 ]] || printf 'repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\n' "$(openssl rand -hex 24)")
 
 [bench]
 pg1-path=$PGDATA
@@ -633,6 +638,10 @@ start_daemon() {
         args=(--repo "$TMP/wv/local-first" "${args[@]}")
     fi
     [[ -z $WALVAULT_WORKERS ]] || args+=(--workers "$WALVAULT_WORKERS")
+    if [[ $ENCRYPT == 1 ]]; then
+        [[ -f $TMP/wv/key ]] || { (umask 077; openssl rand -hex 32 > "$TMP/wv/key"); chown "$bench_uid" "$TMP/wv/key" 2>/dev/null || true; }
+        args+=(--encryption-key-file "$TMP/wv/key")
+    fi
     WV_CMD="walvaultd ${args[*]}"
     if [[ $(id -u) -eq 0 ]]; then
         setpriv --reuid="$BENCH_USER" --regid="$(id -g "$BENCH_USER")" --init-groups \
@@ -857,6 +866,9 @@ fi
             echo "          archive-push %p = PGDATA/bench_wal/SEG, its archive_status/SEG.ready made before each call and renamed .done after (untimed)"
         else
             echo "pgbackrest: $(pgbackrest version), archive-async=n, compress-type=zst, compress-level=3, posix repo"
+        fi
+        if [[ $ENCRYPT == 1 ]]; then
+            echo "encryption: walvault encryption-key-file (AES-256-GCM frames, per-object data key); pgbackrest repo1-cipher-type=aes-256-cbc"
         fi
     fi
     [[ ! " ${ORDER[*]} " == *" zstd "* ]] || echo "zstd: $(zstd -V | grep -oE 'v[0-9.]+' | head -1), -3, 1 thread, one process per segment to/from /dev/null; peak RSS = largest process"

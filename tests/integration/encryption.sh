@@ -93,7 +93,7 @@ check_eq "$(jq_out '.key_ids | keys | length')" 2 "verify counts objects under t
 daemon_stop
 
 log "--- key a removed before rekey: its objects are refused, never misread"
-daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/b"
+daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/b" --core-dumps off
 wv_get "$prev" "$T/work/refused"
 check_rc 126 "archive-get of a segment sealed by the removed key during recovery"
 check_contains "key id $KEY_A" "$RUN_ERR" "archive-get names the key id it needs"
@@ -114,7 +114,7 @@ check_eq "$(jq_out '.repositories[0].moved')" 0 "a second rekey has nothing to m
 daemon_stop
 
 log "--- key a gone for good: verify and a point-in-time restore from the encrypted repository"
-daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/b"
+daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/b" --core-dumps off
 wv_cli_json verify
 assert_rc 0 "verify with key b alone"
 check_eq "$(jq_out -c '.key_ids | keys')" "[\"$KEY_B\"]" "verify: every object opens with key b"

@@ -522,3 +522,33 @@ TEST(ConfigRepositories, SeveralNeedASpoolOutsideEveryOneAndNoRepositoryTwice) {
 
 }  // namespace
 }  // namespace walvault
+
+namespace walvault {
+namespace {
+
+TEST(ConfigEncryption, KeyFilesAreAbsolutePathsAndCoreDumpsOnOrOff) {
+  FakeEnv env;
+  auto defaults = resolve_config(with_flags({{"repo", "/r"}}), env.getter());
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_TRUE(defaults->encryption_key_file.empty());
+  EXPECT_TRUE(defaults->encryption_old_key_files.empty());
+  EXPECT_TRUE(defaults->core_dumps);
+  auto set = resolve_config(with_flags({{"repo", "/r"},
+                                        {"encryption-key-file", "/etc/walvault/keys/new"},
+                                        {"encryption-old-key-files", " /etc/walvault/keys/a, /etc/walvault/keys/b ,"},
+                                        {"core-dumps", "off"}}),
+                            env.getter());
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->encryption_key_file, "/etc/walvault/keys/new");
+  EXPECT_EQ(set->encryption_old_key_files, (std::vector<std::string>{"/etc/walvault/keys/a", "/etc/walvault/keys/b"}));
+  EXPECT_FALSE(set->core_dumps);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"encryption-key-file", "keys/new"}}), env.getter())).find("absolute"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"encryption-old-key-files", "/a,b"}}), env.getter())).find("absolute"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"core-dumps", "maybe"}}), env.getter())).find("on or off"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace walvault
