@@ -211,7 +211,9 @@ Result<std::vector<std::byte>> decode_all(Codec codec, std::span<const std::byte
   auto decoder = make_decoder(codec);
   if (!decoder) return std::unexpected(decoder.error());
   std::vector<std::byte> out;
-  out.reserve(expected_size);
+  // expected_size comes from a stored object's head: reserve at most 64 MiB up
+  // front, so a forged size fails as "corrupt" below rather than as an allocation failure.
+  out.reserve(std::min<std::size_t>(expected_size, std::size_t{64} << 20));
   if (auto r = (*decoder)->update(encoded, out, expected_size); !r) return std::unexpected(r.error());
   if (auto r = (*decoder)->finish(); !r) return std::unexpected(r.error());
   if (out.size() != expected_size)

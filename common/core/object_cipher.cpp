@@ -3,13 +3,14 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <array>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <utility>
 
 #include "common/base/byte_order.hpp"
@@ -132,40 +133,66 @@ SecretKey::~SecretKey() { release(); }
 
 Result<SecretKey> SecretKey::load_file(const std::string& path) {
   auto bad = [&](const std::string& why) { return fail(ErrorKind::invalid, "encryption key file '" + path + "' " + why); };
+  auto os_failed = [&](const char* what) { return std::unexpected(Failure{ErrorKind::invalid, os_error_text(what, path, errno)}); };
+  // Checked and read through one descriptor (the file checked is the file read, also through a
+  // symbolic link such as a Kubernetes Secret's), into a fixed buffer that is wiped: no stream
+  // or vector leaves a copy of the key on the heap. O_NONBLOCK: a FIFO must not hang the start.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return os_failed("read encryption key file");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::unexpected(Failure{ErrorKind::invalid, os_error_text("read encryption key file", path, errno)});
+  if (::fstat(fd, &st) != 0) return os_failed("read encryption key file");
   if (!S_ISREG(st.st_mode)) return bad("is not a regular file");
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return bad("may be read by group or others (mode " + std::string(mode) + "): make it 0600 (or 0400), owned by the user walvaultd runs as");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(Failure{ErrorKind::invalid, os_error_text("read encryption key file", path, errno)});
-  std::vector<char> text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // 64 hex digits and a line end is the longest valid content; one byte more proves "too long".
+  std::array<char, 2 * k_size + 3> text{};
+  std::size_t n = 0;
+  while (n < text.size()) {
+    const ssize_t got = ::read(fd, text.data() + n, text.size() - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      OPENSSL_cleanse(text.data(), text.size());
+      return os_failed("read encryption key file");
+    }
+    if (got == 0) break;
+    n += static_cast<std::size_t>(got);
+  }
   std::array<std::uint8_t, k_size> raw{};
-  bool ok = false;
-  if (text.size() == k_size) {
+  auto all_hex = [&](std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i)
+      if (hex_value(text[i]) < 0) return false;
+    return true;
+  };
+  std::string why;
+  if (n == k_size && all_hex(n)) {
+    // 32 hex digits are 16 bytes of randomness, not 32: a truncated 'openssl rand -hex 32'.
+    why = "holds 32 hex digits: that is half a key (128 bits); it must hold 32 random bytes, or 64 hex digits "
+          "(e.g. 'openssl rand -hex 32')";
+  } else if (n == k_size) {
     std::memcpy(raw.data(), text.data(), k_size);
-    ok = true;
   } else {
-    std::size_t n = text.size();
-    if (n > 0 && text[n - 1] == '\n') --n;
-    if (n > 0 && text[n - 1] == '\r') --n;
-    if (n == 2 * k_size) {
-      ok = true;
-      for (std::size_t i = 0; i < k_size && ok; ++i) {
-        const int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-        if (hi < 0 || lo < 0) ok = false;
-        raw[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-      }
+    std::size_t len = n;
+    if (len > 0 && text[len - 1] == '\n') --len;
+    if (len > 0 && text[len - 1] == '\r') --len;
+    if (len == 2 * k_size && all_hex(len)) {
+      for (std::size_t i = 0; i < k_size; ++i)
+        raw[i] = static_cast<std::uint8_t>(hex_value(text[2 * i]) << 4 | hex_value(text[2 * i + 1]));
+    } else {
+      why = "holds " + (n == text.size() ? "more than " + std::to_string(2 * k_size + 2) : std::to_string(n)) +
+            " bytes that are not a key: it must hold 32 random bytes, or 64 hex digits (e.g. 'openssl rand -hex 32')";
     }
   }
   OPENSSL_cleanse(text.data(), text.size());
-  if (!ok) {
+  if (!why.empty()) {
     OPENSSL_cleanse(raw.data(), raw.size());
-    return bad("holds " + std::to_string(st.st_size) +
-               " bytes that are not a key: it must hold 32 random bytes, or 64 hex digits (e.g. 'openssl rand -hex 32')");
+    return bad(why);
   }
   SecretKey key = from_bytes(raw, path);
   OPENSSL_cleanse(raw.data(), raw.size());
@@ -286,7 +313,10 @@ Result<void> ObjectCipher::rewrap(const SecretKey& kek, std::string_view name, O
   const bool ok = gcm(m_state->context.ctx, true, kek.data(), reinterpret_cast<const std::uint8_t*>(data.data()), aad,
                       std::span(data).subspan(k_nonce_size, SecretKey::k_size),
                       reinterpret_cast<std::uint8_t*>(data.data() + k_nonce_size + SecretKey::k_size));
-  if (!ok) return fail(ErrorKind::internal, "AES-256-GCM failed wrapping a data key");
+  if (!ok) {
+    OPENSSL_cleanse(data.data(), data.size());  // it may still hold the data key in clear
+    return fail(ErrorKind::internal, "AES-256-GCM failed wrapping a data key");
+  }
   header.key_id = kek.id();
   header.cipher_data = std::move(data);
   return {};

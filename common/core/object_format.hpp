@@ -24,7 +24,7 @@
 //  13  1  cipher (0 none, 1 AES-256-GCM frames)
 //  14  2  flags (0)
 //  16  4  key id
-//  20  4  frame size: plain bytes per authenticated frame (0: one unframed body)
+//  20  4  frame size: encoded (compressed) bytes per authenticated frame (0: one unframed body)
 //  24 16  nonce prefix (zeros without a cipher)
 //  40  .  cipher data (H - 48 bytes: the wrapped data key, 60 bytes with cipher 1)
 // H-8  8  head check: first 8 bytes of SHA-256 over bytes 0..H-9

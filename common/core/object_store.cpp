@@ -31,14 +31,15 @@ class MemoryReader final : public ObjectReader {
   explicit MemoryReader(std::vector<std::byte> bytes) : m_bytes(std::move(bytes)) {}
   Result<std::size_t> read(std::span<std::byte> out) override {
     const std::size_t n = std::min(out.size(), m_bytes.size() - m_pos);
-    std::memcpy(out.data(), m_bytes.data() + m_pos, n);
+    // memcpy's pointers must not be null even for 0 bytes, and an empty vector's data() may be.
+    if (n > 0) std::memcpy(out.data(), m_bytes.data() + m_pos, n);
     m_pos += n;
     return n;
   }
   Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) override {
     if (offset > m_bytes.size() || out.size() > m_bytes.size() - offset)
       return fail(ErrorKind::internal, "ranged read past the end of an object in memory");
-    std::memcpy(out.data(), m_bytes.data() + offset, out.size());
+    if (!out.empty()) std::memcpy(out.data(), m_bytes.data() + offset, out.size());
     return {};
   }
   std::uint64_t size() const override { return m_bytes.size(); }
@@ -57,7 +58,7 @@ Result<void> seal_frames(ObjectCipher& cipher, std::uint32_t& index, std::uint32
   auto seal = [&](std::size_t size, bool last) -> Result<void> {
     const std::size_t at = out.size();
     out.resize(at + size + k_cipher_tag_size);
-    std::memcpy(out.data() + at, encoded.data() + pos, size);
+    if (size > 0) std::memcpy(out.data() + at, encoded.data() + pos, size);  // encoded may be empty (a 0-byte object)
     const std::span<std::byte> frame(out.data() + at, size);
     const std::span<std::byte> tag(out.data() + at + size, k_cipher_tag_size);
     pos += size;
@@ -409,6 +410,19 @@ Result<void> ObjectStream::prove() {
 }
 
 Result<std::size_t> ObjectStream::read(std::span<std::byte> out) {
+  // A failure is final: the buffers may hold a frame that failed authentication (wiped) or a
+  // short read, and nothing after it may reach a caller that reads again.
+  if (m_failed) return std::unexpected(*m_failed);
+  auto n = read_step(out);
+  if (!n) {
+    m_failed = n.error();
+    m_input.clear();
+    m_input_pos = 0;
+  }
+  return n;
+}
+
+Result<std::size_t> ObjectStream::read_step(std::span<std::byte> out) {
   if (out.empty()) return fail(ErrorKind::internal, "read of '" + m_checks.what + "' into an empty buffer");
   if (m_proven) return 0;
   for (;;) {

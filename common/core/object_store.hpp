@@ -60,6 +60,7 @@ class ObjectStream {
  private:
   friend class ObjectStore;
   ObjectStream() = default;
+  Result<std::size_t> read_step(std::span<std::byte> out);
   Result<std::size_t> fill();
   Result<void> prove();
   std::unexpected<Failure> corrupt(const std::string& why) const;
@@ -77,6 +78,7 @@ class ObjectStream {
   std::uint64_t m_plain_read = 0;
   bool m_input_done = false;
   bool m_proven = false;
+  std::optional<Failure> m_failed;  // once read() failed, every later read() says the same
 };
 
 // One object written with bounded memory, in order: head, body piece by piece, trailer.

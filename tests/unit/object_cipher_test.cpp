@@ -284,6 +284,28 @@ TEST_F(ObjectCipherTest, AFlippedBitAnywhereFailsAuthentication) {
   EXPECT_TRUE((*read)->plain == plain);
 }
 
+TEST_F(ObjectCipherTest, AFailedStreamNeverHandsOutBytesAgain) {
+  const auto plain = pattern(2 * F + 5000, 12);
+  ASSERT_TRUE(m_objects->put("wal/a/y", plain, CompressSpec{Codec::none, 0}, PutMode::create_only));
+  raw("wal/a/y")[k_head + F + 16 + 100] ^= std::byte{0x10};  // inside frame 1
+  auto stream = m_objects->open_listed("wal/a/y");
+  ASSERT_TRUE(stream) << stream.error().message;
+  std::vector<std::byte> piece(F / 2);
+  std::size_t good = 0;
+  Result<std::size_t> n = 0;
+  while ((n = stream->read(piece)) && *n > 0) good += *n;
+  ASSERT_FALSE(n) << "the stream read to its end";
+  EXPECT_EQ(good, F);  // frame 0 only: frame 1 failed before any of its bytes came out
+  const std::string first = n.error().message;
+  EXPECT_NE(first.find("frame 1 fails authentication"), std::string::npos) << first;
+  // A caller that reads again gets the same failure, never the rest of a failed frame.
+  for (int i = 0; i < 3; ++i) {
+    auto again = stream->read(piece);
+    ASSERT_FALSE(again) << "read " << i << " after the failure gave " << *again << " bytes";
+    EXPECT_EQ(again.error().message, first);
+  }
+}
+
 TEST_F(ObjectCipherTest, TruncatedReorderedOrRenamedObjectsFail) {
   const auto plain = pattern(2 * F + 5000, 12);
   ASSERT_TRUE(m_objects->put("wal/a/x", plain, CompressSpec{Codec::none, 0}, PutMode::create_only));
@@ -399,6 +421,10 @@ TEST(KeyFileTest, FormatsAndPermissions) {
     ::chmod(path.c_str(), mode);
     return path;
   };
+  auto symlink_to = [](const std::string& target, const std::string& link) {
+    EXPECT_EQ(::symlink(target.c_str(), link.c_str()), 0) << link;
+    return link;
+  };
   const std::string raw32(32, '\x5a');
   const std::string hex = std::string(64, 'a');
   auto raw_key = SecretKey::load_file(write("raw", raw32, 0600));
@@ -429,7 +455,11 @@ TEST(KeyFileTest, FormatsAndPermissions) {
       {write("not-hex", std::string(63, 'a') + "g", 0600), "are not a key"},
       {write("31-bytes", std::string(31, 'x'), 0600), "are not a key"},
       {write("empty", "", 0600), "are not a key"},
+      {write("half-hex", std::string(32, 'a'), 0600), "holds 32 hex digits: that is half a key"},
+      {write("too-long", std::string(64, 'a') + "\n\n\n", 0600), "holds more than 66 bytes"},
+      {write("huge", std::string(1 << 20, 'a'), 0600), "holds more than 66 bytes"},
       {dir.path(), "is not a regular file"},
+      {symlink_to(dir / "group-readable", dir / "link-to-group-readable"), "may be read by group or others (mode 0640)"},
       {dir / "missing", "missing"},
   };
   for (const auto& b : bad) {
@@ -438,6 +468,11 @@ TEST(KeyFileTest, FormatsAndPermissions) {
     EXPECT_EQ(key.error().kind, ErrorKind::invalid) << b.file;
     EXPECT_NE(key.error().message.find(b.says), std::string::npos) << key.error().message;
   }
+
+  // A symbolic link (a Kubernetes Secret's file is one) is followed; the target's mode counts.
+  auto linked = SecretKey::load_file(symlink_to(dir / "hex", dir / "link-to-hex"));
+  ASSERT_TRUE(linked) << linked.error().message;
+  EXPECT_EQ(linked->id(), hex_key->id());
 
   auto twice = Keyring::load(dir / "hex", {dir / "hex-bare"});
   ASSERT_FALSE(twice);
