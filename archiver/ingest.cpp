@@ -32,12 +32,13 @@ Ingest::Ingest(Repository& repository, LiveSetting<CompressSpec> compress, Index
 
 // The object is durable before this runs, so a failure here never fails the push: the index
 // stops being trusted for "not there" answers until start-up repair or `reindex` catches up.
-void Ingest::record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool duplicate) {
+void Ingest::record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool duplicate,
+                    std::optional<std::uint32_t> key_id) {
   if (!m_indexer) return;
   // A duplicate's row stays, unless it is that of an unreadable or lost object: that one is
   // indexed again from the proven content.
   if (duplicate && !recorded_sha256(format_wal_name(name)).empty()) return;
-  if (auto r = m_indexer->index_pushed(name, content, digest); !r) {
+  if (auto r = m_indexer->index_pushed(name, content, digest, key_id); !r) {
     m_indexer->index().record_failure();
     spdlog::error("unable to index '{}' (the object is stored; the index will be repaired at start-up or by "
                   "'walvault reindex'): {}", format_wal_name(name), r.error().message);
@@ -134,6 +135,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
     std::vector<Copy> copies(count, Copy::absent);
     std::vector<std::string> damage(count);
     bool any_held = false;
+    std::optional<std::uint32_t> key_id;  // the first repository's copy's
     for (std::size_t i = 0; i < count; ++i) {
       ObjectStore& copy = objects.member(i);
       // What the stored object says it holds (its head and trailer, not its body).
@@ -147,6 +149,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
         damage[i] = header.error().message + in_repository;
         continue;
       }
+      if (!key_id) key_id = (*header)->cipher ? (*header)->key_id : 0;
       if (!same_content(**header, size, digest()))
         return fail(ErrorKind::conflict, "WAL file '" + std::string(file_name) + "' is already archived with different content" +
                                              in_repository + "; the stored object was left untouched");
@@ -173,7 +176,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
       // in every repository.
       auto stored = objects.put(key, content, m_compress(), PutMode::create_after_lookup, digest);
       if (stored) {
-        record(*name, content, digest(), false);
+        record(*name, content, digest(), false, stored->cipher ? stored->key_id : 0);
         return PushOutcome::stored;
       }
       if (stored.error().kind != ErrorKind::conflict) return std::unexpected(stored.error());
@@ -197,10 +200,13 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
       auto stored = copy.put(key, content, m_compress(), mode, digest);
       if (!stored && stored.error().kind == ErrorKind::conflict) raced = true;
       else if (!stored) return std::unexpected(stored.error());
-      else wrote = true;
+      else {
+        wrote = true;
+        if (!key_id) key_id = stored->cipher ? stored->key_id : 0;
+      }
     }
     if (raced) continue;
-    record(*name, content, digest(), !wrote);
+    record(*name, content, digest(), !wrote, key_id);
     return wrote ? PushOutcome::stored : PushOutcome::duplicate;
   }
   return fail(ErrorKind::internal, "WAL file '" + std::string(file_name) + "': repeated conflicting writes");

@@ -43,7 +43,9 @@ class Ingest {
  private:
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
 
-  void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok);
+  // `key_id`: the key the stored copy is encrypted with (0: plain), for status's counts.
+  void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok,
+              std::optional<std::uint32_t> key_id);
 
   std::string recorded_sha256(std::string_view file_name);
 

@@ -66,10 +66,12 @@ constexpr Migration k_migrations[] = {
     {1, "objects, timelines, backups, stored backups, pruned names", k_schema_1},
     // status asks for the newest archived segment on every call: an index instead of a scan.
     {2, "newest segment by archive time", "CREATE INDEX IF NOT EXISTS objects_by_stored_at ON objects (kind, stored_at);"},
+    // Encryption at rest: status counts objects by the key that encrypts them.
+    {3, "the key id of each object", "ALTER TABLE objects ADD COLUMN key_id INTEGER;"},
 };
 
 constexpr std::string_view k_object_columns =
-    "name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, first_xact, last_xact, xact_count";
+    "name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, first_xact, last_xact, xact_count, key_id";
 
 WalFileKind kind_from(std::string_view text) {
   if (text == "history") return WalFileKind::history;
@@ -92,6 +94,7 @@ IndexedObject read_object(const sqlite::Statement& row) {
   object.first_xact_us = row.column_optional_int(9);
   object.last_xact_us = row.column_optional_int(10);
   object.xact_count = static_cast<std::uint64_t>(row.column_int(11));
+  if (auto key_id = row.column_optional_int(12)) object.key_id = static_cast<std::uint32_t>(*key_id);
   return object;
 }
 
@@ -191,7 +194,7 @@ Result<void> Index::put_object(const IndexedObject& object, std::span<const std:
   std::lock_guard lock(m_mutex);
   auto stmt = m_db.prepare(
       "INSERT OR REPLACE INTO objects (name, kind, timeline, segno, segment_size, plain_size, stored_size, sha256, stored_at, "
-      "first_xact, last_xact, xact_count, carry, carry_lsn) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+      "first_xact, last_xact, xact_count, carry, carry_lsn, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
   if (!stmt) return std::unexpected(stmt.error());
   stmt->bind(1, object.name).bind(2, to_string(object.kind)).bind(3, std::int64_t{object.timeline}).bind(4, i64(object.segno));
   stmt->bind(5, i64(object.segment_size)).bind(6, i64(object.plain_size)).bind(7, i64(object.stored_size));
@@ -200,6 +203,8 @@ Result<void> Index::put_object(const IndexedObject& object, std::span<const std:
   if (carry.empty()) stmt->bind_null(13);
   else stmt->bind(13, carry);
   stmt->bind(14, i64(carry_lsn));
+  if (object.key_id) stmt->bind(15, std::int64_t{*object.key_id});
+  else stmt->bind_null(15);
   return stmt->run();
 }
 
@@ -247,6 +252,30 @@ Result<void> Index::mark_missing(std::string_view name) {
   if (!stmt) return std::unexpected(stmt.error());
   stmt->bind(1, name).bind(2, k_missing_sha256);
   return stmt->run();
+}
+
+Result<void> Index::set_key_id(std::string_view name, std::uint32_t key_id) {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("UPDATE objects SET key_id = ?2 WHERE name = ?1");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, name).bind(2, std::int64_t{key_id});
+  return stmt->run();
+}
+
+Result<std::map<std::optional<std::uint32_t>, std::uint64_t>> Index::count_by_key_id() {
+  std::lock_guard lock(m_mutex);
+  auto stmt = m_db.prepare("SELECT key_id, count(*) FROM objects WHERE sha256 NOT IN ('unreadable', 'missing') GROUP BY key_id");
+  if (!stmt) return std::unexpected(stmt.error());
+  std::map<std::optional<std::uint32_t>, std::uint64_t> counts;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    std::optional<std::uint32_t> key;
+    if (auto id = stmt->column_optional_int(0)) key = static_cast<std::uint32_t>(*id);
+    counts[key] = static_cast<std::uint64_t>(stmt->column_int(1));
+  }
+  return counts;
 }
 
 Result<void> Index::clear() {

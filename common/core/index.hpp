@@ -6,6 +6,7 @@
 // from the repository alone (Indexer::rebuild).
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,9 @@ struct IndexedObject {
   std::optional<std::int64_t> first_xact_us;  // earliest commit/abort timestamp (Unix µs)
   std::optional<std::int64_t> last_xact_us;   // latest commit/abort timestamp (Unix µs)
   std::uint64_t xact_count = 0;
+  // The key its stored copy is encrypted with: 0 plain, nullopt not known (indexed before
+  // walvault recorded it, or a row for an object that cannot be read).
+  std::optional<std::uint32_t> key_id;
 };
 
 struct IndexedTimeline {
@@ -114,6 +118,11 @@ class Index {
   Result<void> remove_object(std::string_view name);
   // Keeps the row of an object that vanished from the repository, marked k_missing_sha256.
   Result<void> mark_missing(std::string_view name);
+  // `walvault rekey` moved the object's data key to another key.
+  Result<void> set_key_id(std::string_view name, std::uint32_t key_id);
+  // Readable objects by the key that encrypts them (0: plain; nullopt: not known), for status
+  // and check. Rows of unreadable and missing objects are left out.
+  Result<std::map<std::optional<std::uint32_t>, std::uint64_t>> count_by_key_id();
   Result<void> clear();
 
   Result<bool> contains(std::string_view name);

@@ -33,17 +33,18 @@ IndexedObject marker_row(const WalName& name, std::string_view marker, std::uint
 
 }  // namespace
 
-Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest) {
+Result<void> Indexer::index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
+                                   std::optional<std::uint32_t> key_id) {
   auto info = m_repository.objects().info(object_key(name));
   if (!info) return std::unexpected(info.error());
   if (!*info)
     return fail(ErrorKind::io, "'" + format_wal_name(name) + "' was stored in repository '" + m_repository.describe() +
                                    "' and is gone right after: is something else deleting from it?");
-  return index_plain(name, plain, digest, (*info)->size, (*info)->modified_us);
+  return index_plain(name, plain, digest, (*info)->size, (*info)->modified_us, key_id);
 }
 
 Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
-                                  std::uint64_t stored_size, std::int64_t stored_at_us) {
+                                  std::uint64_t stored_size, std::int64_t stored_at_us, std::optional<std::uint32_t> key_id) {
   const std::string file_name = format_wal_name(name);
   IndexedObject object;
   object.name = file_name;
@@ -53,6 +54,7 @@ Result<void> Indexer::index_plain(const WalName& name, std::span<const std::byte
   object.stored_size = stored_size;
   object.sha256 = to_hex(digest);
   object.stored_at_us = stored_at_us;
+  object.key_id = key_id;
   std::vector<std::byte> carry;
   std::uint64_t carry_lsn = 0;
 
@@ -207,7 +209,8 @@ Result<RepairReport> Indexer::repair_from(const std::vector<std::string>& known,
       if (cleared) cleared->emplace(file_name, marker_row(*name, k_missing_sha256, info.size, info.modified_us));
       continue;
     }
-    Result<void> indexed_ok = opened ? index_plain(*name, (*opened)->plain, (*opened)->header.plain_sha256, info.size, info.modified_us)
+    Result<void> indexed_ok = opened ? index_plain(*name, (*opened)->plain, (*opened)->header.plain_sha256, info.size, info.modified_us,
+                                                 (*opened)->header.cipher ? (*opened)->header.key_id : 0)
                                      : Result<void>(std::unexpected(opened.error()));
     if (!indexed_ok) {
       // The object exists but cannot be read: record that it exists, so "not in the index"

@@ -35,7 +35,9 @@ class Indexer {
   Index& index() { return m_index; }
 
   // After a push made `name` durable: index it from its plain content.
-  Result<void> index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest);
+  // `key_id`: what the stored copy is encrypted with (0: plain; nullopt: not known).
+  Result<void> index_pushed(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
+                            std::optional<std::uint32_t> key_id = std::nullopt);
 
   // Brings the index up to the repository: indexes objects it lacks, marks rows whose object
   // is gone as missing (lost). Used at start-up (a crash between store and index leaves the
@@ -53,7 +55,7 @@ class Indexer {
   Result<void> repair_stored_backups(RepairReport& report);
   Result<std::optional<Index::Carry>> carry_before(std::uint32_t timeline, std::uint64_t segno);
   Result<void> index_plain(const WalName& name, std::span<const std::byte> plain, const Sha256Digest& digest,
-                           std::uint64_t stored_size, std::int64_t stored_at_us);
+                           std::uint64_t stored_size, std::int64_t stored_at_us, std::optional<std::uint32_t> key_id);
 
   Repository& m_repository;
   Index& m_index;

@@ -69,6 +69,11 @@ class Keyring {
   const SecretKey* current() const { return m_current ? &*m_current : nullptr; }
   const SecretKey* find(std::uint32_t id) const;
   bool empty() const { return !m_current && m_old.empty(); }
+  std::vector<std::uint32_t> old_ids() const {
+    std::vector<std::uint32_t> ids;
+    for (const auto& key : m_old) ids.push_back(key.id());
+    return ids;
+  }
   // "key id 1a2b3c4d (from /etc/walvault/key), old keys 5e6f..." for logs.
   std::string describe() const;
 

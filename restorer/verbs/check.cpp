@@ -1,9 +1,11 @@
 // CHECK: is the archive healthy enough to bet a recovery on? WAL and backup age, disk usage,
 // retention, continuity; one line each, exit 1 when any fails.
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "common/core/base_backup.hpp"
+#include "common/core/object_cipher.hpp"
 #include "common/core/object_store.hpp"
 #include "common/core/plan.hpp"
 #include "common/core/repository_sync.hpp"
@@ -46,6 +48,35 @@ Result<CheckThresholds> requested_thresholds(const protocol::Message& request, C
     limits.max_disk_usage = percent / 100;
   }
   return limits;
+}
+
+// Encryption on: how many indexed objects are still plain (normal while a repository migrates;
+// new objects are encrypted), under old keys (rekey moves them), not recorded yet (indexed by an
+// earlier walvault; reindex records them), and, failing, under a key walvaultd does not hold:
+// those cannot be restored with the keys configured.
+template <typename Add>
+void add_encryption_check(const Keyring& keys, const std::map<std::optional<std::uint32_t>, std::uint64_t>& counts, Add& add) {
+  const std::uint32_t current = keys.current()->id();
+  std::uint64_t plain = 0, under_current = 0, under_old = 0, unknown = 0, unheld = 0;
+  std::string unheld_ids;
+  for (const auto& [id, n] : counts) {
+    if (!id) unknown += n;
+    else if (*id == 0) plain += n;
+    else if (*id == current) under_current += n;
+    else if (keys.find(*id)) under_old += n;
+    else {
+      unheld += n;
+      unheld_ids += (unheld_ids.empty() ? "" : ", ") + key_id_text(*id);
+    }
+  }
+  json value{{"key_id", key_id_text(current)}, {"current", under_current}, {"unencrypted", plain}, {"old_keys", under_old},
+             {"unknown", unknown}, {"unheld", unheld}};
+  std::string text = "encryption: new objects under key id " + key_id_text(current) + "; " + std::to_string(under_current) +
+                     " WAL object(s) under it, " + std::to_string(plain) + " still unencrypted";
+  if (under_old) text += ", " + std::to_string(under_old) + " under old keys (run 'walvault rekey')";
+  if (unknown) text += ", " + std::to_string(unknown) + " not recorded yet (run 'walvault reindex')";
+  if (unheld) text += ", " + std::to_string(unheld) + " under key id(s) " + unheld_ids + " that walvaultd does not hold: they cannot be restored";
+  add("encryption", unheld == 0, std::move(value), nullptr, std::move(text));
 }
 
 }  // namespace
@@ -122,6 +153,12 @@ AdminOutput check_verb(const VerbSources& sources, const protocol::Message& requ
     const double used = (*space)->used();
     add("disk_usage", used <= limits.max_disk_usage, used, limits.max_disk_usage,
         "repository disk usage " + fixed(used * 100, 1) + "% (threshold " + fixed(limits.max_disk_usage * 100, 0) + "%)");
+  }
+
+  if (const Keyring* keys = sources.repository.objects().keys(); keys && keys->current()) {
+    auto counts = sources.index.count_by_key_id();
+    if (!counts) return failed_output(counts.error());
+    add_encryption_check(*keys, *counts, add);
   }
 
   if (members)

@@ -3,6 +3,9 @@
 // copied as they are, never re-encrypted. Plain objects are counted, not encrypted (that
 // would rewrite them; new objects are written encrypted). Exit 1 when an object could not be
 // moved (its key is not held, or storage failed), or when no current key is configured.
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
 #include "common/core/client_output.hpp"
 #include "restorer/verbs/verb.hpp"
 #include "restorer/verbs/verb_support.hpp"
@@ -29,6 +32,12 @@ std::string rekey_text(const json& m) {
   if (m["ok"].get<bool>()) text += "every encrypted object is under key id " + m["key_id"].get<std::string>() +
                                    ": the old key files may be removed from encryption-old-key-files\n";
   return text;
+}
+
+// A failed index write leaves a stale count in status and check, never a wrong object: logged.
+void record_key_id(Index& index, const std::string& key, std::uint32_t key_id) {
+  if (auto r = index.set_key_id(base_name(key), key_id); !r)
+    spdlog::warn("rekey: unable to record key id {} for '{}' in the index: {}", key_id_text(key_id), key, r.error().message);
 }
 
 }  // namespace
@@ -62,12 +71,13 @@ AdminOutput rekey_verb(const VerbSources& sources, int progress_fd) {
           if (outcome.error().kind == ErrorKind::not_found) continue;  // pruned since the listing
           r["failed"].push_back(key + ": " + outcome.error().message);
           r["ok"] = false;
-        } else if (*outcome == ObjectStore::Rekeyed::moved) {
-          ++moved;
-        } else if (*outcome == ObjectStore::Rekeyed::current) {
-          ++current;
         } else {
-          ++plain;
+          if (*outcome == ObjectStore::Rekeyed::moved) ++moved;
+          else if (*outcome == ObjectStore::Rekeyed::current) ++current;
+          else ++plain;
+          // The index's key ids (status, check) describe the first repository's copies.
+          if (i == 0 && key.starts_with("wal/"))
+            record_key_id(sources.index, key, *outcome == ObjectStore::Rekeyed::plain ? 0 : keys->current()->id());
         }
         ++count;
         if (++done % 64 == 0) write_progress(progress_fd, "\rrekey " + member.describe() + ": " + std::to_string(done) + " object(s)");

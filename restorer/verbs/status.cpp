@@ -36,6 +36,19 @@ std::string status_text(const json& m) {
           m["history_files"].dump() + " history, " + m["backup_files"].dump() + " backup files\n";
   text += "size:              " + human_bytes(m["plain_bytes"].get<std::uint64_t>()) + " of WAL stored in " +
           human_bytes(m["stored_bytes"].get<std::uint64_t>()) + " (ratio " + fixed(m["compression_ratio"].get<double>()) + ")\n";
+  {
+    const auto& e = m["encryption"];
+    text += "encryption:        " + (e["key_id"].is_null() ? std::string("off (new objects are written unencrypted)")
+                                                           : "key id " + e["key_id"].get<std::string>());
+    for (const auto& old : e["old_key_ids"]) text += ", old key id " + old.get<std::string>();
+    if (!e["objects_by_key_id"].empty()) {
+      text += "; WAL objects:";
+      for (const auto& [id, n] : e["objects_by_key_id"].items())
+        text += " " + n.dump() + (id == "none" ? " unencrypted" : id == "unknown" ? " not recorded" : " under " + id) + ",";
+      text.pop_back();
+    }
+    text += "\n";
+  }
   if (m.contains("disk_usage"))
     text += "disk usage:        " + fixed(m["disk_usage"].get<double>() * 100, 1) + "% (threshold " +
             fixed(m["disk_usage_threshold"].get<double>() * 100, 0) + "%)\n";
@@ -106,6 +119,9 @@ AdminOutput status_verb(const VerbSources& sources, const CheckThresholds& thres
     repositories.push_back(std::move(entry));
   }
   model["repositories"] = std::move(repositories);
+  auto encryption = encryption_json(sources.repository, sources.index);
+  if (!encryption) return failed_output(encryption.error());
+  model["encryption"] = std::move(*encryption);
   for (auto& [key, value] : daemon_state.items()) model[key] = value;
   return from_model(std::move(model), status_text);
 }

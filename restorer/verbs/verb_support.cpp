@@ -111,4 +111,18 @@ std::vector<std::string> required_gaps(const std::vector<IndexedObject>& segment
   return missing;
 }
 
+Result<json> encryption_json(Repository& repository, Index& index) {
+  auto counts = index.count_by_key_id();
+  if (!counts) return std::unexpected(counts.error());
+  const Keyring* keys = repository.objects().keys();
+  json by_key = json::object();
+  for (const auto& [id, n] : *counts) by_key[!id ? "unknown" : *id == 0 ? "none" : key_id_text(*id)] = n;
+  json old = json::array();
+  if (keys)
+    for (auto id : keys->old_ids()) old.push_back(key_id_text(id));
+  return json{{"key_id", keys && keys->current() ? json(key_id_text(keys->current()->id())) : json(nullptr)},
+              {"old_key_ids", std::move(old)},
+              {"objects_by_key_id", std::move(by_key)}};
+}
+
 }  // namespace walvault::verbs

@@ -28,6 +28,11 @@ json stored_backup_json(const StoredBackup& stored, bool with_chunks);
 std::optional<std::uint32_t> field_u32(const protocol::Message& message, std::string_view key);
 std::uint64_t segno_of(const std::string& name, std::uint64_t segment_size);
 
+// Encryption as status and check show it: the keys walvaultd holds (`key_id`, `old_key_ids`)
+// and the indexed WAL objects by the key that encrypts them (`objects_by_key_id`: "none" for
+// plain, a key id, "unknown" for rows indexed before walvault recorded it).
+Result<json> encryption_json(Repository& repository, Index& index);
+
 // Segments recovery needs that are missing: from the window start (else the oldest backup's
 // start, else the oldest segment) to the newest segment along the path to the newest
 // timeline, and every backup's own start..stop. Also returns where continuity starts.

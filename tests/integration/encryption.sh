@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Encryption at rest with a real PostgreSQL 15: WAL and a stored base backup archived through a
-# walvaultd with encryption-key-file are encrypted objects (cipher 1, the key's id in every
-# head, a marker written into the database appears nowhere in the repository); walvaultd refuses
-# to start with a wrong key, with no key, or with a group-readable key file; a rotation keeps old
-# objects readable, `walvault rekey` moves them to the new key, archive-get exits 126 naming the
-# object and key id when the key it needs is gone; after rekey the old key is not needed and a
-# point-in-time restore from the encrypted repository brings every row back.
+# Encryption at rest with a real PostgreSQL 15. A repository of plain objects gets encryption
+# switched on: its plain objects stay readable, and WAL and a stored base backup archived after
+# that are encrypted objects (cipher 1, the key's id in every head); a marker written into the
+# database appears in no repository file, neither raw nor inside any zstd frame (a marker
+# archived before the switch is found that way, proving the scan). status and check count the
+# objects by key (check names the plain ones, and fails for a key walvaultd does not hold).
+# walvaultd refuses to start with a wrong key, with no key, or with a group-readable key file.
+# A rotation keeps old objects readable and a full restore spans both keys; archive-get exits
+# 126 naming the object and key id when the key it needs is gone; `walvault rekey` moves
+# everything to the new key, after which the old key is not needed and a point-in-time restore
+# brings every row back.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
@@ -22,15 +26,62 @@ PG="$T/pg"
 pg_init "$PG"
 PORT=${WV_PG_PORT[$PG]}
 DAEMON_ARGS=(--allow-uid postgres,root --pg-conninfo "host=$T/pgsock port=$PORT user=postgres" --backup-chunk-size 1MiB)
-daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/a"
-pg_start "$PG"
 ROWS="select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from t"
 
 # Objects under wal/ and backup/ whose head's cipher byte (offset 13 of a version 2 head) is
 # not 1, and the key ids (offset 16) of the others.
-unencrypted_objects() { find "$REPO/wal" "$REPO/backup" -type f ! -name '*.tmp.*' | while read -r f; do
-  [ "$(od -An -tu1 -j13 -N1 "$f" | tr -d ' ')" = 1 ] || echo "$f"; done; }
-key_ids() { find "$REPO/wal" "$REPO/backup" -type f ! -name '*.tmp.*' -exec od -An -tx4 -j16 -N4 {} \; | tr -d ' ' | sort | uniq -c; }
+stored_objects() { { find "$REPO/wal" "$REPO/backup" -type f ! -name '*.tmp.*' 2>/dev/null || true; } | sort; }
+is_sealed() { [ "$(od -An -tu1 -j13 -N1 "$1" | tr -d ' ')" = 1 ]; }
+unencrypted_objects() { stored_objects | while read -r f; do is_sealed "$f" || echo "$f"; done; }
+key_ids() { stored_objects | while read -r f; do is_sealed "$f" && od -An -tx4 -j16 -N4 "$f" | tr -d ' '; done | sort | uniq -c; }
+# Repository files holding TEXT: as raw bytes, or inside a zstd frame starting at any offset
+# (each frame is decompressed on its own with the zstd CLI, trailing bytes ignored).
+files_holding() { # TEXT
+  python3 - "$1" "$REPO" <<'PY'
+import os, subprocess, sys
+text, root = sys.argv[1].encode(), sys.argv[2]
+magic = b"\x28\xb5\x2f\xfd"
+for top, _, names in os.walk(root):
+    for name in sorted(names):
+        path = os.path.join(top, name)
+        data = open(path, "rb").read()
+        found, at = text in data, data.find(magic)
+        while not found and at >= 0:
+            out = subprocess.run(["zstd", "-dcq"], input=data[at:], capture_output=True).stdout
+            found, at = text in out, data.find(magic, at + 1)
+        if found:
+            print(path)
+PY
+}
+wal_objects_in() { # FILES (one a line): how many are under wal/
+  grep -c "^$REPO/wal/" <<<"$1" || true
+}
+
+# ---------------------------------------------------------------------------------------------
+log "--- a plain repository first: encryption is switched on later"
+PLAIN_MARKER="walvault-plain-marker-$RANDOM$RANDOM"
+daemon_start "${DAEMON_ARGS[@]}"
+pg_start "$PG"
+psql_q "$PG" "create table before_encryption (payload text)" >/dev/null
+psql_q "$PG" "insert into before_encryption select '$PLAIN_MARKER ' || g from generate_series(1, 5000) g" >/dev/null
+# A plain base backup keeps the plain WAL after it inside the retention window (without one,
+# the first encrypted backup would let retention prune it all).
+wv_cli -u root --json backup --label plain
+assert_rc 0 "walvault backup through a plain walvaultd"
+psql_q "$PG" "insert into before_encryption select '$PLAIN_MARKER after ' || g from generate_series(1, 5000) g" >/dev/null
+plain_seg=$(pg_switch "$PG")
+wait_archived "$PG" "$plain_seg" 60
+cp "$PG/pg_wal/$plain_seg" "$T/work/plain_seg"
+daemon_stop
+PLAIN_FILES=$(stored_objects)
+[ -n "$PLAIN_FILES" ] && ok "$(wc -l <<<"$PLAIN_FILES") plain object(s) archived before encryption" || fail "nothing archived in the plain phase"
+check_eq "$(unencrypted_objects)" "$PLAIN_FILES" "every object of the plain phase is unencrypted"
+check_contains "$REPO/wal/" "$(files_holding "$PLAIN_MARKER")" "the scan finds a plain marker inside the zstd frames of a plain object"
+
+daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/a"
+wv_get "$plain_seg" "$T/work/plain_got"
+assert_rc 0 "archive-get of a plain segment through a walvaultd that now encrypts"
+cmp -s "$T/work/plain_got" "$T/work/plain_seg" && ok "$plain_seg (plain) comes back identical" || soft_fail "$plain_seg differs"
 
 psql_q "$PG" "create table t (id int primary key, payload text)" >/dev/null
 psql_q "$PG" "insert into t select g, '$MARKER ' || g from generate_series(1, 20000) g" >/dev/null
@@ -41,14 +92,27 @@ psql_q "$PG" "insert into t select g, '$MARKER after ' || g from generate_series
 last=$(pg_switch "$PG")
 wait_archived "$PG" "$last" 60
 
-check_eq "$(unencrypted_objects | head -n 3)" "" "every WAL and backup object is encrypted (cipher 1)"
-check_eq "$(key_ids | wc -l)" 1 "every object carries the same key id ($(key_ids | tr -s ' '))"
+# Retention may have pruned WAL from before the plain backup since; nothing new may be plain.
+UNENCRYPTED=$(unencrypted_objects)
+check_eq "$(comm -23 <(echo "$UNENCRYPTED") <(echo "$PLAIN_FILES"))" "" "every WAL and backup object archived since the switch is encrypted (cipher 1)"
+check_contains "$REPO/wal/" "$UNENCRYPTED" "plain WAL objects from before the switch are still there ($(wc -l <<<"$UNENCRYPTED") unencrypted)"
+check_eq "$(key_ids | wc -l)" 1 "every encrypted object carries the same key id ($(key_ids | tr -s ' '))"
 KEY_A=$(key_ids | awk '{print $2}')
 grep -qaF "$MARKER" "$PG"/pg_wal/0000* && ok "the marker is in PostgreSQL's own WAL (so its absence below means something)" ||
   soft_fail "the marker is not in $PG/pg_wal"
-check_eq "$({ grep -rlaF "$MARKER" "$REPO" || true; } | head -n 3)" "" "the marker written into the database appears nowhere in the repository"
-check_contains "encryption on, key id" "$(cat "$T"/logs/walvaultd.1.log)" "walvaultd logged that encryption is on and its key id"
+check_eq "$(files_holding "$MARKER" | head -n 3)" "" "the marker appears in no repository file, raw or inside any zstd frame"
+check_contains "encryption on, key id" "$(cat "$T"/logs/walvaultd.2.log)" "walvaultd logged that encryption is on and its key id"
 [ -f "$REPO/walvault.keycheck" ] && ok "walvault.keycheck written at first use" || soft_fail "no walvault.keycheck in $REPO"
+
+NONE_WAL=$(wal_objects_in "$UNENCRYPTED")
+sealed_wal=$(wal_objects_in "$(comm -13 <(echo "$UNENCRYPTED") <(stored_objects))")
+wv_cli_json status
+check_eq "$(jq_out -c '.encryption | [.key_id, .objects_by_key_id.none, .objects_by_key_id["'"$KEY_A"'"]]')" "[\"$KEY_A\",$NONE_WAL,$sealed_wal]" \
+  "status counts the WAL objects by key: $NONE_WAL unencrypted, $sealed_wal under key $KEY_A"
+check_contains "WAL objects: $NONE_WAL unencrypted, $sealed_wal under $KEY_A" "$(wv_cli status; echo "$RUN_OUT")" "status says so in text"
+wv_cli_json check
+check_eq "$(jq_out -c '.checks[] | select(.name == "encryption") | [.ok, .value.unencrypted, .value.current]')" "[true,$NONE_WAL,$sealed_wal]" \
+  "check names the $NONE_WAL object(s) still unencrypted ($(jq_out '.checks[] | select(.name == "encryption") | .message'))"
 
 # A segment comes back byte for byte through archive-get.
 seg=$(psql_q "$PG" "select pg_walfile_name(pg_current_wal_lsn())")
@@ -89,7 +153,18 @@ KEY_B=$(od -An -tx4 -j16 -N4 "$REPO/walvault.keycheck" | tr -d ' ')
 [ "$KEY_B" != "$KEY_A" ] && ok "the key check moved to key b ($KEY_B)" || soft_fail "key check still under key a"
 wv_cli_json verify
 assert_rc 0 "verify with both keys"
-check_eq "$(jq_out '.key_ids | keys | length')" 2 "verify counts objects under two key ids ($(jq_out -c '.key_ids'))"
+check_eq "$(jq_out '.key_ids | keys | length')" 3 "verify counts objects under two key ids and plain ones ($(jq_out -c '.key_ids'))"
+
+log "--- a full restore before rekey: the base backup under key a, WAL under keys a and b"
+want_full=$(psql_q "$PG" "$ROWS")
+R1="$T/r_full"
+wv_cli -u root --json restore --pgdata "$R1" --backup "$BACKUP"
+assert_rc 0 "walvault restore (to the end of the archive) across both keys"
+pg_adopt "$R1" "archive_mode = off"
+pg_start "$R1"
+wait_recovery_done "$R1" 120
+check_eq "$(psql_q "$R1" "$ROWS")" "$want_full" "every row archived under either key is back (count and md5)"
+pg_stop "$R1"
 daemon_stop
 
 log "--- key a removed before rekey: its objects are refused, never misread"
@@ -99,6 +174,9 @@ check_rc 126 "archive-get of a segment sealed by the removed key during recovery
 check_contains "key id $KEY_A" "$RUN_ERR" "archive-get names the key id it needs"
 check_contains "$prev" "$RUN_ERR" "archive-get names the object"
 [ -e "$T/work/refused" ] && soft_fail "archive-get wrote $T/work/refused" || ok "archive-get wrote nothing"
+wv_cli_json check
+check_eq "$(jq_out '.checks[] | select(.name == "encryption") | .ok')" false "check fails while objects need a key walvaultd does not hold"
+check_contains "$KEY_A that walvaultd does not hold" "$(jq_out '.checks[] | select(.name == "encryption") | .message')" "check names the key id"
 daemon_stop
 
 log "--- walvault rekey"
@@ -111,13 +189,16 @@ check_eq "$(jq_out '.repositories[0].moved > 0 and .repositories[0].failed == []
 check_eq "$(key_ids | wc -l)" 1 "afterwards every object is under one key id ($(key_ids | tr -s ' '))"
 wv_cli_json rekey
 check_eq "$(jq_out '.repositories[0].moved')" 0 "a second rekey has nothing to move"
+wv_cli_json status
+check_eq "$(jq_out -c '.encryption.objects_by_key_id | del(.none) | keys')" "[\"$KEY_B\"]" \
+  "status: after rekey every encrypted WAL object is counted under key $KEY_B ($(jq_out -c '.encryption.objects_by_key_id'))"
 daemon_stop
 
 log "--- key a gone for good: verify and a point-in-time restore from the encrypted repository"
 daemon_start "${DAEMON_ARGS[@]}" --encryption-key-file "$KEYS/b" --core-dumps off
 wv_cli_json verify
 assert_rc 0 "verify with key b alone"
-check_eq "$(jq_out -c '.key_ids | keys')" "[\"$KEY_B\"]" "verify: every object opens with key b"
+check_eq "$(jq_out -c '.key_ids | del(.none) | keys')" "[\"$KEY_B\"]" "verify: every encrypted object opens with key b"
 want=$(psql_q "$PG" "$ROWS")
 target=$(psql_q "$PG" "select clock_timestamp()")
 sleep 1

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -283,6 +284,36 @@ TEST_F(IndexTest, TotalsCountEachKind) {
   EXPECT_EQ(totals->backups, 1u);
   EXPECT_EQ(totals->plain_bytes, 3 * 16 * k_mib + 40 + 300);
   EXPECT_EQ(totals->stored_bytes, (1001u + 1002u + 1003u) + (40u + 72u) + (300u + 72u));
+}
+
+TEST_F(IndexTest, ObjectsAreCountedByTheKeyThatEncryptsThem) {
+  IndexedObject plain = segment_row(1, 1);
+  plain.key_id = 0;
+  IndexedObject under_a = segment_row(1, 2);
+  under_a.key_id = 0x1a2b3c4d;
+  IndexedObject also_a = segment_row(1, 3);
+  also_a.key_id = 0x1a2b3c4d;
+  IndexedObject unknown = segment_row(1, 4);  // indexed before the key id was recorded
+  IndexedObject lost = segment_row(1, 5);     // its object vanished: not counted under any key
+  lost.key_id = 0x1a2b3c4d;
+  for (const auto& row : {plain, under_a, also_a, unknown, lost}) put(row);
+  ASSERT_TRUE(m_index->mark_missing(lost.name));
+  EXPECT_EQ(m_index->find(under_a.name).value()->key_id, std::optional<std::uint32_t>(0x1a2b3c4d));
+  EXPECT_EQ(m_index->find(unknown.name).value()->key_id, std::nullopt);
+
+  auto counts = m_index->count_by_key_id();
+  ASSERT_TRUE(counts) << counts.error().message;
+  const std::map<std::optional<std::uint32_t>, std::uint64_t> expected{{std::nullopt, 1}, {0u, 1}, {0x1a2b3c4du, 2}};
+  EXPECT_EQ(*counts, expected);
+
+  // rekey moved one object to another key; the counts follow, and the key id survives a reopen.
+  ASSERT_TRUE(m_index->set_key_id(under_a.name, 0x5e6f7a8b));
+  reopen();
+  counts = m_index->count_by_key_id();
+  ASSERT_TRUE(counts) << counts.error().message;
+  const std::map<std::optional<std::uint32_t>, std::uint64_t> after{{std::nullopt, 1}, {0u, 1}, {0x1a2b3c4du, 1}, {0x5e6f7a8bu, 1}};
+  EXPECT_EQ(*counts, after);
+  EXPECT_EQ(m_index->find(under_a.name).value()->key_id, std::optional<std::uint32_t>(0x5e6f7a8b));
 }
 
 TEST_F(IndexTest, CarryIsKeptWithItsSegment) {
