@@ -7,7 +7,7 @@
 # objects by key (check names the plain ones, and fails for a key walvaultd does not hold).
 # walvaultd refuses to start with a wrong key, with no key, or with a group-readable key file.
 # A rotation keeps old objects readable and a full restore spans both keys; archive-get exits
-# 126 naming the object and key id when the key it needs is gone; `walvault rekey` moves
+# 126 naming the object and key id when the key it needs is gone (1 in standby mode); `walvault rekey` moves
 # everything to the new key, after which the old key is not needed and a point-in-time restore
 # brings every row back.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
@@ -174,6 +174,14 @@ check_rc 126 "archive-get of a segment sealed by the removed key during recovery
 check_contains "key id $KEY_A" "$RUN_ERR" "archive-get names the key id it needs"
 check_contains "$prev" "$RUN_ERR" "archive-get names the object"
 [ -e "$T/work/refused" ] && soft_fail "archive-get wrote $T/work/refused" || ok "archive-get wrote nothing"
+# In standby mode (standby.signal in the working directory) the same failure is 1, so a
+# standby retries and can fall back to streaming.
+install -d -o postgres "$T/standby"
+touch "$T/standby/standby.signal"
+wv_get -C "$T/standby" "$prev" "$T/standby/refused"
+check_rc 1 "the same archive-get in standby mode"
+check_contains "key id $KEY_A" "$RUN_ERR" "archive-get names the key id in standby mode too"
+[ -e "$T/standby/refused" ] && soft_fail "archive-get wrote $T/standby/refused" || ok "archive-get wrote nothing in standby mode"
 wv_cli_json check
 check_eq "$(jq_out '.checks[] | select(.name == "encryption") | .ok')" false "check fails while objects need a key walvaultd does not hold"
 check_contains "$KEY_A that walvaultd does not hold" "$(jq_out '.checks[] | select(.name == "encryption") | .message')" "check names the key id"
