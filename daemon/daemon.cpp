@@ -22,6 +22,9 @@
 #include "archiver/handlers.hpp"
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/notifier.hpp"
 #include "daemon/server.hpp"
 #include "common/base/path_access.hpp"
 #include "common/core/config.hpp"
@@ -132,7 +135,12 @@ class Daemon::Impl {
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
     register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
-    m_backups.set_on_finished([this] { schedule_prune_now(); });
+    instrument_handler(m_handlers, "PUSH", m_request_metrics.push_seconds, m_request_metrics.pushed, push_result);
+    instrument_handler(m_handlers, "GET", m_request_metrics.get_seconds, m_request_metrics.fetched, get_result);
+    m_backups.set_on_finished([this] {
+      schedule_prune_now();
+      notify_backup_finished();
+    });
     m_pruner.set_running_backup_probe([this]() -> std::optional<std::string> {
       auto p = m_backups.progress();
       if (p && !p->finished()) return p->id;
@@ -154,6 +162,13 @@ class Daemon::Impl {
       return k_exit_failure;
     }
     const auto config = this->config();
+    if (!config->metrics_listen.empty()) {
+      m_http = std::make_unique<HttpServer>(m_io, http_routes());
+      if (auto r = m_http->listen(config->metrics_listen); !r) {
+        spdlog::critical("{}", r.error().message);
+        return k_exit_failure;
+      }
+    }
     if (auto problem = unreachable_allowed_user(*config)) {
       spdlog::critical("{}", *problem);
       return k_exit_failure;
@@ -185,6 +200,9 @@ class Daemon::Impl {
       spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable, {} LOST", repaired->added,
                    repaired->removed, repaired->unreadable, repaired->lost_count);
     m_server.start();
+    m_serving = true;
+    if (m_http) m_http->start();
+    tick();
     if (m_handle_signals) wait_for_signal();
     arm_prune_timer();
     arm_backup_schedule();
@@ -192,6 +210,7 @@ class Daemon::Impl {
                  m_repository->describe(), config->socket, worker_count(*config), to_string(config->compress));
     m_io.run();
     m_background.join();
+    m_state_pool.join();
     const auto& c = m_ingest.counters();
     spdlog::info("walvaultd stopped: {} stored, {} duplicates, {} refused, {} conflicts, {} failed, {} served", c.stored.load(),
                  c.duplicates.load(), c.refused.load(), c.conflicts.load(), c.failed.load(), m_fetch.served());
@@ -259,6 +278,9 @@ class Daemon::Impl {
                  config()->shutdown_timeout.count());
     m_prune_timer.cancel();
     m_schedule_timer.cancel();
+    m_tick_timer.cancel();
+    m_serving = false;  // /readyz says so while the drain runs
+    if (m_http) m_http->stop();
     m_backups.cancel();  // a running backup fails cleanly instead of holding up the stop
     m_shutdown_timer.expires_after(config()->shutdown_timeout);
     m_shutdown_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -290,7 +312,10 @@ class Daemon::Impl {
  private:
   // Prunes on the background thread, never on the io thread or a push worker.
   void schedule_prune_now() {
-    boost::asio::post(m_background, [this] { m_pruner.run(/*dry_run=*/false, now_unix_us()); });
+    boost::asio::post(m_background, [this] {
+      PruneReport report = m_pruner.run(/*dry_run=*/false, now_unix_us());
+      if (report.failure) m_notifier.notify({{"event", "prune_failed"}, {"error", report.failure->message}});
+    });
   }
 
   void arm_prune_timer() {
@@ -340,6 +365,123 @@ class Daemon::Impl {
     });
   }
 
+  // Every k_state_interval: with metrics-listen, the index and repository state is read on a
+  // thread of its own (one read at a time), so a scrape or a probe only renders the last one;
+  // and the push counters are looked at for the archive_failing notification.
+  static constexpr std::chrono::seconds k_state_interval{5};
+
+  void tick() {
+    if (m_stopping) return;
+    if (m_http) refresh_state();
+    watch_archiving();
+    m_tick_timer.expires_after(k_state_interval);
+    m_tick_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+
+  void watch_archiving() {
+    const auto counts = m_request_metrics.pushed.snapshot();
+    auto count = [&](const char* result) { auto it = counts.find(result); return it == counts.end() ? 0 : it->second; };
+    const std::uint64_t failed = count("error") + count("refused") + count("conflict");
+    const std::uint64_t succeeded = count("stored") + count("duplicate");
+    const auto change = m_failure_watch.update(failed, succeeded, now_unix_us(), config()->notify_archive_failing_after);
+    if (change == ArchiveFailureWatch::Change::failing)
+      m_notifier.notify({{"event", "archive_failing"}, {"failing_since", format_timestamp(m_failure_watch.failing_since_us())},
+                         {"failed_pushes_since_start", failed}, {"message", "archive-push has failed for over " +
+                             format_duration(std::chrono::microseconds(config()->notify_archive_failing_after).count()) +
+                             " with no success; walvaultd's log names each file and cause"}});
+    else if (change == ArchiveFailureWatch::Change::recovered)
+      m_notifier.notify({{"event", "archive_recovered"}, {"message", "archive-push succeeds again"}});
+  }
+
+  void notify_backup_finished() {
+    auto progress = m_backups.progress();
+    if (!progress || !progress->finished()) return;
+    nlohmann::ordered_json event{{"event", progress->phase == "complete" ? "backup_finished" : "backup_failed"},
+                                 {"id", progress->id}, {"label", progress->label}, {"trigger", progress->trigger},
+                                 {"duration_seconds", static_cast<double>(progress->finished_at_us - progress->started_at_us) / 1e6},
+                                 {"bytes", progress->bytes}, {"stored_bytes", progress->stored_bytes}};
+    if (progress->phase != "complete") event["error"] = progress->error;
+    m_notifier.notify(std::move(event));
+  }
+
+  void refresh_state() {
+    if (!m_collecting.exchange(true)) {
+      // The gap count reads every segment row: once a minute is enough for an alert with a
+      // 15-minute 'for', and keeps the index's lock free for pushes the rest of the time.
+      const bool count_gaps = m_ticks++ % 12 == 0;
+      boost::asio::post(m_state_pool, [this, count_gaps] {
+        auto next = std::make_shared<const StateSnapshot>(collect_state(*m_repository, *m_index, state().get(), count_gaps));
+        std::shared_ptr<const StateSnapshot> previous;
+        {
+          std::lock_guard lock(m_state_mutex);
+          previous = std::exchange(m_state, next);
+        }
+        log_state_changes(previous.get(), *next);
+        m_collecting = false;
+      });
+    }
+  }
+
+  static void log_state_changes(const StateSnapshot* before, const StateSnapshot& now) {
+    for (std::size_t i = 0; i < now.repositories.size(); ++i) {
+      const RepositoryHealth& r = now.repositories[i];
+      const bool was_up = !before || i >= before->repositories.size() || before->repositories[i].up;
+      if (was_up && !r.up) spdlog::error("repository '{}' is not reachable: {}", r.location, r.problem);
+      else if (!was_up && r.up) spdlog::info("repository '{}' is reachable again", r.location);
+    }
+    if ((!before || before->index_ok) && !now.index_ok) spdlog::error("the index cannot be read: {}", now.index_problem);
+  }
+
+  std::shared_ptr<const StateSnapshot> state() const {
+    std::lock_guard lock(m_state_mutex);
+    return m_state;
+  }
+
+  LiveState live_state() const {
+    LiveState live;
+    live.started_us = m_started_us;
+    live.connections = m_server.active_connections();
+    live.index_trusted = m_index->trusted();
+    live.prune_last_run_us = m_pruner.last_run_us();
+    live.pruned_objects = m_pruner.objects_removed();
+    live.pruned_bytes = m_pruner.bytes_freed();
+    if (auto progress = m_backups.progress()) {
+      live.backup_running = !progress->finished();
+      live.last_backup_failed = progress->phase == "failed";
+    }
+    return live;
+  }
+
+  HttpServer::Routes http_routes() {
+    HttpServer::Routes routes;
+    routes["/metrics"] = [this] {
+      auto snapshot = state();
+      return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8",
+                       render_metrics(m_request_metrics, snapshot ? *snapshot : StateSnapshot{}, live_state())};
+    };
+    // Liveness: this answer comes from the event loop itself; storage trouble is readiness's.
+    routes["/healthz"] = [this] {
+      return m_stopping ? HttpReply{503, "text/plain; charset=utf-8", "stopping\n"} : HttpReply{200, "text/plain; charset=utf-8", "ok\n"};
+    };
+    routes["/readyz"] = [this] {
+      auto snapshot = state();
+      std::string why;
+      if (!m_serving) why = "the socket is not serving (starting or stopping)";
+      else if (!snapshot) why = "the repository has not been checked yet";
+      else if (!snapshot->index_ok) why = "the index cannot be read: " + snapshot->index_problem;
+      else
+        for (const auto& r : snapshot->repositories)
+          if (!r.up) why += (why.empty() ? "" : "; ") + std::string("repository '") + r.location + "' is not reachable: " + r.problem;
+      if (why.empty() && now_unix_us() - snapshot->taken_us > 6 * std::chrono::microseconds(k_state_interval).count())
+        why = "the repository state is " + std::to_string((now_unix_us() - snapshot->taken_us) / 1000000) + " s old (a check is hanging)";
+      return why.empty() ? HttpReply{200, "text/plain; charset=utf-8", "ready\n"}
+                         : HttpReply{503, "text/plain; charset=utf-8", "not ready: " + why + "\n"};
+    };
+    return routes;
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     const std::string schedule_text = config()->backup_schedule;
@@ -375,9 +517,23 @@ class Daemon::Impl {
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes
   std::int64_t m_schedule_planned_us = 0;                  // io thread only
   // Before the server: destroyed after it, so no handler can still be waiting on them.
+  RequestMetrics m_request_metrics;
+  Notifier m_notifier{[this] {
+    const auto c = config();
+    return NotifySettings{c->notify_command, c->notify_timeout};
+  }};
   BackupTaker m_backups{*m_repository, *m_index, [this] { return backup_settings_of(*config()); }};
   BackupReads m_backup_reads{*m_repository, *m_index};
   Server m_server;
+  std::unique_ptr<HttpServer> m_http;  // metrics-listen; null when off
+  mutable std::mutex m_state_mutex;
+  std::shared_ptr<const StateSnapshot> m_state;  // the last collect_state(); null before the first
+  std::atomic<bool> m_collecting{false};
+  std::atomic<bool> m_serving{false};
+  boost::asio::thread_pool m_state_pool{1};  // collect_state(); joined before the index closes
+  boost::asio::steady_timer m_tick_timer{m_io};
+  ArchiveFailureWatch m_failure_watch;  // io thread only
+  std::uint64_t m_ticks = 0;            // io thread only
   boost::asio::signal_set m_signals;
   boost::asio::steady_timer m_prune_timer{m_io};
   boost::asio::steady_timer m_schedule_timer{m_io};

@@ -9,7 +9,8 @@ packages=(
   libspdlog-dev libfmt-dev libgtest-dev googletest
   libarchive-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
-  pgbackrest util-linux procps psmisc jq python3
+  pgbackrest util-linux procps psmisc jq python3 python3-yaml curl
+  prometheus
 )
 
 SUDO=""
@@ -27,6 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Debian's prometheus package (the metrics test runs its own server, and promtool) would start
+# a service where systemd runs; the tests start their own on a free loopback port instead.
 # Debian's postgresql package starts a default cluster; walvault's tests and demo run their own
 # throwaway clusters on free loopback ports and never touch it.
 echo "install-deps: all dependencies present"

@@ -42,7 +42,7 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 
 // fork + exec for a child that changes its user: only async-signal-safe calls between the two
 // (walvaultd has threads). An exec failure comes back through a close-on-exec pipe.
-Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdout_fd, int stderr_fd) {
+Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdin_fd, int stdout_fd, int stderr_fd) {
   const long open_max = ::sysconf(_SC_OPEN_MAX);  // for the close() fallback (not callable after fork)
   const int fd_limit = open_max > 0 && open_max < (1 << 20) ? static_cast<int>(open_max) : (1 << 16);
   int report[2];
@@ -56,9 +56,9 @@ Result<pid_t> fork_as(const RunAs& who, char** argv, char** envp, int stdout_fd,
   }
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);
-    const int devnull = ::open("/dev/null", O_RDONLY);
+    const int input = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
     int err = 0;
-    if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
+    if (input < 0 || ::dup2(input, STDIN_FILENO) < 0 || ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
         ::dup2(stderr_fd, STDERR_FILENO) < 0 || ::setgroups(who.groups.size(), who.groups.data()) != 0 ||
         ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0) {
       err = errno;
@@ -98,11 +98,12 @@ Result<pid_t> spawn_process(const std::vector<std::string>& args, int stdout_fd,
   std::vector<char*> argv = pointers_to(copy);
   std::vector<std::string> environment = merged_environment(options.environment, options.run_as.has_value());
   std::vector<char*> envp = pointers_to(environment);
-  if (options.run_as) return fork_as(*options.run_as, argv.data(), envp.data(), stdout_fd, stderr_fd);
+  if (options.run_as) return fork_as(*options.run_as, argv.data(), envp.data(), options.stdin_fd, stdout_fd, stderr_fd);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (options.stdin_fd >= 0) posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, STDIN_FILENO);
+  else posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);

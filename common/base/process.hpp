@@ -25,9 +25,10 @@ struct SpawnOptions {
   // LANG, LC_* and TZ are inherited besides these.
   std::vector<std::string> environment;
   std::optional<RunAs> run_as;
+  int stdin_fd = -1;  // the child's stdin; -1: /dev/null
 };
 
-// Starts argv[0] (a path) with stdin from /dev/null, stdout and stderr on the given descriptors,
+// Starts argv[0] (a path) with stdin from /dev/null (or options.stdin_fd), stdout and stderr on the given descriptors,
 // no other descriptor inherited (Asio's sockets are not close-on-exec), and SIGPIPE back at its
 // default (the daemon ignores it; a child whose reader vanished must end).
 Result<pid_t> spawn_process(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd,

@@ -4,6 +4,7 @@
 #include "common/base/text.hpp"
 #include "common/core/cron.hpp"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -57,11 +58,49 @@ constexpr OptionSpec k_options[] = {
     {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
     {"backup-chunk-size", "64MiB", "SIZE", "a base backup is stored as chunks of about this much tar data (1MiB to 4GiB); restore fetches chunks in parallel", true},
     {"backup-checkpoint", "fast", "MODE", "checkpoint a backup starts with: fast (start now) or spread (gentler on a busy server, slower to start)", true},
+    {"metrics-listen", "", "LIST", "comma-separated IP:PORT addresses (127.0.0.1:9187, [::1]:9187) where walvaultd serves /metrics (Prometheus), /healthz and /readyz over HTTP; empty: off. Anyone who can reach it reads the metrics: keep it on loopback or a pod network", false},
+    {"notify-command", "", "FILE", "a program walvaultd runs for each event (backup finished or failed, archiving failing and recovered, prune failed) with one JSON document on its stdin and WALVAULT_EVENT set; one at a time, never on the archiving path; exit 0 is delivered. Empty: off", true},
+    {"notify-timeout", "30", "SECONDS", "notify-command: a run that takes longer is killed (logged as failed)", true},
+    {"notify-archive-failing-after", "10m", "DURATION", "notify-command: the 'archive_failing' event comes once pushes have failed this long with no success in between", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
     {"log-format", "text", "FORMAT", "text or json (one object per line)", true},
 };
 
 std::string trim(std::string_view text) { return std::string(trim_blanks(text)); }
+
+}  // namespace
+
+Result<ListenAddress> parse_listen_address(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return fail(ErrorKind::invalid, "listen address '" + std::string(text) + "' " + why + " (expected IP:PORT, e.g. 127.0.0.1:9187 or [::1]:9187)");
+  };
+  ListenAddress out;
+  std::string_view port;
+  bool v6 = false;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return bad("has no port");
+    out.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+    v6 = true;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("has no port");
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) return bad("is an IPv6 address without brackets");
+    port = text.substr(colon + 1);
+  }
+  unsigned char parsed[16];
+  if (out.host.empty() || ::inet_pton(v6 ? AF_INET6 : AF_INET, out.host.c_str(), parsed) != 1)
+    return bad("does not start with an IP address");
+  unsigned value = 0;
+  auto [end, perr] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (perr != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) return bad("has no port from 1 to 65535");
+  out.port = static_cast<std::uint16_t>(value);
+  return out;
+}
+
+namespace {
 
 // A group name or a numeric gid, as PostgreSQL's unix_socket_group takes it.
 Result<gid_t> parse_group(const std::string& text) {
@@ -267,6 +306,27 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
       if (file.empty()) continue;
       if (file[0] != '/') return fail(ErrorKind::invalid, "expected absolute file paths, comma-separated");
       config.encryption_old_key_files.push_back(file);
+    }
+  } else if (name == "notify-command") {
+    if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path (arguments are not taken: the event comes on stdin)");
+    config.notify_command = value;
+  } else if (name == "notify-timeout") {
+    auto n = parse_unsigned(value, 1, 3600);
+    if (!n) return std::unexpected(n.error());
+    config.notify_timeout = std::chrono::seconds(*n);
+  } else if (name == "notify-archive-failing-after") {
+    auto us = parse_duration_us(value);
+    if (!us || *us < 1000000) return fail(ErrorKind::invalid, "expected a duration of at least 1s, such as 10m");
+    config.notify_archive_failing_after = std::chrono::seconds(*us / 1000000);
+  } else if (name == "metrics-listen") {
+    config.metrics_listen.clear();
+    std::stringstream list(value);
+    for (std::string item; std::getline(list, item, ',');) {
+      item = trim(item);
+      if (item.empty()) continue;
+      auto address = parse_listen_address(item);
+      if (!address) return std::unexpected(address.error());
+      config.metrics_listen.push_back(*address);
     }
   } else if (name == "spool") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -33,6 +34,14 @@ std::string env_name_for(std::string_view option);  // socket-mode -> WALVAULT_S
 
 // Between the repositories of a repeated 'repo' in DaemonConfig::values and the flags.
 inline constexpr char k_list_separator = '\n';
+
+struct ListenAddress {
+  std::string host;  // an IP literal: 127.0.0.1, ::1, 0.0.0.0
+  std::uint16_t port = 0;
+};
+
+// "127.0.0.1:9187" or "[::1]:9187": IP literals only (no name lookup at start-up), port 1..65535.
+Result<ListenAddress> parse_listen_address(std::string_view text);
 
 struct DaemonConfig {
   // In order: writes go to every one, reads ask them in turn. Several only with a spool.
@@ -65,6 +74,10 @@ struct DaemonConfig {
   std::string encryption_key_file;                     // empty: new objects are written plain
   std::vector<std::string> encryption_old_key_files;  // decrypt only
   bool core_dumps = true;                              // off: PR_SET_DUMPABLE 0
+  std::vector<ListenAddress> metrics_listen;           // empty: no HTTP endpoint
+  std::string notify_command;                          // empty: off
+  std::chrono::seconds notify_timeout{30};
+  std::chrono::seconds notify_archive_failing_after{600};
   StorageOptions storage;  // the s3-* options (credentials completed from AWS_* by resolve_config)
   std::string config_file;  // empty when none
   // The resolved text of every option, by name: what restart_only_changes() compares.
