@@ -68,6 +68,15 @@ constexpr OptionSpec k_options[] = {
 
 std::string trim(std::string_view text) { return std::string(trim_blanks(text)); }
 
+// "a, b,,c" -> {"a", "b", "c"}: the list options' items, trimmed, empty ones dropped.
+std::vector<std::string> comma_list(const std::string& value) {
+  std::vector<std::string> items;
+  std::stringstream list(value);
+  for (std::string item; std::getline(list, item, ',');)
+    if (item = trim(item); !item.empty()) items.push_back(std::move(item));
+  return items;
+}
+
 }  // namespace
 
 Result<ListenAddress> parse_listen_address(std::string_view text) {
@@ -300,12 +309,9 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     config.encryption_key_file = value;
   } else if (name == "encryption-old-key-files") {
     config.encryption_old_key_files.clear();
-    std::stringstream list(value);
-    for (std::string file; std::getline(list, file, ',');) {
-      file = trim(file);
-      if (file.empty()) continue;
+    for (auto& file : comma_list(value)) {
       if (file[0] != '/') return fail(ErrorKind::invalid, "expected absolute file paths, comma-separated");
-      config.encryption_old_key_files.push_back(file);
+      config.encryption_old_key_files.push_back(std::move(file));
     }
   } else if (name == "notify-command") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute file path (arguments are not taken: the event comes on stdin)");
@@ -320,10 +326,7 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     config.notify_archive_failing_after = std::chrono::seconds(*us / 1000000);
   } else if (name == "metrics-listen") {
     config.metrics_listen.clear();
-    std::stringstream list(value);
-    for (std::string item; std::getline(list, item, ',');) {
-      item = trim(item);
-      if (item.empty()) continue;
+    for (const auto& item : comma_list(value)) {
       auto address = parse_listen_address(item);
       if (!address) return std::unexpected(address.error());
       config.metrics_listen.push_back(*address);

@@ -550,5 +550,43 @@ TEST(ConfigEncryption, KeyFilesAreAbsolutePathsAndCoreDumpsOnOrOff) {
             std::string::npos);
 }
 
+TEST(ConfigObservability, MetricsListenAndNotifyOptions) {
+  FakeEnv env;
+  auto defaults = resolve_config(with_flags({{"repo", "/r"}}), env.getter());
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_TRUE(defaults->metrics_listen.empty());
+  EXPECT_TRUE(defaults->notify_command.empty());
+  EXPECT_EQ(defaults->notify_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(defaults->notify_archive_failing_after, std::chrono::seconds(600));
+  auto set = resolve_config(with_flags({{"repo", "/r"},
+                                        {"metrics-listen", " 127.0.0.1:9187, [::1]:9188 ,"},
+                                        {"notify-command", "/etc/walvault/notify"},
+                                        {"notify-timeout", "5"},
+                                        {"notify-archive-failing-after", "2m"}}),
+                            env.getter());
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_EQ(set->metrics_listen.size(), 2u);
+  EXPECT_EQ(set->metrics_listen[1].host, "::1");
+  EXPECT_EQ(set->metrics_listen[1].port, 9188);
+  EXPECT_EQ(set->notify_command, "/etc/walvault/notify");
+  EXPECT_EQ(set->notify_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(set->notify_archive_failing_after, std::chrono::seconds(120));
+  const std::string bad_address = error_of(resolve_config(with_flags({{"repo", "/r"}, {"metrics-listen", "localhost:9187"}}), env.getter()));
+  EXPECT_NE(bad_address.find("--metrics-listen"), std::string::npos) << bad_address;
+  EXPECT_NE(bad_address.find("'localhost:9187' does not start with an IP address"), std::string::npos) << bad_address;
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"notify-command", "notify.sh"}}), env.getter())).find("absolute"),
+            std::string::npos);
+  EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"notify-archive-failing-after", "0s"}}), env.getter())).find("at least 1s"),
+            std::string::npos);
+  // metrics-listen is bound once: a reload keeps it (and says so); notify-* apply at once.
+  auto next = *set;
+  next.metrics_listen.clear();
+  next.values["metrics-listen"] = "";
+  next.values["notify-timeout"] = "9";
+  const auto restart_only = restart_only_changes(*set, next);
+  EXPECT_NE(std::find(restart_only.begin(), restart_only.end(), "metrics-listen"), restart_only.end());
+  EXPECT_EQ(std::find(restart_only.begin(), restart_only.end(), "notify-timeout"), restart_only.end());
+}
+
 }  // namespace
 }  // namespace walvault
