@@ -2,7 +2,9 @@
 
 #include "daemon/daemon.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -22,11 +24,13 @@
 #include "archiver/handlers.hpp"
 #include "archiver/ingest.hpp"
 #include "archiver/pruner.hpp"
+#include "daemon/drill_record.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/notifier.hpp"
 #include "daemon/server.hpp"
 #include "common/base/path_access.hpp"
+#include "common/base/process.hpp"
 #include "common/core/config.hpp"
 #include "common/core/cron.hpp"
 #include "common/core/index.hpp"
@@ -135,6 +139,19 @@ class Daemon::Impl {
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
     register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
+    m_handlers.register_handler(
+        "DRILL-RESULT",
+        [this](Request& r) {
+          auto recorded = m_drills.record(r.message);
+          if (!recorded) return protocol::error(recorded.error());
+          const bool ok = r.message.field("ok") == std::optional<std::string_view>("1");
+          nlohmann::ordered_json event{{"event", ok ? "drill_passed" : "drill_failed"}};
+          const nlohmann::ordered_json drill = m_drills.document()["last"];
+          for (const char* key : {"backup", "started_at", "finished_at", "rto_seconds", "rpo_seconds", "reason"}) event[key] = drill[key];
+          m_notifier.notify(std::move(event));
+          return protocol::ok();
+        },
+        Lane::admin);
     instrument_handler(m_handlers, "PUSH", m_request_metrics.push_seconds, m_request_metrics.pushed, push_result);
     instrument_handler(m_handlers, "GET", m_request_metrics.get_seconds, m_request_metrics.fetched, get_result);
     m_backups.set_on_finished([this] {
@@ -206,11 +223,13 @@ class Daemon::Impl {
     if (m_handle_signals) wait_for_signal();
     arm_prune_timer();
     arm_backup_schedule();
+    arm_drill_schedule();
     spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
                  m_repository->describe(), config->socket, worker_count(*config), to_string(config->compress));
     m_io.run();
     m_background.join();
     m_state_pool.join();
+    m_drill_pool.join();
     const auto& c = m_ingest.counters();
     spdlog::info("walvaultd stopped: {} stored, {} duplicates, {} refused, {} conflicts, {} failed, {} served", c.stored.load(),
                  c.duplicates.load(), c.refused.load(), c.conflicts.load(), c.failed.load(), m_fetch.served());
@@ -253,6 +272,7 @@ class Daemon::Impl {
     }
     arm_prune_timer();
     if (next->backup_schedule != running->backup_schedule) arm_backup_schedule();
+    if (next->drill_schedule != running->drill_schedule) arm_drill_schedule();
     if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
     if (!restart_only.empty()) {
       std::string names;
@@ -278,6 +298,8 @@ class Daemon::Impl {
                  config()->shutdown_timeout.count());
     m_prune_timer.cancel();
     m_schedule_timer.cancel();
+    m_drill_timer.cancel();
+    if (const pid_t drill = m_drill_pid.load(); drill > 0) ::kill(drill, SIGTERM);  // its PostgreSQL is stopped by its own cleanup
     m_tick_timer.cancel();
     m_serving = false;  // /readyz says so while the drain runs
     if (m_http) m_http->stop();
@@ -447,6 +469,11 @@ class Daemon::Impl {
     live.prune_last_run_us = m_pruner.last_run_us();
     live.pruned_objects = m_pruner.objects_removed();
     live.pruned_bytes = m_pruner.bytes_freed();
+    const DrillSummary drill = m_drills.summary();
+    live.drill_last_success_us = drill.last_success_us;
+    live.drill_rto_seconds = drill.last_success_rto_seconds;
+    live.drill_rpo_seconds = drill.last_success_rpo_seconds;
+    live.drill_last_ok = drill.last_ok;
     if (auto progress = m_backups.progress()) {
       live.backup_running = !progress->finished();
       live.last_backup_failed = progress->phase == "failed";
@@ -482,6 +509,54 @@ class Daemon::Impl {
     return routes;
   }
 
+  // drill-schedule: runs `walvault drill --json` (the CLI next to walvaultd) on its own thread;
+  // the CLI records its result (DRILL-RESULT) like a drill run by hand. One at a time.
+  void arm_drill_schedule() {
+    m_drill_timer.cancel();
+    const std::string schedule_text = config()->drill_schedule;
+    if (schedule_text.empty() || m_stopping) return;
+    auto schedule = parse_cron(schedule_text);
+    if (!schedule) {
+      spdlog::error("{}", schedule.error().message);
+      return;
+    }
+    const std::int64_t now = now_unix_us();
+    auto next = next_cron_time(*schedule, std::max(now, m_drill_planned_us));
+    if (!next) {
+      spdlog::warn("drill-schedule '{}' never fires", schedule_text);
+      return;
+    }
+    spdlog::info("next scheduled drill at {} (drill-schedule '{}')", format_timestamp(*next), schedule_text);
+    m_drill_planned_us = *next;
+    m_drill_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
+    m_drill_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (m_drill_pid.load() != 0) spdlog::warn("scheduled drill skipped: the previous one is still running");
+      else boost::asio::post(m_drill_pool, [this] { run_scheduled_drill(); });
+      arm_drill_schedule();
+    });
+  }
+
+  void run_scheduled_drill() {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    const std::string cli = n > 0 ? parent_directory(std::string(self, static_cast<std::size_t>(n))) + "/walvault" : "walvault";
+    UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    m_drill_pid = -1;
+    auto pid = spawn_process({cli, "--socket", m_config.socket, "--json", "drill"}, devnull.get(), devnull.get());
+    if (!pid) {
+      m_drill_pid = 0;
+      spdlog::error("scheduled drill not started: {}", pid.error().message);
+      return;
+    }
+    m_drill_pid = *pid;
+    spdlog::info("scheduled drill started ({} drill, pid {})", cli, *pid);
+    const int status = wait_process(*pid);
+    m_drill_pid = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) spdlog::info("scheduled drill passed");
+    else spdlog::error("scheduled drill did not pass (exit {}): 'walvault status' shows its reason", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     const std::string schedule_text = config()->backup_schedule;
@@ -491,6 +566,8 @@ class Daemon::Impl {
         {"index_trusted", m_index->trusted()},
         {"backup", backup_status_json(m_backups.progress())},
         {"backup_schedule", schedule_text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(schedule_text)},
+        {"drill", m_drills.document()},
+        {"drill_schedule", config()->drill_schedule.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(config()->drill_schedule)},
         {"retention",
          {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
           {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
@@ -508,6 +585,7 @@ class Daemon::Impl {
   std::unique_ptr<Repository> m_repository;
   std::unique_ptr<Index> m_index;
   Indexer m_indexer;
+  DrillRecord m_drills{parent_directory(m_index->path()) + "/drill.json"};
   boost::asio::io_context m_io;
   HandlerRegistry m_handlers;
   Ingest m_ingest;
@@ -532,6 +610,10 @@ class Daemon::Impl {
   std::atomic<bool> m_serving{false};
   boost::asio::thread_pool m_state_pool{1};  // collect_state(); joined before the index closes
   boost::asio::steady_timer m_tick_timer{m_io};
+  boost::asio::steady_timer m_drill_timer{m_io};
+  std::int64_t m_drill_planned_us = 0;     // io thread only
+  std::atomic<pid_t> m_drill_pid{0};       // the scheduled drill's CLI while it runs (-1: starting)
+  boost::asio::thread_pool m_drill_pool{1};
   ArchiveFailureWatch m_failure_watch;  // io thread only
   std::uint64_t m_ticks = 0;            // io thread only
   boost::asio::signal_set m_signals;

@@ -174,6 +174,13 @@ std::string render_metrics(const RequestMetrics& requests, const StateSnapshot& 
         state.pitr_window_start_us ? std::optional<double>(seconds_of(*state.pitr_window_start_us)) : std::nullopt);
   gauge(out, "walvault_wal_gaps", "WAL segments recovery needs that the index lacks (from the oldest backup to the newest segment, every timeline on the path)",
         state.index_ok ? std::optional<double>(static_cast<double>(state.wal_gaps)) : std::nullopt);
+  gauge(out, "walvault_drill_last_success_timestamp_seconds", "when the last successful 'walvault drill' finished (Unix time)",
+        live.drill_last_success_us ? std::optional<double>(seconds_of(*live.drill_last_success_us)) : std::nullopt);
+  gauge(out, "walvault_drill_rto_seconds", "the last successful drill's recovery time: restore plus recovery", live.drill_rto_seconds);
+  gauge(out, "walvault_drill_rpo_seconds", "the last successful drill's recovery point: newest archived commit minus newest replayed commit",
+        live.drill_rpo_seconds);
+  gauge(out, "walvault_drill_last_success", "1 when the most recent drill passed, 0 when it failed",
+        live.drill_last_ok ? std::optional<double>(*live.drill_last_ok ? 1.0 : 0.0) : std::nullopt);
   return out.text();
 }
 

@@ -71,6 +71,10 @@ struct LiveState {
   std::uint64_t pruned_bytes = 0;
   bool backup_running = false;
   bool last_backup_failed = false;  // the most recent backup since start failed
+  std::optional<std::int64_t> drill_last_success_us;
+  std::optional<double> drill_rto_seconds;  // of the last successful drill
+  std::optional<double> drill_rpo_seconds;
+  std::optional<bool> drill_last_ok;        // the last drill; nullopt before the first
 };
 
 // The whole /metrics document (text exposition format 0.0.4).

@@ -68,6 +68,14 @@ const Verb k_verbs[] = {
      {"pgdata", "backup", "target-time", "target-lsn", "target-xid", "target-name", "target-timeline", "target-action",
       "primary-conninfo", "owner", "jobs", "pg-bindir"},
      {"target-immediate", "standby", "force"}},
+    {"drill", "PLAN", "drill [--workdir DIR] [--backup ID|latest] [--target-time T | ...] [--check-sql FILE\n"
+                      "      [--expect FILE]] [--owner USER] [--recovery-timeout SECONDS] [--keep] [--no-amcheck]\n"
+                      "                              disaster-recovery drill: restore into a scratch directory, start\n"
+                      "                              PostgreSQL there, check it (pg_amcheck, every table's rows, the SQL\n"
+                      "                              file), report RTO and RPO, remove it; walvaultd records the result",
+     {"workdir", "backup", "target-time", "target-lsn", "target-xid", "target-name", "target-timeline", "check-sql", "expect",
+      "owner", "jobs", "pg-bindir", "recovery-timeout"},
+     {"target-immediate", "keep", "no-amcheck"}},
 };
 
 void usage(FILE* out) {
@@ -141,6 +149,10 @@ int run_walvault_cli(int argc, const char* const* argv) {
   if (targets > 1) return usage_error("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target-immediate");
 
   if (std::string(verb->name) == "restore") return run_restore(options, values, as_json);
+  if (std::string(verb->name) == "drill") {
+    if (values.contains("expect") && !values.contains("check-sql")) return usage_error("--expect goes with --check-sql");
+    return run_drill(options, values, as_json);
+  }
   if (std::string(verb->name) == "backup" && !timeout_given) options.timeout = std::chrono::hours(24 * 7);
 
   protocol::Message request{verb->wire, {}};

@@ -2,6 +2,7 @@
 // The `walvault` admin CLI. Most verbs are one request: the daemon writes the document into a
 // pipe the CLI passes and answers OK exit=N. `restore` runs here, in the CLI (restore_client.cpp).
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/base/error.hpp"
@@ -28,7 +29,13 @@ Result<DocumentReply> exchange_document(const ClientOptions& options, const prot
 // The CLI's exit status for an admin answer; prints the reason to stderr.
 int exit_code_of(const protocol::Message& response);
 
-// `walvault restore` (restore_client.cpp).
-int run_restore(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json);
+// `walvault restore` (restore_client.cpp). With `report`, nothing is printed on stdout: the
+// JSON document `--json` would print is stored there (errors still go to stderr).
+int run_restore(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json,
+                nlohmann::json* report = nullptr);
+
+// `walvault drill` (drill_client.cpp): restore into a scratch directory, start PostgreSQL there,
+// check it, report RTO and RPO, record the result in walvaultd.
+int run_drill(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json);
 
 }  // namespace walvault

@@ -302,7 +302,8 @@ Result<ExtractStats> restore_chunk(const ClientOptions& options, const std::stri
 
 }  // namespace
 
-int run_restore(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json) {
+int run_restore(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json, nlohmann::json* report) {
+  if (report) as_json = true;  // quiet: the caller (walvault drill) prints its own report
   auto parsed = parse_options(values);
   if (!parsed) return usage(parsed.error().message);
   const RestoreOptions& checked = *parsed;
@@ -482,7 +483,8 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
              {"restore_command", restore_command},
              {"target", o.has_target ? json(o.targets.front().first + " = " + o.targets.front().second) : json(nullptr)},
              {"plan", plan}};
-    std::printf("%s\n", out.dump(2).c_str());
+    if (report) *report = std::move(out);
+    else std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("restored backup %s into %s: %llu files, %s in %.1f s (%s)\n%s\n%s written; recovery will fetch WAL with:\n  %s\n",
                 id.c_str(), o.pgdata.c_str(), static_cast<unsigned long long>(files.load()), mib(bytes).c_str(), seconds,

@@ -56,10 +56,11 @@ constexpr OptionSpec k_options[] = {
     {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; wins over walvault backup -d and pgdata; a password in it goes to pg_basebackup as PGPASSWORD, never on its command line", true},
     {"pg-bindir", "/usr/lib/postgresql/15/bin", "DIR", "where walvaultd finds pg_basebackup", true},
     {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
+    {"drill-schedule", "off", "CRON", "run 'walvault drill' (restore the newest backup into a scratch directory, start PostgreSQL on it, check it, record RTO and RPO) on this cron schedule, in UTC; walvaultd's own uid must be allowed (allow-uid). off: only by hand", true},
     {"backup-chunk-size", "64MiB", "SIZE", "a base backup is stored as chunks of about this much tar data (1MiB to 4GiB); restore fetches chunks in parallel", true},
     {"backup-checkpoint", "fast", "MODE", "checkpoint a backup starts with: fast (start now) or spread (gentler on a busy server, slower to start)", true},
     {"metrics-listen", "", "LIST", "comma-separated IP:PORT addresses (127.0.0.1:9187, [::1]:9187) where walvaultd serves /metrics (Prometheus), /healthz and /readyz over HTTP; empty: off. Anyone who can reach it reads the metrics: keep it on loopback or a pod network", false},
-    {"notify-command", "", "FILE", "a program walvaultd runs for each event (backup finished or failed, archiving failing and recovered, prune failed) with one JSON document on its stdin and WALVAULT_EVENT set; one at a time, never on the archiving path; exit 0 is delivered. Empty: off", true},
+    {"notify-command", "", "FILE", "a program walvaultd runs for each event (backup finished or failed, archiving failing and recovered, prune failed, drill passed or failed) with one JSON document on its stdin and WALVAULT_EVENT set; one at a time, never on the archiving path; exit 0 is delivered. Empty: off", true},
     {"notify-timeout", "30", "SECONDS", "notify-command: a run that takes longer is killed (logged as failed)", true},
     {"notify-archive-failing-after", "10m", "DURATION", "notify-command: the 'archive_failing' event comes once pushes have failed this long with no success in between", true},
     {"log-level", "info", "LEVEL", "debug, info, warn or error", true},
@@ -371,6 +372,12 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     } else {
       if (auto schedule = parse_cron(value); !schedule) return std::unexpected(schedule.error());
       config.backup_schedule = trim(value);
+    }
+  } else if (name == "drill-schedule") {
+    config.drill_schedule.clear();
+    if (value != "off" && !value.empty()) {
+      if (auto schedule = parse_cron(value); !schedule) return std::unexpected(schedule.error());
+      config.drill_schedule = value;
     }
   } else if (name == "backup-chunk-size") {
     auto bytes = parse_size(value);

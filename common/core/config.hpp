@@ -68,6 +68,7 @@ struct DaemonConfig {
   std::string pg_conninfo;                     // empty: -d, the caller's PG* variables, or pgdata
   std::string pg_bindir = "/usr/lib/postgresql/15/bin";
   std::string backup_schedule;                 // cron text; empty: off
+  std::string drill_schedule;                  // cron text; empty: off
   std::uint64_t backup_chunk_size = 64ULL << 20;
   std::string backup_checkpoint = "fast";
   std::chrono::seconds shutdown_timeout{60};  // SIGTERM: how long open connections may take

@@ -21,10 +21,11 @@ DASHBOARD="$WV_REPO_ROOT/packaging/grafana/walvault.json"
 log "--- the alert rules"
 wv_run -- promtool check rules "$RULES/walvault-rules.yaml"
 check_rc 0 "promtool check rules walvault-rules.yaml"
-wv_run -C "$RULES" -- promtool test rules walvault-rules.test.yaml
+wv_run -C "$RULES" -- promtool test rules walvault-rules.test.yaml walvault-rules.hourly.test.yaml
 check_rc 0 "promtool test rules: every alert fires above its threshold and not below ($(_wv_oneline "$RUN_OUT$RUN_ERR" | cut -c1-200))"
 alerts=$(python3 -c 'import sys, yaml; print(" ".join(r["alert"] for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"]))' "$RULES/walvault-rules.yaml")
-tested=$(python3 -c 'import sys, yaml; print(" ".join(sorted({c["alertname"] for t in yaml.safe_load(open(sys.argv[1]))["tests"] for c in t["alert_rule_test"]})))' "$RULES/walvault-rules.test.yaml")
+tested=$(python3 -c 'import sys, yaml; print(" ".join(sorted({c["alertname"] for f in sys.argv[1:] for t in yaml.safe_load(open(f))["tests"] for c in t["alert_rule_test"]})))' \
+  "$RULES/walvault-rules.test.yaml" "$RULES/walvault-rules.hourly.test.yaml")
 check_eq "$tested" "$(tr ' ' '\n' <<<"$alerts" | sort | tr '\n' ' ' | sed 's/ $//')" "every alert has a unit test"
 missing=""
 for a in $alerts; do
@@ -64,6 +65,11 @@ assert_rc 0 "archive-get $last"
 wv_get 0000000100000000000000FE "$T/work/none"
 check_rc 1 "archive-get of a segment never archived"
 
+# A real drill (tests/integration/drill.sh tests it in depth), so the drill metrics and the
+# dashboard's drill panel have data.
+wv_cli -u root --json drill --workdir "$T/drill" --no-amcheck
+assert_rc 0 "walvault drill ($(jq_out -c '{ok, reason, rto_seconds}'))"
+
 http_code() { curl -s -o "$T/work/http.body" -w '%{http_code}' --max-time 10 "$METRICS$1"; }
 # For wait_for, which runs its command again each time (a $(...) argument would run once).
 readyz_is() { [ "$(http_code /readyz)" = "$1" ]; }
@@ -85,6 +91,8 @@ check_match 'walvault_wal_fetched_total\{result="not_found"\} [1-9]' "$(cat "$T/
 check_match 'walvault_backups\{state="complete"\} 1' "$(cat "$T/work/scrape.txt")" "the base backup counted as complete"
 check_match 'walvault_wal_gaps 0' "$(cat "$T/work/scrape.txt")" "no WAL gap"
 check_match "walvault_repository_up\\{repo=\"$REPO\"\\} 1" "$(cat "$T/work/scrape.txt")" "the repository is up"
+check_match 'walvault_drill_last_success 1' "$(cat "$T/work/scrape.txt")" "the drill is counted as passed"
+check_match 'walvault_drill_rto_seconds [0-9]' "$(cat "$T/work/scrape.txt")" "the drill's RTO is exported"
 
 log "--- a real Prometheus scrapes it"
 pick_port PPORT

@@ -578,6 +578,11 @@ TEST(ConfigObservability, MetricsListenAndNotifyOptions) {
             std::string::npos);
   EXPECT_NE(error_of(resolve_config(with_flags({{"repo", "/r"}, {"notify-archive-failing-after", "0s"}}), env.getter())).find("at least 1s"),
             std::string::npos);
+  auto drills = resolve_config(with_flags({{"repo", "/r"}, {"drill-schedule", "0 4 * * 0"}}), env.getter());
+  ASSERT_TRUE(drills) << drills.error().message;
+  EXPECT_EQ(drills->drill_schedule, "0 4 * * 0");
+  EXPECT_TRUE(defaults->drill_schedule.empty());  // off
+  EXPECT_FALSE(resolve_config(with_flags({{"repo", "/r"}, {"drill-schedule", "every sunday"}}), env.getter()));
   // metrics-listen is bound once: a reload keeps it (and says so); notify-* apply at once.
   auto next = *set;
   next.metrics_listen.clear();
