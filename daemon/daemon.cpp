@@ -353,30 +353,37 @@ class Daemon::Impl {
   }
 
 
-  // backup-schedule: the next firing time from now, in UTC; a backup already running at that
-  // moment makes this run a no-op (logged), never a second backup.
-  void arm_backup_schedule() {
-    m_schedule_timer.cancel();
-    const std::string schedule_text = config()->backup_schedule;
+  // Arms `timer` for the next time `schedule_text` (cron, UTC; the value of `option`) fires,
+  // from the later of now and the run already planned: a steady-clock timer can fire a little
+  // before the wall clock reaches the minute (NTP slew), which must not plan that minute again.
+  // `fire` runs on the io thread then; it re-arms.
+  void arm_cron(boost::asio::steady_timer& timer, std::int64_t& planned_us, const char* option, const std::string& schedule_text,
+                const char* what, std::function<void()> fire) {
+    timer.cancel();
     if (schedule_text.empty() || m_stopping) return;
     auto schedule = parse_cron(schedule_text);
     if (!schedule) {
       spdlog::error("{}", schedule.error().message);
       return;
     }
-    // From the later of now and the run just planned: a steady-clock timer can fire a little
-    // before the wall clock reaches the minute (NTP slew), which must not plan it again.
     const std::int64_t now = now_unix_us();
-    auto next = next_cron_time(*schedule, std::max(now, m_schedule_planned_us));
+    auto next = next_cron_time(*schedule, std::max(now, planned_us));
     if (!next) {
-      spdlog::warn("backup-schedule '{}' never fires", schedule_text);
+      spdlog::warn("{} '{}' never fires", option, schedule_text);
       return;
     }
-    spdlog::info("next scheduled backup at {} (backup-schedule '{}')", format_timestamp(*next), schedule_text);
-    m_schedule_planned_us = *next;
-    m_schedule_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
-    m_schedule_timer.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
+    spdlog::info("next scheduled {} at {} ({} '{}')", what, format_timestamp(*next), option, schedule_text);
+    planned_us = *next;
+    timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
+    timer.async_wait([fire = std::move(fire)](const boost::system::error_code& ec) {
+      if (!ec) fire();
+    });
+  }
+
+  // backup-schedule: a backup already running at that moment makes this run a no-op (logged),
+  // never a second backup.
+  void arm_backup_schedule() {
+    arm_cron(m_schedule_timer, m_schedule_planned_us, "backup-schedule", config()->backup_schedule, "backup", [this] {
       // Off the io thread: starting a backup lists the repository.
       boost::asio::post(m_background, [this] {
         auto id = m_backups.start("", "schedule");
@@ -512,25 +519,7 @@ class Daemon::Impl {
   // drill-schedule: runs `walvault drill --json` (the CLI next to walvaultd) on its own thread;
   // the CLI records its result (DRILL-RESULT) like a drill run by hand. One at a time.
   void arm_drill_schedule() {
-    m_drill_timer.cancel();
-    const std::string schedule_text = config()->drill_schedule;
-    if (schedule_text.empty() || m_stopping) return;
-    auto schedule = parse_cron(schedule_text);
-    if (!schedule) {
-      spdlog::error("{}", schedule.error().message);
-      return;
-    }
-    const std::int64_t now = now_unix_us();
-    auto next = next_cron_time(*schedule, std::max(now, m_drill_planned_us));
-    if (!next) {
-      spdlog::warn("drill-schedule '{}' never fires", schedule_text);
-      return;
-    }
-    spdlog::info("next scheduled drill at {} (drill-schedule '{}')", format_timestamp(*next), schedule_text);
-    m_drill_planned_us = *next;
-    m_drill_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now)));
-    m_drill_timer.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
+    arm_cron(m_drill_timer, m_drill_planned_us, "drill-schedule", config()->drill_schedule, "drill", [this] {
       if (m_drill_pid.load() != 0) spdlog::warn("scheduled drill skipped: the previous one is still running");
       else boost::asio::post(m_drill_pool, [this] { run_scheduled_drill(); });
       arm_drill_schedule();
