@@ -1,5 +1,7 @@
 #include "archiver/backup_taker.hpp"
 
+#include "common/base/text.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -73,6 +75,8 @@ Result<std::string> BackupTaker::start(std::string label, std::string trigger, c
   }
   if (label.size() > 1000 || label.find_first_of("\r\n") != std::string::npos)
     return fail(ErrorKind::invalid, "--label must be one line of at most 1000 bytes (PostgreSQL keeps it in backup_label)");
+  // backup.json, status and the notifications are JSON: a label that is not UTF-8 cannot be kept.
+  if (!valid_utf8(label)) return fail(ErrorKind::invalid, "--label must be UTF-8 text (it is kept in backup.json)");
   std::lock_guard lock(m_mutex);
   if (m_progress && !m_progress->finished())
     return fail(ErrorKind::conflict, "backup " + m_progress->id + " is already running (" + m_progress->phase + ")");

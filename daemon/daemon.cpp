@@ -271,8 +271,15 @@ class Daemon::Impl {
       m_snapshot = next;
     }
     arm_prune_timer();
-    if (next->backup_schedule != running->backup_schedule) arm_backup_schedule();
-    if (next->drill_schedule != running->drill_schedule) arm_drill_schedule();
+    // A new schedule plans from now, not from the old schedule's next run.
+    if (next->backup_schedule != running->backup_schedule) {
+      m_schedule_planned_us = 0;
+      arm_backup_schedule();
+    }
+    if (next->drill_schedule != running->drill_schedule) {
+      m_drill_planned_us = 0;
+      arm_drill_schedule();
+    }
     if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
     if (!restart_only.empty()) {
       std::string names;

@@ -31,7 +31,7 @@ std::string underscored(std::string name) {
 }
 
 std::optional<std::int64_t> time_of(const json& drill) {
-  if (!drill.is_object() || !drill["finished_at"].is_string()) return std::nullopt;
+  if (!drill.is_object() || !drill.contains("finished_at") || !drill["finished_at"].is_string()) return std::nullopt;
   return parse_timestamp(drill["finished_at"].get<std::string>());
 }
 
@@ -67,13 +67,18 @@ Result<void> DrillRecord::record(const protocol::Message& request) {
     auto text = request.field(field);
     drill[underscored(field)] = text ? json(std::string(*text)) : json(nullptr);
   }
-  std::lock_guard lock(m_mutex);
-  json next = m_document;
+  // One writer at a time; readers (status, every scrape) wait only for the swap, not the fsync.
+  std::lock_guard writing(m_write_mutex);
+  json next = document();
   next["last"] = drill;
   if (drill["ok"].get<bool>()) next["last_success"] = drill;
-  const std::string text = next.dump(2) + "\n";
+  // A reason from PostgreSQL's log may hold bytes that are not UTF-8: replaced, never a throw.
+  const std::string text = next.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   if (auto r = write_file_durable(m_path, as_bytes(text), true, 0640); !r) return r;
-  m_document = std::move(next);
+  {
+    std::lock_guard lock(m_mutex);
+    m_document = json::parse(text);
+  }
   if (drill["ok"].get<bool>())
     spdlog::info("drill of backup {} passed: RTO {} s", drill["backup"].is_string() ? drill["backup"].get<std::string>() : "?", drill["rto_seconds"].dump());
   else
@@ -89,12 +94,16 @@ json DrillRecord::document() const {
 DrillSummary DrillRecord::summary() const {
   std::lock_guard lock(m_mutex);
   DrillSummary s;
+  // A hand-edited file may lack any key: look before reading.
+  auto number = [](const json& drill, const char* key) {
+    return drill.is_object() && drill.contains(key) && drill[key].is_number() ? std::optional<double>(drill[key].get<double>()) : std::nullopt;
+  };
   const json& success = m_document["last_success"];
   s.last_success_us = time_of(success);
-  if (success.is_object() && success["rto_seconds"].is_number()) s.last_success_rto_seconds = success["rto_seconds"].get<double>();
-  if (success.is_object() && success["rpo_seconds"].is_number()) s.last_success_rpo_seconds = success["rpo_seconds"].get<double>();
+  s.last_success_rto_seconds = number(success, "rto_seconds");
+  s.last_success_rpo_seconds = number(success, "rpo_seconds");
   const json& last = m_document["last"];
-  if (last.is_object()) {
+  if (last.is_object() && last.contains("ok") && last["ok"].is_boolean()) {
     s.last_ok = last["ok"].get<bool>();
     s.last_finished_us = time_of(last);
   }

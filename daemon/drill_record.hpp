@@ -34,7 +34,8 @@ class DrillRecord {
 
  private:
   std::string m_path;
-  mutable std::mutex m_mutex;
+  mutable std::mutex m_mutex;  // m_document
+  std::mutex m_write_mutex;    // record(): one durable write at a time
   nlohmann::ordered_json m_document;
 };
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -140,7 +141,13 @@ void HttpServer::accept(std::size_t listener) {
         std::make_shared<Session>(std::move(socket), m_routes, m_active)->read();
       }
     } else {
+      // Out of descriptors, say: wait a moment instead of spinning on the same error.
       spdlog::warn("metrics endpoint: accept failed: {}", ec.message());
+      auto pause = std::make_shared<boost::asio::steady_timer>(m_io, std::chrono::milliseconds(200));
+      pause->async_wait([this, listener, pause](boost::system::error_code wait_ec) {
+        if (!wait_ec && m_acceptors[listener]->is_open()) accept(listener);
+      });
+      return;
     }
     accept(listener);
   });

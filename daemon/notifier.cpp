@@ -41,6 +41,7 @@ std::string Notifier::run_once(const NotifySettings& settings, const std::string
   ::fcntl(output_read.get(), F_SETFL, O_NONBLOCK);  // ours only: the child writes as usual
   SpawnOptions options;
   options.stdin_fd = input_read.get();
+  options.new_process_group = true;  // a timeout kills what the program started too (curl from a script)
   std::string event_type = "unknown";
   if (auto parsed = nlohmann::json::parse(document, nullptr, false); parsed.is_object() && parsed.contains("event"))
     event_type = parsed["event"].get<std::string>();
@@ -67,7 +68,7 @@ std::string Notifier::run_once(const NotifySettings& settings, const std::string
     const pid_t done = ::waitpid(*pid, &status, WNOHANG);
     if (done == *pid) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(*pid, SIGKILL);
+      ::kill(-*pid, SIGKILL);
       wait_process(*pid);
       return "did not finish within notify-timeout (" + std::to_string(settings.timeout.count()) + " s) and was killed";
     }
@@ -97,7 +98,8 @@ void Notifier::notify(nlohmann::ordered_json event) {
   nlohmann::ordered_json document{{"event", event.value("event", "unknown")}, {"time", format_timestamp(now_unix_us())}, {"version", WALVAULT_VERSION}};
   for (auto& [key, value] : event.items())
     if (key != "event") document[key] = value;
-  std::string text = document.dump();
+  // A backup label or an error may hold bytes that are not UTF-8: replaced, never a throw.
+  std::string text = document.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   {
     std::lock_guard lock(m_mutex);
     if (m_queue.size() >= k_queue_limit) {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -64,12 +65,27 @@ std::string utc_now() {
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// One line of at most `limit` bytes, cut at a character boundary (PostgreSQL may log in UTF-8).
 std::string one_line(std::string text, std::size_t limit = 400) {
   for (char& c : text)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text.size() > limit ? text.substr(0, limit) + "..." : text;
+  if (text.size() <= limit) return text;
+  std::size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "...";
 }
+
+// A string field of walvaultd's record, "" when absent or null (a drill without --check-sql).
+std::string text_of(const json& record, const char* key) {
+  return record.is_object() && record.contains(key) && record[key].is_string() ? record[key].get<std::string>() : "";
+}
+
+// Reports never fail on bytes that are not UTF-8 (a label, a log line in another encoding).
+std::string dump(const json& document, int indent = -1) { return document.dump(indent, ' ', false, json::error_handler_t::replace); }
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 // FNV-1a, 64 bits: a stable fingerprint of a check's output, to compare with the last drill's.
 std::string fingerprint(const std::string& text) {
@@ -183,12 +199,23 @@ class Drill {
     if (m_reason.empty()) m_reason = one_line(std::move(reason), 600);
     return false;
   }
+  // As the superuser inside databases whose owners may not be trusted: the search_path is the
+  // catalog's only (a database's ALTER DATABASE ... SET search_path cannot slip a function of
+  // its own in front of format() or count()), and the name goes in a quoted connection string
+  // (a database named 'host=elsewhere' is a name, not a server).
   Result<Program> psql(const std::string& database, const std::string& sql_or_file, bool file = false) {
+    std::string quoted;
+    for (char c : database) {
+      if (c == '\\' || c == '\'') quoted += '\\';
+      quoted += c;
+    }
     std::vector<std::string> argv{m_bindir + "/psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", m_run_dir, "-p",
-                                  std::to_string(m_port), "-U", m_owner.name, "-d", database};
+                                  std::to_string(m_port), "-U", m_owner.name, "-d", "dbname='" + quoted + "'"};
     argv.push_back(file ? "-f" : "-c");
     argv.push_back(sql_or_file);
-    return walvault::run(argv, m_owner, {"PGCONNECT_TIMEOUT=10", "PGOPTIONS=-c statement_timeout=600000"});
+    // The operator's --check-sql file runs with the database's own search_path (it names its tables).
+    return walvault::run(argv, m_owner, {"PGCONNECT_TIMEOUT=10", file ? "PGOPTIONS=-c statement_timeout=600000"
+                                                                      : "PGOPTIONS=-c statement_timeout=600000 -c search_path=pg_catalog,pg_temp"});
   }
   bool prepare_workdir();
   bool restore();
@@ -204,6 +231,7 @@ class Drill {
   std::string m_workdir, m_pgdata, m_run_dir, m_log, m_bindir;
   bool m_created_workdir = false, m_started = false, m_keep = false;
   bool m_prepared = false;  // the scratch directory is ours (created, or found empty)
+  std::optional<struct stat> m_given_workdir_mode;  // an existing empty --workdir, as found
   std::uint16_t m_port = 0;
   std::string m_reason;
   json m_report = json::object();
@@ -227,6 +255,7 @@ bool Drill::prepare_workdir() {
         if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") empty = false;
       ::closedir(d);
       if (!empty) return failed("--workdir '" + m_workdir + "' is not empty: a drill needs a scratch directory of its own; nothing was changed");
+      m_given_workdir_mode = st;
     } else {
       if (::mkdir(m_workdir.c_str(), 0700) != 0) return failed(os_error_text("create", m_workdir, errno));
       m_created_workdir = true;
@@ -297,6 +326,16 @@ bool Drill::start_and_recover() {
   settings += "archive_mode = off\n";
   settings += "logging_collector = off\n";
   settings += "cluster_name = 'walvault-drill'\n";
+  // A promoted copy must not start the production cluster's subscriptions (they would take
+  // changes from its publishers and their slots).
+  settings += "max_logical_replication_workers = 0\n";
+  // Debian keeps postgresql.conf in /etc: a backup of such a cluster has none, and PostgreSQL
+  // will not start without one. An empty one gives the defaults plus the settings below.
+  const std::string conf = m_pgdata + "/postgresql.conf";
+  if (::access(conf.c_str(), F_OK) != 0) {
+    std::ofstream(conf) << "# written by walvault drill: the backup had no postgresql.conf (kept outside the data directory)\n";
+    if (m_owner.run_as) (void)!::chown(conf.c_str(), m_owner.run_as->uid, m_owner.run_as->gid);
+  }
   {
     std::ofstream out(m_pgdata + "/postgresql.auto.conf", std::ios::app);
     out << settings;
@@ -329,10 +368,10 @@ bool Drill::start_and_recover() {
       const std::string log = read_text(m_log);
       const bool ended = log.find("database system is shut down") != std::string::npos || log.find("FATAL") != std::string::npos;
       if (seen_running || ended || Clock::now() - started > std::chrono::seconds(60)) {
-        m_started = false;
         return failed("PostgreSQL stopped during recovery: " + one_line(tail_lines(log, 6), 900));
       }
     }
+    if (g_interrupted) return failed("interrupted (SIGTERM or SIGINT) while PostgreSQL recovered");
     auto in_recovery = psql("postgres", "select pg_is_in_recovery()");
     if (in_recovery && in_recovery->ok() && in_recovery->output.starts_with("f")) break;
     if (Clock::now() > deadline)
@@ -429,11 +468,11 @@ bool Drill::check() {
         m_report["check_sql"] = check;
         return failed("--check-sql output differs from --expect '" + *expect + "': got '" + one_line(result->output, 200) + "'");
       }
-    } else if (m_previous.is_object() && m_previous.value("check_sql", "") == fingerprint(sql)) {
-      check["compared_with"] = "the last drill (" + m_previous.value("finished_at", std::string("?")) + ")";
-      if (m_previous.value("check_output", "") != fingerprint(result->output)) {
+    } else if (text_of(m_previous, "check_sql") == fingerprint(sql)) {
+      check["compared_with"] = "the last drill (" + text_of(m_previous, "finished_at") + ")";
+      if (text_of(m_previous, "check_output") != fingerprint(result->output)) {
         m_report["check_sql"] = check;
-        return failed("--check-sql output differs from the last drill's (" + m_previous.value("finished_at", std::string("?")) +
+        return failed("--check-sql output differs from the last drill's (" + text_of(m_previous, "finished_at") +
                       "): got '" + one_line(result->output, 200) + "'");
       }
     }
@@ -457,10 +496,23 @@ void Drill::stop_and_clean() {
     m_report["kept"] = true;
     return;
   }
-  ::nftw(m_pgdata.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
-  for (const std::string& f : {m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"}) ::unlink(f.c_str());
-  ::rmdir(m_run_dir.c_str());
-  if (m_created_workdir) ::rmdir(m_workdir.c_str());
+  // As the data's owner: the tree is that user's, and root must not walk a tree another user
+  // can change under it (a directory swapped for a symbolic link mid-walk).
+  if (m_owner.run_as) {
+    (void)walvault::run({"/bin/rm", "-rf", "--", m_pgdata, m_run_dir, m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"},
+                        m_owner);
+  } else {
+    ::nftw(m_pgdata.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+    for (const std::string& f : {m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"}) ::unlink(f.c_str());
+    ::rmdir(m_run_dir.c_str());
+  }
+  if (m_created_workdir) {
+    ::rmdir(m_workdir.c_str());
+  } else if (m_given_workdir_mode) {
+    // An operator's empty directory gets its owner and mode back.
+    (void)!::chown(m_workdir.c_str(), m_given_workdir_mode->st_uid, m_given_workdir_mode->st_gid);
+    (void)!::chmod(m_workdir.c_str(), m_given_workdir_mode->st_mode & 07777);
+  }
   m_report["kept"] = false;
 }
 
@@ -506,7 +558,20 @@ int Drill::run() {
   if (status.contains("drill") && status["drill"].is_object()) m_previous = status["drill"]["last_success"];
   m_report["started_at"] = utc_now();
   m_started_at = Clock::now();
-  const bool ok = prepare_workdir() && restore() && start_and_recover() && check();
+  // SIGTERM (walvaultd stopping) and SIGINT (Ctrl-C) end the drill through its cleanup: the
+  // scratch PostgreSQL runs in a session of its own and would outlive us otherwise.
+  struct sigaction interrupt {};
+  interrupt.sa_handler = on_interrupt;
+  ::sigaction(SIGTERM, &interrupt, nullptr);
+  ::sigaction(SIGINT, &interrupt, nullptr);
+  bool ok = false;
+  try {
+    ok = prepare_workdir() && restore() && (!g_interrupted || failed("interrupted (SIGTERM or SIGINT) during the restore")) &&
+         start_and_recover() && check();
+    if (g_interrupted && ok) ok = failed("interrupted (SIGTERM or SIGINT)");
+  } catch (const std::exception& e) {
+    ok = failed(std::string("internal error: ") + e.what());
+  }
   const double rto = m_restore_seconds + m_recovery_seconds;
   if (!ok && m_reason.empty()) m_reason = "the drill failed";
   stop_and_clean();
@@ -520,7 +585,7 @@ int Drill::run() {
   if (!m_report.contains("rpo_seconds")) m_report["rpo_seconds"] = nullptr;
   record(rto);
   if (m_as_json) {
-    std::printf("%s\n", m_report.dump(2).c_str());
+    std::printf("%s\n", dump(m_report, 2).c_str());
   } else if (ok) {
     std::printf("drill passed: backup %s restored and recovered in %.1f s (RTO: restore %.1f s + recovery %.1f s), %s WAL file(s) replayed\n",
                 m_report["backup"].get<std::string>().c_str(), rto, m_restore_seconds, m_recovery_seconds,

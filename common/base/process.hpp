@@ -26,6 +26,7 @@ struct SpawnOptions {
   std::vector<std::string> environment;
   std::optional<RunAs> run_as;
   int stdin_fd = -1;  // the child's stdin; -1: /dev/null
+  bool new_process_group = false;  // the child leads a process group of its own (kill(-pid) reaches its children)
 };
 
 // Starts argv[0] (a path) with stdin from /dev/null (or options.stdin_fd), stdout and stderr on the given descriptors,

@@ -5,7 +5,8 @@
 # reports an RTO within a few seconds of the wall time measured here and an RPO of 0 (every
 # archived commit replayed); the scratch directory is gone afterwards and walvaultd shows the
 # result in status. A non-empty --workdir is refused untouched; a later drill compares the SQL
-# output with the last passing one's and fails when it differs; with a segment in the middle
+# output with the last passing one's (a drill without SQL in between is no reference) and
+# fails when it differs; with a segment in the middle
 # of the WAL damaged, the drill fails and names that segment.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
@@ -62,8 +63,13 @@ check_contains "is not empty" "$RUN_ERR" "the refusal says why"
 check_eq "$(cat "$T/busy/something")" keep "its content is untouched"
 
 log "--- the SQL output is compared with the last passing drill's"
+wv_cli -u root --json drill --no-amcheck
+assert_rc 0 "a drill without --check-sql ($(jq_out -c '{ok, reason}'))"
 wv_cli -u root --json drill --check-sql "$T/check.sql" --no-amcheck
-assert_rc 0 "a second drill with the same data ($(jq_out -c '{ok, reason}'))"
+assert_rc 0 "a drill with --check-sql after one without ($(jq_out -c '{ok, reason}'))"
+check_eq "$(jq_out '.check_sql.compared_with')" null "nothing to compare with: its output becomes the reference"
+wv_cli -u root --json drill --check-sql "$T/check.sql" --no-amcheck
+assert_rc 0 "another drill with the same data ($(jq_out -c '{ok, reason}'))"
 check_contains "the last drill" "$(jq_out '.check_sql.compared_with')" "compared with the last passing drill"
 psql_q "$PG" "insert into t values (999999, 'one more row')" >/dev/null
 wait_archived "$PG" "$(pg_switch "$PG")" 60

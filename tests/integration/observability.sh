@@ -56,7 +56,7 @@ assert_rc 0 "walvault backup"
 BACKUP=$(jq_out '.id')
 event_of() { [ -f "$EVENTS" ] && jq -c "select(.event == \"$1\")" "$EVENTS" | grep -q .; }
 wait_for 20 "the backup_finished event" event_of backup_finished
-check_eq "$(jq -r 'select(.event == "backup_finished") | [.id, .label, (.stored_bytes > 0)] | join(" ")' "$EVENTS")" "$BACKUP metrics true" \
+check_eq "$(jq -r 'select(.event == "backup_finished") | [.id, .label, (.stored_bytes > 0)] | join(" ")' "$EVENTS" | head -n 1)" "$BACKUP metrics true" \
   "notify-command got backup_finished with the backup's id, label and size"
 for _ in 1 2 3; do last=$(pg_switch "$PG"); done
 wait_archived "$PG" "$last" 60
@@ -161,6 +161,17 @@ check_rc 0 "archive-push of $last again (already archived: acknowledged)"
 wait_for 30 "the archive_recovered event" event_of archive_recovered
 check_eq "$(jq -r '.event' "$EVENTS" | grep -c archive_failing)" 1 "archive_failing was sent once for the episode"
 check_contains "is reachable again" "$(cat "$T"/logs/walvaultd.*.log)" "walvaultd logged the repository's return"
+
+log "--- a backup label that is not UTF-8 is refused, and walvaultd lives on"
+wv_cli -u root backup --label "$(printf 'caf\351')"
+check_rc 2 "walvault backup with a Latin-1 label is refused"
+check_contains "must be UTF-8" "$RUN_ERR" "it says why"
+check_daemons_alive
+wv_cli -u root --json backup --label "café ☕"
+assert_rc 0 "a UTF-8 label is fine"
+backups_finished() { [ "$(jq -c 'select(.event == "backup_finished")' "$EVENTS" | wc -l)" -ge 2 ]; }
+wait_for 20 "the second backup_finished event" backups_finished
+check_eq "$(jq -r 'select(.event == "backup_finished") | .label' "$EVENTS" | tail -n 1)" "café ☕" "the event carries the label"
 
 bg_stop "$PROMETHEUS"
 pg_stop "$PG"
