@@ -7,7 +7,8 @@
 # result in status. A non-empty --workdir is refused untouched; a later drill compares the SQL
 # output with the last passing one's (a drill without SQL in between is no reference) and
 # fails when it differs; with a segment in the middle
-# of the WAL damaged, the drill fails and names that segment.
+# of the WAL damaged, the drill fails and names that segment. SIGTERM during a drill stops its
+# PostgreSQL and removes its directory.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
@@ -76,6 +77,22 @@ wait_archived "$PG" "$(pg_switch "$PG")" 60
 wv_cli -u root --json drill --check-sql "$T/check.sql" --no-amcheck
 check_rc 1 "a drill whose SQL output changed"
 check_contains "differs from the last drill's" "$(jq_out '.reason')" "it says the output differs ($(jq_out '.reason' | cut -c1-120))"
+
+log "--- SIGTERM during a drill: it stops its PostgreSQL and removes its directory"
+echo "select pg_sleep(4);" >"$T/slow.sql"
+"$T/bin/walvault" --socket "$SOCK" --json drill --workdir "$T/interrupted" --check-sql "$T/slow.sql" --no-amcheck \
+  >"$T/work/interrupted.json" 2>"$T/work/interrupted.err" &
+DRILL=$!
+running_drill() { pgrep -f "postgres -D $T/interrupted/pgdata" >/dev/null || pgrep -f "$T/interrupted/pgdata" >/dev/null; }
+wait_for 30 "the drill's PostgreSQL to run" running_drill
+sleep 1
+kill -TERM "$DRILL"
+rc=0
+wait "$DRILL" || rc=$?
+check_eq "$rc" 1 "the interrupted drill exits 1"
+check_contains "interrupted" "$(jq -r '.reason' "$T/work/interrupted.json")" "its report says it was interrupted"
+running_drill && soft_fail "the drill's PostgreSQL still runs after SIGTERM" || ok "its PostgreSQL is stopped"
+[ -e "$T/interrupted" ] && soft_fail "$T/interrupted is still there" || ok "its scratch directory is removed"
 
 log "--- a damaged segment in the middle of the WAL"
 MID=${SEGS[1]}
