@@ -534,9 +534,8 @@ class Daemon::Impl {
   }
 
   void run_scheduled_drill() {
-    char self[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    const std::string cli = n > 0 ? parent_directory(std::string(self, static_cast<std::size_t>(n))) + "/walvault" : "walvault";
+    const std::string dir = executable_directory();
+    const std::string cli = dir.empty() ? "walvault" : dir + "/walvault";
     UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     m_drill_pid = -1;
     auto pid = spawn_process({cli, "--socket", m_config.socket, "--json", "drill"}, devnull.get(), devnull.get());

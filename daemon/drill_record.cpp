@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "common/base/fd.hpp"
@@ -38,7 +39,7 @@ std::optional<std::int64_t> time_of(const json& drill) {
 }  // namespace
 
 DrillRecord::DrillRecord(std::string path) : m_path(std::move(path)), m_document(json{{"last", nullptr}, {"last_success", nullptr}}) {
-  if (::access(m_path.c_str(), F_OK) != 0) return;  // no drill recorded yet
+  if (::access(m_path.c_str(), F_OK) != 0 && errno == ENOENT) return;  // no drill recorded yet
   auto bytes = read_file(m_path);
   if (!bytes) {
     spdlog::warn("drill record '{}' cannot be read: {}", m_path, bytes.error().message);

@@ -34,6 +34,9 @@ int exit_code_of(const protocol::Message& response);
 int run_restore(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json,
                 nlohmann::json* report = nullptr);
 
+// Now, UTC, to the second: 2026-12-07T02:08:30Z (restore_client.cpp).
+std::string utc_now_text();
+
 // `walvault drill` (drill_client.cpp): restore into a scratch directory, start PostgreSQL there,
 // check it, report RTO and RPO, record the result in walvaultd.
 int run_drill(const ClientOptions& options, const std::map<std::string, std::string>& values, bool as_json);

@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -24,7 +23,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -47,21 +45,6 @@ struct Owner {
   std::string name;
   std::optional<RunAs> run_as;  // set when we are root and the data belongs to another user
 };
-
-struct Program {
-  int status = -1;
-  std::string output;  // stdout and stderr together, bounded
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -127,20 +110,11 @@ Result<Owner> resolve_owner(const std::optional<std::string>& requested) {
 }
 
 // Runs a program (as the owner when we are root) and collects what it prints.
-Result<Program> run(const std::vector<std::string>& argv, const Owner& owner, std::vector<std::string> environment = {}) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
-  UniqueFd read_end(fds[0]), write_end(fds[1]);
+Result<ProgramRun> run(const std::vector<std::string>& argv, const Owner& owner, std::vector<std::string> environment = {}) {
   SpawnOptions options;
   options.run_as = owner.run_as;
   options.environment = std::move(environment);
-  auto pid = spawn_process(argv, write_end.get(), write_end.get(), options);
-  if (!pid) return std::unexpected(pid.error());
-  write_end.reset();
-  Program out;
-  out.output = read_to_end(read_end.get(), 64 * 1024);
-  out.status = wait_process(*pid);
-  return out;
+  return run_program(argv, options);
 }
 
 std::uint16_t free_loopback_port() {
@@ -156,8 +130,6 @@ std::uint16_t free_loopback_port() {
   ::close(fd);
   return port;
 }
-
-int remove_entry(const char* path, const struct stat*, int, FTW*) { return ::remove(path) == 0 || errno == ENOENT ? 0 : -1; }
 
 std::string read_text(const std::string& path, std::size_t limit = 1 << 20) {
   std::ifstream in(path, std::ios::binary);
@@ -203,7 +175,7 @@ class Drill {
   // catalog's only (a database's ALTER DATABASE ... SET search_path cannot slip a function of
   // its own in front of format() or count()), and the name goes in a quoted connection string
   // (a database named 'host=elsewhere' is a name, not a server).
-  Result<Program> psql(const std::string& database, const std::string& sql_or_file, bool file = false) {
+  Result<ProgramRun> psql(const std::string& database, const std::string& sql_or_file, bool file = false) {
     std::string quoted;
     for (char c : database) {
       if (c == '\\' || c == '\'') quoted += '\\';
@@ -496,16 +468,10 @@ void Drill::stop_and_clean() {
     m_report["kept"] = true;
     return;
   }
-  // As the data's owner: the tree is that user's, and root must not walk a tree another user
-  // can change under it (a directory swapped for a symbolic link mid-walk).
-  if (m_owner.run_as) {
-    (void)walvault::run({"/bin/rm", "-rf", "--", m_pgdata, m_run_dir, m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"},
-                        m_owner);
-  } else {
-    ::nftw(m_pgdata.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
-    for (const std::string& f : {m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"}) ::unlink(f.c_str());
-    ::rmdir(m_run_dir.c_str());
-  }
+  // As the data's owner (ourselves when not root): the tree is that user's, and root must not
+  // walk a tree another user can change under it (a directory swapped for a link mid-walk).
+  (void)walvault::run({"/bin/rm", "-rf", "--", m_pgdata, m_run_dir, m_log, m_workdir + "/pg_hba.drill.conf", m_workdir + "/check.sql"},
+                      m_owner);
   if (m_created_workdir) {
     ::rmdir(m_workdir.c_str());
   } else if (m_given_workdir_mode) {
@@ -556,7 +522,7 @@ int Drill::run() {
     return k_exit_usage;
   }
   if (status.contains("drill") && status["drill"].is_object()) m_previous = status["drill"]["last_success"];
-  m_report["started_at"] = utc_now();
+  m_report["started_at"] = utc_now_text();
   m_started_at = Clock::now();
   // SIGTERM (walvaultd stopping) and SIGINT (Ctrl-C) end the drill through its cleanup: the
   // scratch PostgreSQL runs in a session of its own and would outlive us otherwise.
@@ -575,7 +541,7 @@ int Drill::run() {
   const double rto = m_restore_seconds + m_recovery_seconds;
   if (!ok && m_reason.empty()) m_reason = "the drill failed";
   stop_and_clean();
-  m_report["finished_at"] = utc_now();
+  m_report["finished_at"] = utc_now_text();
   m_report["ok"] = ok;
   m_report["reason"] = ok ? json(nullptr) : json(m_reason);
   m_report["restore_seconds"] = m_restore_seconds;

@@ -88,14 +88,6 @@ std::string postgres_time(std::string rfc3339) {
   return rfc3339;
 }
 
-std::string self_directory() {
-  char path[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n <= 0) return "";
-  path[n] = '\0';
-  return parent_directory(path);
-}
-
 // PostgreSQL runs restore_command in the data directory, not where `walvault restore` ran: a
 // relative socket path must be made absolute.
 std::string absolute_path(const std::string& path) {
@@ -238,15 +230,10 @@ Result<void> prepare_directory(const std::string& dir, const RestoreOptions& o) 
 // Runs pg_verifybackup on the restored directory (WAL is checked by recovery itself: the
 // backup carries none). Returns its complaint, or nothing when it passed.
 Result<std::optional<std::string>> verify_backup(const std::string& bindir, const std::string& dir) {
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
-  UniqueFd read_end(out[0]), write_end(out[1]);
-  auto pid = spawn_process({bindir + "/pg_verifybackup", "--no-parse-wal", "--quiet", dir}, write_end.get(), write_end.get());
-  if (!pid) return std::unexpected(pid.error());
-  write_end.reset();
-  std::string said = read_to_end(read_end.get(), 8192);
-  const int status = wait_process(*pid);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::optional<std::string>();
+  auto run = run_program({bindir + "/pg_verifybackup", "--no-parse-wal", "--quiet", dir}, {}, 8192);
+  if (!run) return std::unexpected(run.error());
+  if (run->ok()) return std::optional<std::string>();
+  std::string said = std::move(run->output);
   while (!said.empty() && said.back() == '\n') said.pop_back();
   return std::optional<std::string>(said.empty() ? "pg_verifybackup failed" : said);
 }
@@ -260,7 +247,9 @@ Result<void> write_owned_file(const std::string& path, const std::string& conten
   return {};
 }
 
-std::string now_text() {
+}  // namespace
+
+std::string utc_now_text() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
   ::gmtime_r(&t, &tm);
@@ -268,6 +257,8 @@ std::string now_text() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+namespace {
 
 // One chunk: the daemon writes it, decoded and proven, into our pipe; we extract it as it
 // arrives; its OK (sent after the last byte was proven) is what makes the chunk good.
@@ -454,10 +445,10 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   if (sync_errno != 0) return refuse(os_error_text("sync the filesystem of", o.pgdata, sync_errno));
 
   // 5. Recovery settings, then the signal file (each fsync'd), then the directory entry.
-  const std::string bin_dir = self_directory();
+  const std::string bin_dir = executable_directory();
   const std::string restore_command =
       bin_dir + "/archive-get --socket " + absolute_path(options.socket_path) + " %f %p";
-  std::string settings = "\n# Added by walvault restore of backup " + id + " at " + now_text() + "\n";
+  std::string settings = "\n# Added by walvault restore of backup " + id + " at " + utc_now_text() + "\n";
   settings += "restore_command = " + conf_quoted(restore_command) + "\n";
   for (const auto& [key, value] : o.targets) settings += key + " = " + conf_quoted(value) + "\n";
   settings += "recovery_target_timeline = " + conf_quoted(o.target_timeline) + "\n";

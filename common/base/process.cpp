@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <string>
 
@@ -144,6 +145,34 @@ std::string read_to_end(int fd, std::size_t limit) {
     if (out.size() < limit) out.append(buf, std::min(static_cast<std::size_t>(n), limit - out.size()));
   }
   return out;
+}
+
+bool ProgramRun::ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+Result<ProgramRun> run_program(const std::vector<std::string>& argv, const SpawnOptions& options, std::size_t limit) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail_os("create", "pipe", errno);
+  auto pid = spawn_process(argv, fds[1], fds[1], options);
+  ::close(fds[1]);
+  if (!pid) {
+    ::close(fds[0]);
+    return std::unexpected(pid.error());
+  }
+  ProgramRun run;
+  run.output = read_to_end(fds[0], limit);
+  ::close(fds[0]);
+  run.status = wait_process(*pid);
+  return run;
+}
+
+std::string executable_directory() {
+  char path[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return "";
+  path[n] = '\0';
+  const std::string_view text(path, static_cast<std::size_t>(n));
+  const auto slash = text.rfind('/');
+  return slash == std::string_view::npos ? "." : slash == 0 ? "/" : std::string(text.substr(0, slash));
 }
 
 }  // namespace walvault

@@ -42,4 +42,19 @@ int wait_process(pid_t pid);
 // writer never blocks or sees EPIPE).
 std::string read_to_end(int fd, std::size_t limit);
 
+// A program run to its end: its wait status and what it printed (stdout and stderr together,
+// at most the limit given).
+struct ProgramRun {
+  int status = -1;
+  std::string output;
+  bool ok() const;  // exited 0
+};
+// spawn_process + read_to_end + wait_process: for programs that end by themselves (pg_ctl,
+// psql, pg_verifybackup); the caller bounds them (their own timeouts).
+Result<ProgramRun> run_program(const std::vector<std::string>& argv, const SpawnOptions& options = {}, std::size_t limit = 64 * 1024);
+
+// The directory of the running executable (/proc/self/exe), where walvault's other programs
+// are installed beside it; "" when it cannot be read.
+std::string executable_directory();
+
 }  // namespace walvault

@@ -6,28 +6,26 @@
 
 namespace walvault::metrics {
 
-std::string escape_label_value(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
+namespace {
 
-std::string escape_help(std::string_view text) {
+// The format's escapes: backslash and newline always, the double quote inside label values.
+std::string escaped(std::string_view text, bool quote) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
     if (c == '\\') out += "\\\\";
     else if (c == '\n') out += "\\n";
+    else if (c == '"' && quote) out += "\\\"";
     else out += c;
   }
   return out;
 }
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) { return escaped(value, true); }
+
+std::string escape_help(std::string_view text) { return escaped(text, false); }
 
 std::string format_value(double value) {
   if (std::isnan(value)) return "NaN";

@@ -84,5 +84,21 @@ TEST(Process, RunAsChangesUserAndGroupsAndKeepsTheHygiene) {
   EXPECT_NE(missing.error().message.find("/nonexistent/program"), std::string::npos) << missing.error().message;
 }
 
+TEST(Process, RunProgramCollectsOutputAndStatusAndFindsItsOwnDirectory) {
+  auto run = run_program({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_FALSE(run->ok());
+  EXPECT_EQ(WEXITSTATUS(run->status), 3);
+  EXPECT_EQ(run->output, "out\nerr\n");
+  auto ok = run_program({"/bin/true"});
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->ok());
+  EXPECT_FALSE(run_program({"/nonexistent/program"}));
+  // The unit test binary lives in the build's bin/, as the programs do.
+  const std::string dir = executable_directory();
+  EXPECT_TRUE(dir.ends_with("/bin")) << dir;
+  EXPECT_EQ(::access((dir + "/walvault_unit_tests").c_str(), X_OK), 0) << dir;
+}
+
 }  // namespace
 }  // namespace walvault
