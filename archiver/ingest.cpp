@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
+#include "common/core/crc32c.hpp"
 #include "common/core/object_store.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/wal_checks.hpp"
@@ -55,6 +56,24 @@ std::string Ingest::recorded_sha256(std::string_view file_name) {
 }
 
 
+bool Ingest::stored_ahead(std::string_view file_name, int fd, const struct stat& st) {
+  auto record = m_ahead->find(file_name);
+  if (!record || !(record->file == FileIdentity::of(st))) return false;
+  // The same first page as well: a cheap second witness beside the file's times.
+  std::array<std::byte, k_ahead_first_page> first{};
+  const std::span<std::byte> page(first.data(), std::min<std::size_t>(first.size(), static_cast<std::size_t>(st.st_size)));
+  if (!pread_exact(fd, page, 0, file_name) || crc32c(page) != record->first_page_crc) return false;
+  if (recorded_sha256(file_name) != record->sha256) return false;
+  ObjectStore& objects = m_repository.objects();
+  const std::string key = object_key(*parse_wal_name(file_name));
+  for (std::size_t i = 0; i < objects.member_count(); ++i) {
+    auto header = objects.member(i).header(key);
+    if (!header || !*header) return false;
+    if ((*header)->plain_size != static_cast<std::uint64_t>(st.st_size) || to_hex((*header)->plain_sha256) != record->sha256) return false;
+  }
+  return true;
+}
+
 Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   auto name = parse_wal_name(file_name);
   if (!name)
@@ -65,6 +84,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   if (::fstat(fd, &st) != 0) return fail_os("stat WAL file", file_name, errno);
   if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid, "WAL file '" + std::string(file_name) + "' is not a regular file");
   const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (m_ahead && name->kind == WalFileKind::segment && stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
   const bool is_text = name->kind == WalFileKind::history || name->kind == WalFileKind::backup;
   if (size > (is_text ? k_max_text_file : k_max_segment_size))
     return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + std::to_string(size) +
@@ -229,7 +249,11 @@ protocol::Message Ingest::handle(Request& request) {
     return protocol::error(failure);
   }
   protocol::Message response = protocol::ok();
-  if (*outcome == PushOutcome::duplicate) {
+  if (*outcome == PushOutcome::ahead) {
+    ++m_counters.ahead;
+    spdlog::info("archived {} (stored ahead by look-ahead; {} ms)", name, ms);
+    response.set("detail", "ahead");
+  } else if (*outcome == PushOutcome::duplicate) {
     ++m_counters.duplicates;
     spdlog::warn("{} was already archived with identical content; acknowledged again", name);
     response.set("detail", "duplicate");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "archiver/ahead_registry.hpp"
 #include "archiver/name_locks.hpp"
 #include "common/base/error.hpp"
 #include "common/core/codec.hpp"
@@ -15,7 +16,8 @@
 
 namespace walvault {
 
-enum class PushOutcome { stored, duplicate };
+// ahead: look-ahead stored this very file already (see AheadRegistry), proven without reading it.
+enum class PushOutcome { stored, duplicate, ahead };
 
 struct IngestCounters {
   std::atomic<std::uint64_t> stored{0};
@@ -23,6 +25,7 @@ struct IngestCounters {
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> conflicts{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> ahead{0};  // answered from look-ahead's record
 };
 
 class Ingest {
@@ -40,6 +43,10 @@ class Ingest {
 
   const IngestCounters& counters() const { return m_counters; }
 
+  // Look-ahead's records: a push of a file look-ahead stored is answered from them. Set once,
+  // before serving.
+  void set_ahead_registry(const AheadRegistry* registry) { m_ahead = registry; }
+
  private:
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
 
@@ -49,8 +56,13 @@ class Ingest {
 
   std::string recorded_sha256(std::string_view file_name);
 
+  // True when the file open at `fd` is the one look-ahead stored under `file_name`, unchanged,
+  // and every repository still holds that content under the name (by its object's head).
+  bool stored_ahead(std::string_view file_name, int fd, const struct stat& st);
+
   Repository& m_repository;
   Indexer* m_indexer;
+  const AheadRegistry* m_ahead = nullptr;
   LiveSetting<CompressSpec> m_compress;
   NameLocks m_locks;
   IngestCounters m_counters;

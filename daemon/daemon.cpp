@@ -23,6 +23,7 @@
 #include "archiver/backup_verb.hpp"
 #include "archiver/handlers.hpp"
 #include "archiver/ingest.hpp"
+#include "archiver/look_ahead.hpp"
 #include "archiver/pruner.hpp"
 #include "daemon/drill_record.hpp"
 #include "daemon/http_server.hpp"
@@ -43,6 +44,7 @@
 #include "restorer/backup_server.hpp"
 #include "restorer/fetch.hpp"
 #include "restorer/handlers.hpp"
+#include "restorer/prefetch.hpp"
 
 namespace walvault {
 
@@ -137,7 +139,8 @@ class Daemon::Impl {
                  LiveSetting<ServerPolicy>([this] { return policy_of(*this->config()); })),
         m_signals(m_io), m_started_us(now_unix_us()) {
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
-    register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads});
+    register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads, &m_prefetch});
+    m_ingest.set_ahead_registry(&m_ahead);
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
     m_handlers.register_handler(
         "DRILL-RESULT",
@@ -216,6 +219,9 @@ class Daemon::Impl {
     if (repaired->added || repaired->removed || repaired->unreadable || repaired->lost_count)
       spdlog::warn("index repaired: {} object(s) added, {} removed, {} unreadable, {} LOST", repaired->added,
                    repaired->removed, repaired->unreadable, repaired->lost_count);
+    // Both read and write the index: only once it matches the repository.
+    if (auto r = m_prefetch.start(); !r) spdlog::error("prefetch off: {}", r.error().message);
+    start_look_ahead(*config);
     m_server.start();
     m_serving = true;
     if (m_http) m_http->start();
@@ -227,6 +233,8 @@ class Daemon::Impl {
     spdlog::info("walvaultd {} serving '{}' on socket '{}' ({} workers, compress {})", WALVAULT_VERSION,
                  m_repository->describe(), config->socket, worker_count(*config), to_string(config->compress));
     m_io.run();
+    if (m_look_ahead) m_look_ahead->stop();  // a push it is making finishes (it is durable or not there)
+    m_prefetch.stop();
     m_background.join();
     m_state_pool.join();
     m_drill_pool.join();
@@ -237,6 +245,18 @@ class Daemon::Impl {
   }
 
  private:
+  // With pgdata: look-ahead, unless look-ahead-workers is 0 or the spool of prefetch would be
+  // inside the data directory PostgreSQL owns.
+  void start_look_ahead(const DaemonConfig& config) {
+    if (config.pgdata.empty()) return;
+    if (config.look_ahead_workers == 0) {
+      spdlog::info("look-ahead off (look-ahead-workers = 0)");
+      return;
+    }
+    m_look_ahead = std::make_unique<LookAhead>(m_ingest, *m_index, m_ahead, config.pgdata, config.look_ahead_workers);
+    m_look_ahead->start();
+  }
+
   void wait_for_signal() {
     m_signals.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
@@ -410,6 +430,7 @@ class Daemon::Impl {
     if (m_stopping) return;
     if (m_http) refresh_state();
     watch_archiving();
+    m_prefetch.expire();
     m_tick_timer.expires_after(k_state_interval);
     m_tick_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) tick();
@@ -420,7 +441,7 @@ class Daemon::Impl {
     const auto counts = m_request_metrics.pushed.snapshot();
     auto count = [&](const char* result) { auto it = counts.find(result); return it == counts.end() ? 0 : it->second; };
     const std::uint64_t failed = count("error") + count("refused") + count("conflict");
-    const std::uint64_t succeeded = count("stored") + count("duplicate");
+    const std::uint64_t succeeded = count("stored") + count("duplicate") + count("ahead");
     const auto change = m_failure_watch.update(failed, succeeded, now_unix_us(), config()->notify_archive_failing_after);
     if (change == ArchiveFailureWatch::Change::failing)
       m_notifier.notify({{"event", "archive_failing"}, {"failing_since", format_timestamp(m_failure_watch.failing_since_us())},
@@ -488,6 +509,8 @@ class Daemon::Impl {
     live.drill_rto_seconds = drill.last_success_rto_seconds;
     live.drill_rpo_seconds = drill.last_success_rpo_seconds;
     live.drill_last_ok = drill.last_ok;
+    if (m_look_ahead) live.look_ahead = m_look_ahead->status();
+    live.prefetch = m_prefetch.status();
     if (auto progress = m_backups.progress()) {
       live.backup_running = !progress->finished();
       live.last_backup_failed = progress->phase == "failed";
@@ -552,6 +575,41 @@ class Daemon::Impl {
     else spdlog::error("scheduled drill did not pass (exit {}): 'walvault status' shows its reason", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   }
 
+  nlohmann::ordered_json look_ahead_json() const {
+    if (!m_look_ahead) {
+      const auto c = config();
+      return {{"enabled", false},
+              {"reason", c->pgdata.empty() ? "pgdata is not set" : "look-ahead-workers is 0"}};
+    }
+    const LookAheadStatus s = m_look_ahead->status();
+    return {{"enabled", true},
+            {"workers", config()->look_ahead_workers},
+            {"problem", s.problem.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.problem)},
+            {"ready", s.ready},
+            {"queued", s.queued},
+            {"stored_ahead", s.stored_ahead},
+            {"oldest_ready_age_seconds", s.oldest_ready_us ? nlohmann::ordered_json(std::max<std::int64_t>(0, now_unix_us() - *s.oldest_ready_us) / 1000000)
+                                                           : nlohmann::ordered_json(nullptr)},
+            {"pushed", s.pushed},
+            {"verified", s.verified},
+            {"failed", s.failed}};
+  }
+
+  nlohmann::ordered_json prefetch_json() const {
+    const PrefetchStatus s = m_prefetch.status();
+    return {{"enabled", s.enabled},
+            {"budget_bytes", s.budget_bytes},
+            {"directory", s.directory},
+            {"hits", s.hits},
+            {"misses", s.misses},
+            {"fetched", s.fetched},
+            {"discarded", s.discarded},
+            {"spool_bytes", s.spool_bytes},
+            {"spool_files", s.spool_files},
+            {"in_flight", s.in_flight},
+            {"pinned_timeline", s.pinned_timeline ? nlohmann::ordered_json(*s.pinned_timeline) : nlohmann::ordered_json(nullptr)}};
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     const std::string schedule_text = config()->backup_schedule;
@@ -567,8 +625,10 @@ class Daemon::Impl {
          {{"objects_pruned", m_pruner.objects_removed()}, {"bytes_freed", m_pruner.bytes_freed()},
           {"last_run", m_pruner.last_run_us() ? nlohmann::ordered_json(format_timestamp(m_pruner.last_run_us())) : nlohmann::ordered_json(nullptr)},
           {"last_result", m_pruner.last_result()}}},
+        {"look_ahead", look_ahead_json()},
+        {"prefetch", prefetch_json()},
         {"since_start",
-         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"refused", c.refused.load()},
+         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"ahead", c.ahead.load()}, {"refused", c.refused.load()},
           {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
   }
 
@@ -585,6 +645,10 @@ class Daemon::Impl {
   HandlerRegistry m_handlers;
   Ingest m_ingest;
   Fetch m_fetch;
+  AheadRegistry m_ahead;
+  std::unique_ptr<LookAhead> m_look_ahead;  // with pgdata; started once the index is repaired
+  Prefetcher m_prefetch{*m_repository, *m_index, m_fetch, parent_directory(m_index->path()) + "/prefetch",
+                        LiveSetting<std::uint64_t>([this] { return config()->prefetch_bytes; }), worker_count(m_config)};
   Admin m_admin;
   Pruner m_pruner{*m_repository, *m_index, LiveSetting<RetentionPolicy>([this] { return retention_of(*config()); })};
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes

@@ -30,7 +30,10 @@ void gauge(ExpositionWriter& out, const char* name, const char* help, std::optio
 
 std::string push_result(const protocol::Message& response) {
   const std::string_view status = response.head(), kind = response.argument();  // "ERR refused"
-  if (status == "OK") return response.field("detail").value_or("stored") == "duplicate" ? "duplicate" : "stored";
+  if (status == "OK") {
+    const auto detail = response.field("detail").value_or("stored");
+    return detail == "duplicate" || detail == "ahead" ? std::string(detail) : "stored";
+  }
   if (status == "ERR" && (kind == "refused" || kind == "invalid" || kind == "forbidden")) return "refused";
   if (status == "ERR" && kind == "conflict") return "conflict";
   return "error";
@@ -127,7 +130,7 @@ std::string render_metrics(const RequestMetrics& requests, const StateSnapshot& 
   out.sample("walvault_build_info", {{"version", WALVAULT_VERSION}}, 1);
   gauge(out, "walvault_start_time_seconds", "when walvaultd started (Unix time)", seconds_of(live.started_us));
 
-  counter_family(out, "walvault_wal_pushed_total", "archive-push requests by result: stored, duplicate (same content again), refused (not WAL of this cluster, bad name), conflict (same name, other content), error",
+  counter_family(out, "walvault_wal_pushed_total", "archive-push requests by result: stored, duplicate (same content again), ahead (stored by look-ahead before PostgreSQL asked), refused (not WAL of this cluster, bad name), conflict (same name, other content), error",
                  requests.pushed.snapshot(), "result");
   counter_family(out, "walvault_wal_fetched_total", "archive-get requests by result: served, not_found, corrupt, refused (a key not held, a bad name), error",
                  requests.fetched.snapshot(), "result");
@@ -181,6 +184,27 @@ std::string render_metrics(const RequestMetrics& requests, const StateSnapshot& 
         live.drill_rpo_seconds);
   gauge(out, "walvault_drill_last_success", "1 when the most recent drill passed, 0 when it failed",
         live.drill_last_ok ? std::optional<double>(*live.drill_last_ok ? 1.0 : 0.0) : std::nullopt);
+
+  if (const auto& ahead = live.look_ahead) {
+    gauge(out, "walvault_look_ahead_ready_segments", "segments PostgreSQL lists as .ready in pg_wal/archive_status (its archive backlog)",
+          static_cast<double>(ahead->ready));
+    gauge(out, "walvault_look_ahead_queue_segments", "of those, segments look-ahead has yet to store (queued or being stored)",
+          static_cast<double>(ahead->queued));
+    gauge(out, "walvault_look_ahead_oldest_ready_age_seconds", "age of the oldest .ready status file: how far PostgreSQL's archiving is behind",
+          ahead->oldest_ready_us ? std::optional<double>(std::max<double>(0, seconds_of(now_unix_us() - *ahead->oldest_ready_us))) : std::optional<double>(0.0));
+    out.family("walvault_look_ahead_pushed_total", "counter", "segments look-ahead stored before PostgreSQL's archive_command asked for them");
+    out.sample("walvault_look_ahead_pushed_total", static_cast<double>(ahead->pushed));
+    out.family("walvault_look_ahead_failed_total", "counter", "look-ahead pushes that failed (PostgreSQL's own archive-push then decides)");
+    out.sample("walvault_look_ahead_failed_total", static_cast<double>(ahead->failed));
+  }
+  const PrefetchStatus& prefetch = live.prefetch;
+  out.family("walvault_prefetch_hits_total", "counter", "recovery requests answered from the prefetch spool");
+  out.sample("walvault_prefetch_hits_total", static_cast<double>(prefetch.hits));
+  out.family("walvault_prefetch_misses_total", "counter", "recovery requests for a segment that had not been prefetched");
+  out.sample("walvault_prefetch_misses_total", static_cast<double>(prefetch.misses));
+  out.family("walvault_prefetch_discarded_total", "counter", "prefetched segments removed unused (recovery took another timeline, ended, or stopped asking)");
+  out.sample("walvault_prefetch_discarded_total", static_cast<double>(prefetch.discarded));
+  gauge(out, "walvault_prefetch_spool_bytes", "bytes of verified, prefetched WAL waiting in the spool", static_cast<double>(prefetch.spool_bytes));
   return out.text();
 }
 

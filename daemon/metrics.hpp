@@ -7,6 +7,9 @@
 // - LiveState: the daemon's own counters, read at scrape time (atomics and small locks).
 #include <cstdint>
 #include <optional>
+
+#include "archiver/look_ahead.hpp"
+#include "restorer/prefetch.hpp"
 #include <string>
 #include <vector>
 
@@ -75,6 +78,8 @@ struct LiveState {
   std::optional<double> drill_rto_seconds;  // of the last successful drill
   std::optional<double> drill_rpo_seconds;
   std::optional<bool> drill_last_ok;        // the last drill; nullopt before the first
+  std::optional<LookAheadStatus> look_ahead;  // nullopt: off (no pgdata, or look-ahead-workers 0)
+  PrefetchStatus prefetch;
 };
 
 // The whole /metrics document (text exposition format 0.0.4).

@@ -34,6 +34,8 @@ class Fetch {
   protocol::Message handle(Request& request);
 
   std::uint64_t served() const { return m_served.load(); }
+  // A GET answered from elsewhere (the prefetch spool) with content this Fetch verified.
+  void note_served() { ++m_served; }
 
  private:
   // get() from one object store: the repository (a mirror reads the first copy) or one member.

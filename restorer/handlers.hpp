@@ -6,6 +6,7 @@
 #include "restorer/admin.hpp"
 #include "restorer/backup_server.hpp"
 #include "restorer/fetch.hpp"
+#include "restorer/prefetch.hpp"
 
 namespace walvault {
 
@@ -13,6 +14,7 @@ struct RestorerServices {
   Fetch& fetch;
   Admin& admin;
   BackupReads& backup_reads;
+  Prefetcher* prefetch = nullptr;  // GET goes through it when set
 };
 
 void register_handlers(HandlerRegistry& registry, RestorerServices services);

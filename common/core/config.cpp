@@ -53,6 +53,8 @@ constexpr OptionSpec k_options[] = {
     {"retention-wal-days", "7", "DAYS", "point-in-time window: keep WAL back to the newest backup at least this old", true},
     {"prune-interval", "3600", "SECONDS", "seconds between automatic prunes; also one after each .backup file (0: timer off)", true},
     {"pgdata", "", "DIR", "data directory of the PostgreSQL served: without pg-conninfo, base backups find the server from its postmaster.pid (user: the directory's owner); its system identifier must match the repository's", true},
+    {"look-ahead-workers", "2", "N", "with pgdata: threads that push every segment PostgreSQL marks .ready in pg_wal/archive_status ahead of its archive_command (read-only; PostgreSQL's status files are never touched), so its own archive-push of a segment already stored is answered at once. Needs read access to pg_wal (same uid, or initdb --allow-group-access). 0: off", false},
+    {"prefetch-bytes", "128MiB", "SIZE", "during archive recovery (%p = pg_wal/RECOVERYXLOG): after serving a segment, fetch, decode and verify up to this much of the WAL that follows (along the timeline recovery follows) into the spool's prefetch/ directory while PostgreSQL replays; 0: off. pg_rewind's exact requests are never prefetched", true},
     {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; wins over walvault backup -d and pgdata; a password in it goes to pg_basebackup as PGPASSWORD, never on its command line", true},
     {"pg-bindir", "/usr/lib/postgresql/15/bin", "DIR", "where walvaultd finds pg_basebackup", true},
     {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
@@ -361,6 +363,14 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
   } else if (name == "pgdata") {
     if (!value.empty() && value[0] != '/') return fail(ErrorKind::invalid, "expected an absolute directory path");
     config.pgdata = value;
+  } else if (name == "look-ahead-workers") {
+    auto n = parse_unsigned(value, 0, 64);
+    if (!n) return std::unexpected(n.error());
+    config.look_ahead_workers = static_cast<unsigned>(*n);
+  } else if (name == "prefetch-bytes") {
+    auto bytes = parse_size(value);
+    if (!bytes || *bytes > (64ULL << 30)) return fail(ErrorKind::invalid, "expected a size up to 64GiB, such as 128MiB (0: off)");
+    config.prefetch_bytes = *bytes;
   } else if (name == "pg-conninfo") {
     config.pg_conninfo = value;
   } else if (name == "pg-bindir") {

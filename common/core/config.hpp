@@ -65,6 +65,8 @@ struct DaemonConfig {
   std::int64_t retention_wal_days_us = 7LL * 86400 * 1000000;
   std::chrono::seconds prune_interval{3600};  // 0: only `walvault prune`
   std::string pgdata;                          // empty: not known
+  unsigned look_ahead_workers = 2;             // 0: off; only with pgdata
+  std::uint64_t prefetch_bytes = 128ULL << 20;  // 0: off
   std::string pg_conninfo;                     // empty: -d, the caller's PG* variables, or pgdata
   std::string pg_bindir = "/usr/lib/postgresql/15/bin";
   std::string backup_schedule;                 // cron text; empty: off

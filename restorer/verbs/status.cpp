@@ -70,6 +70,29 @@ std::string status_text(const json& m) {
       text += "; schedule '" + m["backup_schedule"].get<std::string>() + "' (UTC)";
     text += "\n";
   }
+  if (m.contains("look_ahead")) {
+    const auto& a = m["look_ahead"];
+    if (!a["enabled"].get<bool>()) {
+      text += "look-ahead:        off (" + a["reason"].get<std::string>() + ")\n";
+    } else {
+      text += "look-ahead:        " + a["ready"].dump() + " segment(s) .ready, " + a["stored_ahead"].dump() + " stored ahead, " +
+              a["queued"].dump() + " queued";
+      if (!a["oldest_ready_age_seconds"].is_null())
+        text += "; oldest .ready " + format_duration(a["oldest_ready_age_seconds"].get<std::int64_t>() * 1000000) + " old";
+      text += "; since start " + a["pushed"].dump() + " pushed ahead, " + a["failed"].dump() + " failed\n";
+      if (!a["problem"].is_null()) text += "    " + a["problem"].get<std::string>() + "\n";
+    }
+  }
+  if (m.contains("prefetch")) {
+    const auto& p = m["prefetch"];
+    if (!p["enabled"].get<bool>()) {
+      text += "prefetch:          off\n";
+    } else {
+      text += "prefetch:          up to " + human_bytes(p["budget_bytes"].get<std::uint64_t>()) + "; " + p["hits"].dump() + " hit(s), " +
+              p["misses"].dump() + " miss(es), " + human_bytes(p["spool_bytes"].get<std::uint64_t>()) + " in the spool (" +
+              p["spool_files"].dump() + " segment(s))\n";
+    }
+  }
   if (m.contains("connections_in_flight")) text += "in flight:         " + m["connections_in_flight"].dump() + " connection(s)\n";
   if (m.contains("since_start")) {
     text += "since start:      ";

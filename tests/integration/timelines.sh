@@ -4,7 +4,7 @@
 # segment starts as a copy of the timeline-1 one, whose first page still says timeline 1); a
 # second restore of B with recovery_target_timeline = 'latest' follows the archived
 # 00000002.history onto timeline 2: it has the rows written there and not the timeline-1 rows
-# written after the branch point.
+# written after the branch point. Prefetch (on by default) crosses the switch on timeline 2.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
@@ -73,6 +73,16 @@ ok "second restore replayed the timeline-2 branch segment 00000002${branch_seg:8
 grep -q "restored log file \"$last2\" from archive" "$(pg_logfile "$C2")" ||
   fail "second restore did not replay timeline-2 segment $last2 from the archive"
 ok "second restore replayed timeline-2 segment $last2 from the archive"
+
+# Prefetch (on by default) followed the archived history onto timeline 2: the branch segment
+# was fetched ahead on timeline 2, never timeline 1's copy of it.
+wv_cli_json status
+hits=$(jq_out '.prefetch.hits')
+[ "$hits" -ge 1 ] || fail "prefetch served no segment during the restores (hits $hits)"
+ok "prefetch served $hits segment(s) from the spool during the restores"
+grep -q "restored 00000002${branch_seg:8} (16777216 bytes, prefetched)" "${WV_DAEMON_LOG[$WV_DAEMON_PID]}" ||
+  fail "the timeline-2 branch segment 00000002${branch_seg:8} was not prefetched"
+ok "the timeline-2 branch segment was prefetched on timeline 2, across the switch"
 
 pg_stop "$C2"
 daemon_stop

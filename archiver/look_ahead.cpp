@@ -1,0 +1,258 @@
+#include "archiver/look_ahead.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/base/wal_name.hpp"
+#include "common/core/crc32c.hpp"
+#include "common/core/sha256.hpp"
+
+namespace walvault {
+
+namespace {
+
+constexpr std::string_view k_ready_suffix = ".ready";
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// "000000010000000000000003.ready" -> the segment name; anything else (a .history's or a
+// .partial's status file, PostgreSQL's temp files) -> nullopt: look-ahead pushes segments only.
+std::optional<std::string> ready_segment(std::string_view file) {
+  if (!file.ends_with(k_ready_suffix)) return std::nullopt;
+  std::string_view base = file.substr(0, file.size() - k_ready_suffix.size());
+  auto name = parse_wal_name(base);
+  if (!name || name->kind != WalFileKind::segment) return std::nullopt;
+  return std::string(base);
+}
+
+}  // namespace
+
+LookAhead::LookAhead(Ingest& ingest, Index& index, AheadRegistry& registry, std::string pgdata, unsigned workers)
+    : m_ingest(ingest), m_index(index), m_registry(registry), m_pgdata(std::move(pgdata)), m_wal_dir(m_pgdata + "/pg_wal"),
+      m_status_dir(m_wal_dir + "/archive_status"), m_workers(workers) {}
+
+LookAhead::~LookAhead() { stop(); }
+
+void LookAhead::start() {
+  m_wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  m_watcher = std::thread([this] { watch_loop(); });
+  for (unsigned i = 0; i < m_workers; ++i) m_threads.emplace_back([this] { worker_loop(); });
+  spdlog::info("look-ahead: watching '{}' with {} worker(s)", m_status_dir, m_workers);
+}
+
+void LookAhead::stop() {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_stopping) return;
+    m_stopping = true;
+  }
+  m_work.notify_all();
+  if (m_wake_fd >= 0) {
+    const std::uint64_t one = 1;
+    (void)!::write(m_wake_fd, &one, sizeof one);
+  }
+  if (m_watcher.joinable()) m_watcher.join();
+  for (auto& t : m_threads)
+    if (t.joinable()) t.join();
+  if (m_wake_fd >= 0) ::close(m_wake_fd);
+  m_wake_fd = -1;
+}
+
+void LookAhead::note_problem(std::string problem) {
+  std::lock_guard lock(m_mutex);
+  if (problem != m_problem && !problem.empty()) spdlog::warn("look-ahead: {}", problem);
+  else if (problem.empty() && !m_problem.empty()) spdlog::info("look-ahead: working again");
+  m_problem = std::move(problem);
+}
+
+// The watch is set again whenever it is missing (the directory appeared late, a volume was
+// remounted); events only say "look now", the scan is what decides.
+void LookAhead::watch_loop() {
+  UniqueFd inotify(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify) spdlog::warn("look-ahead: inotify unavailable ({}); rescanning every {} s", std::strerror(errno), k_rescan_interval.count());
+  int watch = -1;
+  for (;;) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_stopping) return;
+    }
+    if (inotify && watch < 0) {
+      watch = ::inotify_add_watch(inotify.get(), m_status_dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF);
+      if (watch < 0 && errno != ENOENT && errno != EACCES)
+        spdlog::warn("look-ahead: cannot watch '{}': {}", m_status_dir, std::strerror(errno));
+    }
+    scan();
+    std::array<pollfd, 2> fds{pollfd{m_wake_fd, POLLIN, 0}, pollfd{inotify.get(), POLLIN, 0}};
+    const int n = ::poll(fds.data(), inotify ? 2 : 1, static_cast<int>(std::chrono::milliseconds(k_rescan_interval).count()));
+    if (n > 0 && (fds[0].revents & POLLIN)) continue;  // stop(): the loop head sees it
+    if (n > 0 && inotify && (fds[1].revents & POLLIN)) {
+      alignas(inotify_event) std::array<char, 16384> events{};
+      for (;;) {
+        const ssize_t got = ::read(inotify.get(), events.data(), events.size());
+        if (got <= 0) break;
+        for (ssize_t at = 0; at < got;) {
+          const auto* event = reinterpret_cast<const inotify_event*>(events.data() + at);
+          if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) watch = -1;
+          at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        }
+      }
+    }
+  }
+}
+
+void LookAhead::scan() {
+  std::set<std::string> ready;
+  std::optional<std::int64_t> oldest;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(m_status_dir, ec);
+  if (ec) {
+    note_problem("cannot read '" + m_status_dir + "': " + ec.message() +
+                 (ec == std::errc::permission_denied ? " (walvaultd needs read access to pg_wal: run it as PostgreSQL's user or "
+                                                       "give the group access, initdb --allow-group-access)"
+                                                     : ""));
+    return;
+  }
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    auto segment = ready_segment(it->path().filename().native());
+    if (!segment) continue;
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0) continue;  // archived meanwhile
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+    if (!oldest || mtime < *oldest) oldest = mtime;
+    ready.insert(std::move(*segment));
+  }
+  if (ec) {
+    note_problem("cannot read '" + m_status_dir + "': " + ec.message());
+    return;
+  }
+  // Records of names PostgreSQL has archived since are of no more use.
+  m_registry.keep_only(ready);
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_scans;
+    const std::int64_t now = steady_us();
+    for (auto f = m_not_before.begin(); f != m_not_before.end();)
+      f = ready.contains(f->first) ? std::next(f) : m_not_before.erase(f);
+    for (auto p = m_pending.begin(); p != m_pending.end();) p = ready.contains(*p) ? std::next(p) : m_pending.erase(p);
+    for (const auto& name : ready) {
+      if (m_in_flight.contains(name) || m_registry.contains(name)) continue;
+      if (auto f = m_not_before.find(name); f != m_not_before.end() && f->second > now) continue;
+      m_pending.insert(name);
+    }
+    m_ready = std::move(ready);
+    m_oldest_ready_us = oldest;
+  }
+  m_work.notify_all();
+  bool was_unreadable = false;
+  {
+    std::lock_guard lock(m_mutex);
+    was_unreadable = m_problem.starts_with("cannot read '" + m_status_dir);
+  }
+  if (was_unreadable) note_problem("");
+}
+
+void LookAhead::worker_loop() {
+  for (;;) {
+    std::string name;
+    {
+      std::unique_lock lock(m_mutex);
+      m_work.wait(lock, [&] { return m_stopping || !m_pending.empty(); });
+      if (m_stopping) return;
+      name = *m_pending.begin();  // oldest first: the one PostgreSQL calls for next
+      m_pending.erase(m_pending.begin());
+      m_in_flight.insert(name);
+    }
+    const bool recorded = push_one(name);
+    std::lock_guard lock(m_mutex);
+    m_in_flight.erase(name);
+    if (!recorded && !m_not_before.contains(name)) m_not_before[name] = steady_us() + std::chrono::microseconds(k_retry_after).count();
+  }
+}
+
+bool LookAhead::push_one(const std::string& name) {
+  const std::string path = m_wal_dir + "/" + name;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    // Archived and recycled meanwhile: PostgreSQL's own push has it.
+    if (errno == ENOENT) return false;
+    note_problem("cannot open '" + path + "': " + std::strerror(errno) +
+                 (errno == EACCES ? " (walvaultd needs read access to pg_wal: run it as PostgreSQL's user or give the group "
+                                    "access, initdb --allow-group-access)"
+                                  : ""));
+    ++m_failed;
+    return false;
+  }
+  struct stat before {};
+  if (::fstat(fd.get(), &before) != 0 || !S_ISREG(before.st_mode)) return false;
+  // Already archived (PostgreSQL's push or an earlier run of walvaultd): the Ingest proves the
+  // stored copy against this content, as it does for any second push.
+  const auto row = m_index.find(name);
+  const bool was_indexed = row && *row;
+  auto pushed = m_ingest.push(name, fd.get());
+  if (!pushed) {
+    ++m_failed;
+    const Failure& why = pushed.error();
+    // Not worth a retry: PostgreSQL's own push of this name gets the same answer, and that one
+    // is what the operator sees and what the metrics count.
+    if (why.kind == ErrorKind::refused || why.kind == ErrorKind::invalid || why.kind == ErrorKind::conflict) {
+      std::lock_guard lock(m_mutex);
+      m_not_before[name] = INT64_MAX;
+    }
+    spdlog::warn("look-ahead: '{}' not stored ahead (PostgreSQL's own archive-push will decide): {}", name, why.message);
+    return false;
+  }
+  std::array<std::byte, k_ahead_first_page> first{};
+  const std::span<std::byte> page(first.data(), std::min<std::size_t>(first.size(), static_cast<std::size_t>(before.st_size)));
+  if (!pread_exact(fd.get(), page, 0, name)) return false;
+  struct stat after {};
+  // Changed while it was read (recycled: renamed and rewritten): what was stored is not
+  // proven to be this file's content, so PostgreSQL's push will read it again.
+  if (::fstat(fd.get(), &after) != 0 || !(FileIdentity::of(before) == FileIdentity::of(after))) return false;
+  auto indexed = m_index.find(name);
+  if (!indexed || !*indexed) return false;
+  m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256});
+  if (*pushed == PushOutcome::stored) {
+    ++m_pushed;
+    spdlog::info("look-ahead: archived {} ahead of PostgreSQL", name);
+  } else {
+    ++m_verified;
+    spdlog::debug("look-ahead: {} was {} archived; proven the same", name, was_indexed ? "already" : "just");
+  }
+  return true;
+}
+
+LookAheadStatus LookAhead::status() const {
+  LookAheadStatus s;
+  s.enabled = true;
+  {
+    std::lock_guard lock(m_mutex);
+    s.problem = m_problem;
+    s.ready = m_ready.size();
+    s.queued = m_pending.size() + m_in_flight.size();
+    for (const auto& name : m_ready)
+      if (m_registry.contains(name)) ++s.stored_ahead;
+    s.oldest_ready_us = m_oldest_ready_us;
+    s.scans = m_scans;
+  }
+  s.pushed = m_pushed.load();
+  s.verified = m_verified.load();
+  s.failed = m_failed.load();
+  return s;
+}
+
+}  // namespace walvault

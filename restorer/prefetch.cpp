@@ -1,0 +1,369 @@
+#include "restorer/prefetch.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+
+#include "common/base/fd.hpp"
+#include "common/core/crc32c.hpp"
+#include "common/core/wal_checks.hpp"
+#include "common/core/wal_page.hpp"
+
+namespace walvault {
+
+namespace {
+
+// More than this many segments ahead buys nothing (replay is the bottleneck by then) and only
+// fills the spool with 1 MiB segments.
+constexpr std::uint64_t k_max_depth = 256;
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Target's path back to timeline 1, newest first: (timeline, first segment number on it).
+// A timeline without a history row is taken as a root (its history was never archived).
+std::vector<std::pair<std::uint32_t, std::uint64_t>> path_to(const std::vector<IndexedTimeline>& timelines, std::uint32_t target,
+                                                             std::uint64_t segment_size) {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> path;
+  std::uint32_t current = target;
+  while (current != 0 && path.size() <= timelines.size()) {
+    auto row = std::find_if(timelines.begin(), timelines.end(), [&](const IndexedTimeline& t) { return t.timeline == current; });
+    if (row == timelines.end() || current == 1) {
+      path.emplace_back(current, 0);
+      break;
+    }
+    path.emplace_back(current, row->switch_lsn / segment_size);
+    current = row->parent < current ? row->parent : 0;  // parents are older: a loop is a damaged index
+  }
+  return path;
+}
+
+bool on_path(const std::vector<IndexedTimeline>& timelines, std::uint32_t target, std::uint32_t timeline) {
+  std::uint32_t current = target;
+  for (std::size_t steps = 0; current != 0 && steps <= timelines.size() + 1; ++steps) {
+    if (current == timeline) return true;
+    auto row = std::find_if(timelines.begin(), timelines.end(), [&](const IndexedTimeline& t) { return t.timeline == current; });
+    if (row == timelines.end() || row->parent >= current) return false;
+    current = row->parent;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::uint32_t newest_descendant(const std::vector<IndexedTimeline>& timelines, std::uint32_t requested) {
+  std::uint32_t newest = requested;
+  for (const auto& t : timelines)
+    if (t.timeline > newest && on_path(timelines, t.timeline, requested)) newest = t.timeline;
+  return newest;
+}
+
+std::vector<WalName> predict_segments(const std::vector<IndexedTimeline>& timelines, std::uint32_t requested, std::uint64_t segno,
+                                      std::uint64_t segment_size, std::uint32_t target, std::size_t count) {
+  std::vector<WalName> names;
+  if (!is_valid_segment_size(segment_size)) return names;
+  const auto path = path_to(timelines, target, segment_size);
+  if (std::none_of(path.begin(), path.end(), [&](const auto& p) { return p.first == requested; })) return names;
+  const std::uint64_t last_segno = (std::uint64_t{0xFFFFFFFF} + 1) * segments_per_log(segment_size) - 1;
+  for (std::uint64_t s = segno + 1; s <= segno + count && s <= last_segno; ++s) {
+    auto on = std::find_if(path.begin(), path.end(), [&](const auto& p) { return p.second <= s; });
+    if (on == path.end()) break;
+    names.push_back(segment_from_number(on->first, s, segment_size));
+  }
+  return names;
+}
+
+Prefetcher::Prefetcher(Repository& repository, Index& index, Fetch& fetch, std::string directory, LiveSetting<std::uint64_t> budget,
+                       unsigned threads)
+    : m_repository(repository), m_index(index), m_fetch(fetch), m_directory(std::move(directory)), m_budget(std::move(budget)),
+      m_thread_count(std::max(1u, threads)) {}
+
+Prefetcher::~Prefetcher() { stop(); }
+
+Result<void> Prefetcher::start() {
+  if (auto r = make_directories(m_directory, 0700); !r) return r;
+  struct stat st {};
+  if (::lstat(m_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return fail(ErrorKind::invalid, "prefetch directory '" + m_directory + "' is not a directory");
+  // Files of an earlier run may be of another repository or a half-written one: never served.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(m_directory, ec))
+    if (entry.is_regular_file(ec)) (void)::unlink(entry.path().c_str());
+  if (ec) return fail_os("empty prefetch directory", m_directory, ec.value());
+  std::lock_guard lock(m_mutex);
+  m_started = true;
+  for (unsigned i = 0; i < m_thread_count; ++i) m_threads.emplace_back([this] { fetch_loop(); });
+  return {};
+}
+
+void Prefetcher::stop() {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_stopping) return;
+    m_stopping = true;
+  }
+  m_changed.notify_all();
+  for (auto& t : m_threads)
+    if (t.joinable()) t.join();
+}
+
+protocol::Message Prefetcher::handle(Request& request) {
+  const std::string file_name(request.message.argument());
+  const bool recovery = request.message.field("mode") == std::optional<std::string_view>("recovery");
+  const auto name = parse_wal_name(file_name);
+  bool active = false;
+  {
+    std::lock_guard lock(m_mutex);
+    active = m_started && !m_stopping;
+  }
+  if (!recovery || !name || name->kind != WalFileKind::segment || !active || m_budget() == 0) return m_fetch.handle(request);
+  {
+    std::lock_guard lock(m_mutex);
+    m_last_request_us = steady_us();
+  }
+  if (auto size = take(file_name, *name, request.fd.get())) {
+    request.fd.reset();
+    m_fetch.note_served();
+    spdlog::info("restored {} ({} bytes, prefetched)", file_name, *size);
+    plan_after(*name, false);
+    return protocol::ok().set("size", std::to_string(*size));
+  }
+  protocol::Message response = m_fetch.handle(request);
+  if (response.head() == "OK") plan_after(*name, true);
+  return response;
+}
+
+std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, const WalName& name, int out_fd) {
+  Entry entry;
+  {
+    std::unique_lock lock(m_mutex);
+    auto it = m_entries.find(file_name);
+    if (it == m_entries.end()) return std::nullopt;
+    // Being fetched: wait for it rather than fetch it a second time.
+    m_changed.wait_for(lock, std::chrono::seconds(120), [&] {
+      it = m_entries.find(file_name);
+      return m_stopping || it == m_entries.end() || it->second.ready;
+    });
+    it = m_entries.find(file_name);
+    if (it == m_entries.end() || !it->second.ready) return std::nullopt;
+    entry = it->second;
+    m_entries.erase(it);
+  }
+  const std::string path = path_of(file_name);
+  UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  auto rejected = [&](const std::string& why) -> std::optional<std::uint64_t> {
+    spdlog::error("prefetched copy '{}' not served ({}); fetching it from the repository instead", path, why);
+    (void)::ftruncate(out_fd, 0);
+    (void)::unlink(path.c_str());
+    return std::nullopt;
+  };
+  if (!in) return rejected(std::strerror(errno));
+  if (::ftruncate(out_fd, 0) != 0) return rejected("truncate output: " + std::string(std::strerror(errno)));
+  thread_local std::vector<std::byte> t_buffer(1 << 20);
+  std::uint32_t crc = 0xFFFFFFFF;
+  std::uint64_t done = 0;
+  for (;;) {
+    const ssize_t got = ::read(in.get(), t_buffer.data(), t_buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return rejected(std::string("read: ") + std::strerror(errno));
+    if (got == 0) break;
+    const std::span<const std::byte> piece(t_buffer.data(), static_cast<std::size_t>(got));
+    if (done == 0) {
+      if (auto r = check_segment_header(m_repository, piece, entry.size, name, file_name); !r) return rejected(r.error().message);
+    }
+    crc = crc32c_update(crc, piece);
+    if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(done), file_name); !r) {
+      (void)::ftruncate(out_fd, 0);
+      (void)::unlink(path.c_str());
+      return std::nullopt;  // the output is what failed: Fetch will say so with the cause
+    }
+    done += piece.size();
+  }
+  if (done != entry.size || (crc ^ 0xFFFFFFFF) != entry.crc) return rejected("its size or CRC-32C changed since it was written");
+  (void)::unlink(path.c_str());
+  std::lock_guard lock(m_mutex);
+  ++m_hits;
+  return done;
+}
+
+void Prefetcher::plan_after(const WalName& served, bool missed) {
+  const std::uint64_t budget = m_budget();
+  auto segment_size = m_index.segment_size();
+  auto timelines = m_index.timelines();
+  if (!segment_size || *segment_size == 0 || !timelines || budget == 0) return;
+  const std::uint64_t segno = segment_number(served, *segment_size);
+  const std::size_t depth = static_cast<std::size_t>(std::clamp<std::uint64_t>(budget / *segment_size, 1, k_max_depth));
+  std::lock_guard lock(m_mutex);
+  if (missed) {
+    ++m_misses;
+    // The last plan expected another timeline for this segment: recovery follows another path
+    // (recovery_target_timeline names an older timeline, or a newer one appeared).
+    if (auto expected = m_predicted.find(segno); expected != m_predicted.end() && expected->second != served.timeline) {
+      if (served.timeline < expected->second) m_pinned = served.timeline;
+      else m_pinned.reset();
+      spdlog::info("prefetch: recovery asked for {} where timeline {} was expected; following timeline {} from now on",
+                   format_wal_name(served), expected->second, served.timeline);
+    }
+  }
+  std::vector<WalName> wanted;
+  if (m_pinned) wanted = predict_segments(*timelines, served.timeline, segno, *segment_size, *m_pinned, depth);
+  if (wanted.empty()) {
+    m_pinned.reset();
+    wanted = predict_segments(*timelines, served.timeline, segno, *segment_size, newest_descendant(*timelines, served.timeline), depth);
+  }
+  m_predicted.clear();
+  std::set<std::string> names;
+  for (const auto& w : wanted) {
+    m_predicted[segment_number(w, *segment_size)] = w.timeline;
+    names.insert(format_wal_name(w));
+  }
+  for (auto it = m_entries.begin(); it != m_entries.end();) {
+    const std::string name = it->first;
+    ++it;
+    if (!names.contains(name)) drop_locked(name);
+  }
+  const std::int64_t now = steady_us();
+  for (const auto& w : wanted) {
+    const std::string name = format_wal_name(w);
+    if (m_entries.contains(name)) continue;
+    m_entries[name] = Entry{false, false, 0, 0, now};
+    m_jobs.push_back(name);
+  }
+  m_changed.notify_all();
+}
+
+void Prefetcher::drop_locked(const std::string& file_name) {
+  auto it = m_entries.find(file_name);
+  if (it == m_entries.end()) return;
+  if (it->second.ready) {
+    (void)::unlink(path_of(file_name).c_str());
+    ++m_discarded;
+  }
+  m_entries.erase(it);  // one being fetched finds itself unwanted when it ends
+  m_changed.notify_all();
+}
+
+void Prefetcher::drop_queued_after(const std::string& file_name) {
+  const auto end = parse_wal_name(file_name);
+  if (!end) return;
+  std::lock_guard lock(m_mutex);
+  for (auto it = m_entries.begin(); it != m_entries.end();) {
+    const auto name = parse_wal_name(it->first);
+    const bool later = name && std::pair(name->log, name->seg) > std::pair(end->log, end->seg);
+    it = later && !it->second.ready && !it->second.fetching ? m_entries.erase(it) : std::next(it);
+  }
+}
+
+void Prefetcher::fetch_loop() {
+  for (;;) {
+    std::string name;
+    {
+      std::unique_lock lock(m_mutex);
+      m_changed.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
+      if (m_stopping) return;
+      name = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      auto it = m_entries.find(name);
+      if (it == m_entries.end() || it->second.ready || it->second.fetching) continue;
+      it->second.fetching = true;
+    }
+    fetch_one(name);
+  }
+}
+
+void Prefetcher::fetch_one(const std::string& file_name) {
+  static std::atomic<std::uint64_t> s_serial{0};
+  const std::string final_path = path_of(file_name);
+  const std::string temp = final_path + "." + std::to_string(++s_serial) + ".tmp";
+  std::optional<std::uint64_t> size;
+  std::uint32_t crc = 0xFFFFFFFF;
+  {
+    UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) {
+      spdlog::warn("prefetch: cannot create '{}': {}", temp, std::strerror(errno));
+    } else if (auto got = m_fetch.get(file_name, fd.get(), /*exact=*/false); !got) {
+      // Not archived yet (the end of WAL, for now) or not servable: the request itself will
+      // get the real answer; nothing is remembered about it. The segments planned after it
+      // are not asked for either (no storage round trip each, at the end of WAL); the next
+      // plan asks again.
+      spdlog::debug("prefetch: {} not fetched: {}", file_name, got.error().message);
+      if (got.error().kind == ErrorKind::not_found) drop_queued_after(file_name);
+    } else {
+      // The copy is checked again when it is served, against what was written now.
+      thread_local std::vector<std::byte> t_buffer(1 << 20);
+      std::uint64_t at = 0;
+      bool read_ok = true;
+      while (at < *got) {
+        const ssize_t n = ::pread(fd.get(), t_buffer.data(), std::min<std::uint64_t>(t_buffer.size(), *got - at), static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          read_ok = false;
+          break;
+        }
+        crc = crc32c_update(crc, std::span<const std::byte>(t_buffer.data(), static_cast<std::size_t>(n)));
+        at += static_cast<std::uint64_t>(n);
+      }
+      if (read_ok && ::rename(temp.c_str(), final_path.c_str()) == 0) size = *got;
+      else spdlog::warn("prefetch: cannot keep '{}': {}", final_path, std::strerror(errno));
+    }
+  }
+  if (!size) (void)::unlink(temp.c_str());
+  std::lock_guard lock(m_mutex);
+  auto it = m_entries.find(file_name);
+  if (!size) {
+    if (it != m_entries.end() && !it->second.ready) m_entries.erase(it);
+  } else if (it == m_entries.end()) {
+    (void)::unlink(final_path.c_str());  // no longer wanted; no other copy is listed
+    ++m_discarded;
+  } else if (!it->second.ready) {
+    // Another fetch of the same name that ended first wrote the same content: keep its entry.
+    it->second = Entry{true, false, *size, crc ^ 0xFFFFFFFF, steady_us()};
+    ++m_fetched;
+  }
+  m_changed.notify_all();
+}
+
+void Prefetcher::expire() {
+  const std::uint64_t budget = m_budget();
+  std::lock_guard lock(m_mutex);
+  const std::int64_t cutoff = steady_us() - std::chrono::microseconds(k_expire_after).count();
+  if (budget != 0 && m_last_request_us > cutoff) return;
+  std::vector<std::string> old;
+  for (const auto& [name, entry] : m_entries)
+    if (budget == 0 || entry.since_us < cutoff) old.push_back(name);
+  if (!old.empty()) spdlog::info("prefetch: removing {} prefetched segment(s) no recovery asked for", old.size());
+  for (const auto& name : old) drop_locked(name);
+  if (m_entries.empty()) m_predicted.clear();
+}
+
+PrefetchStatus Prefetcher::status() const {
+  PrefetchStatus s;
+  s.budget_bytes = m_budget();
+  s.directory = m_directory;
+  std::lock_guard lock(m_mutex);
+  s.enabled = m_started && !m_stopping && s.budget_bytes > 0;
+  s.hits = m_hits;
+  s.misses = m_misses;
+  s.fetched = m_fetched;
+  s.discarded = m_discarded;
+  s.pinned_timeline = m_pinned;
+  for (const auto& [name, entry] : m_entries) {
+    if (entry.ready) {
+      s.spool_bytes += entry.size;
+      ++s.spool_files;
+    } else {
+      ++s.in_flight;
+    }
+  }
+  return s;
+}
+
+}  // namespace walvault
