@@ -47,14 +47,15 @@ struct AheadRecord {
 
 class AheadRegistry {
  public:
-  // Enough for any backlog look-ahead works through; past it the oldest names go first (they
-  // are the ones PostgreSQL has pushed already).
+  // 128 GiB of 16 MiB segments; look-ahead queues no more than this (LookAhead::scan), so the
+  // eviction below is only a bound, and it drops the newest names (the oldest are the ones
+  // PostgreSQL pushes next).
   static constexpr std::size_t k_capacity = 8192;
 
   void remember(const std::string& name, AheadRecord record) {
     std::lock_guard lock(m_mutex);
     m_records[name] = std::move(record);
-    while (m_records.size() > k_capacity) m_records.erase(m_records.begin());
+    while (m_records.size() > k_capacity) m_records.erase(std::prev(m_records.end()));
   }
 
   std::optional<AheadRecord> find(std::string_view name) const {

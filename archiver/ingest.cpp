@@ -58,13 +58,23 @@ std::string Ingest::recorded_sha256(std::string_view file_name) {
 
 bool Ingest::stored_ahead(std::string_view file_name, int fd, const struct stat& st) {
   auto record = m_ahead->find(file_name);
-  if (!record || !(record->file == FileIdentity::of(st))) return false;
+  if (!record) return false;
+  if (!(record->file == FileIdentity::of(st))) {
+    ++m_counters.ahead_misses;
+    if (!m_warned_ahead_miss.exchange(true))
+      spdlog::warn("archive-push of '{}' passed another file than the one look-ahead stored (device {} inode {} vs {} {}, or "
+                   "changed since): pushed the slow way. If every push says so, PostgreSQL sees pg_wal through another "
+                   "filesystem view than walvaultd (look-ahead then only costs reads; set look-ahead-workers = 0)",
+                   file_name, st.st_dev, st.st_ino, record->file.device, record->file.inode);
+    return false;
+  }
   // The same first page as well: a cheap second witness beside the file's times.
   std::array<std::byte, k_ahead_first_page> first{};
   const std::span<std::byte> page(first.data(), std::min<std::size_t>(first.size(), static_cast<std::size_t>(st.st_size)));
   if (!pread_exact(fd, page, 0, file_name) || crc32c(page) != record->first_page_crc) return false;
   if (recorded_sha256(file_name) != record->sha256) return false;
   ObjectStore& objects = m_repository.objects();
+  if (!objects.writable()) return false;  // a repository closed for writes: the full path says why
   const std::string key = object_key(*parse_wal_name(file_name));
   for (std::size_t i = 0; i < objects.member_count(); ++i) {
     auto header = objects.member(i).header(key);
@@ -74,7 +84,7 @@ bool Ingest::stored_ahead(std::string_view file_name, int fd, const struct stat&
   return true;
 }
 
-Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
+Result<PushOutcome> Ingest::push(std::string_view file_name, int fd, const std::function<Result<void>()>& unchanged_since_read) {
   auto name = parse_wal_name(file_name);
   if (!name)
     return fail(ErrorKind::invalid, "'" + std::string(file_name).substr(0, 80) +
@@ -115,6 +125,9 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd) {
   if (t_content.size() < size) t_content.resize(size);
   const std::span<std::byte> content(t_content.data(), size);
   if (auto r = pread_exact(fd, content, 0, file_name); !r) return std::unexpected(r.error());
+  if (unchanged_since_read) {
+    if (auto r = unchanged_since_read(); !r) return std::unexpected(r.error());
+  }
   if (auto r = check_wal_content(m_repository, content, *name, file_name); !r) return std::unexpected(r.error());
   if (name->kind == WalFileKind::segment || name->kind == WalFileKind::partial) {
     auto header = read_long_page_header(content, file_name);

@@ -1,6 +1,7 @@
 #pragma once
 // The push path: validate -> checksum -> compress -> durable store -> acknowledge.
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <string_view>
 
@@ -26,6 +27,9 @@ struct IngestCounters {
   std::atomic<std::uint64_t> conflicts{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> ahead{0};  // answered from look-ahead's record
+  // Pushes of a name look-ahead recorded whose descriptor was not that file (a copy, a changed
+  // file, or another view of it: PostgreSQL's container sees other device/inode numbers).
+  std::atomic<std::uint64_t> ahead_misses{0};
 };
 
 class Ingest {
@@ -36,7 +40,9 @@ class Ingest {
 
   // Archives the file open at `fd` under `name`. Never overwrites a stored object: the same
   // content again is PushOutcome::duplicate; different content is ErrorKind::conflict.
-  Result<PushOutcome> push(std::string_view name, int fd);
+  // `unchanged_since_read` (look-ahead's): asked once the content is read, before anything is
+  // stored; an error stops the push (the file changed while it was read: not that content).
+  Result<PushOutcome> push(std::string_view name, int fd, const std::function<Result<void>()>& unchanged_since_read = nullptr);
 
   // PUSH request handler (docs/protocol.md).
   protocol::Message handle(Request& request);
@@ -63,6 +69,7 @@ class Ingest {
   Repository& m_repository;
   Indexer* m_indexer;
   const AheadRegistry* m_ahead = nullptr;
+  std::atomic<bool> m_warned_ahead_miss{false};
   LiveSetting<CompressSpec> m_compress;
   NameLocks m_locks;
   IngestCounters m_counters;

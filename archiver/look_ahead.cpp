@@ -54,10 +54,9 @@ void LookAhead::start() {
   spdlog::info("look-ahead: watching '{}' with {} worker(s)", m_status_dir, m_workers);
 }
 
-void LookAhead::stop() {
+void LookAhead::request_stop() {
   {
     std::lock_guard lock(m_mutex);
-    if (m_stopping) return;
     m_stopping = true;
   }
   m_work.notify_all();
@@ -65,6 +64,10 @@ void LookAhead::stop() {
     const std::uint64_t one = 1;
     (void)!::write(m_wake_fd, &one, sizeof one);
   }
+}
+
+void LookAhead::stop() {
+  request_stop();
   if (m_watcher.joinable()) m_watcher.join();
   for (auto& t : m_threads)
     if (t.joinable()) t.join();
@@ -85,6 +88,8 @@ void LookAhead::watch_loop() {
   UniqueFd inotify(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify) spdlog::warn("look-ahead: inotify unavailable ({}); rescanning every {} s", std::strerror(errno), k_rescan_interval.count());
   int watch = -1;
+  bool scan_due = true;
+  auto last_scan = std::chrono::steady_clock::now() - k_min_scan_gap;
   for (;;) {
     {
       std::lock_guard lock(m_mutex);
@@ -94,21 +99,41 @@ void LookAhead::watch_loop() {
       watch = ::inotify_add_watch(inotify.get(), m_status_dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF);
       if (watch < 0 && errno != ENOENT && errno != EACCES)
         spdlog::warn("look-ahead: cannot watch '{}': {}", m_status_dir, std::strerror(errno));
+      if (watch >= 0) scan_due = true;  // what appeared before the watch was set
     }
-    scan();
+    if (scan_due) {
+      // A burst of new .ready files (a bulk load) is one scan, not one each.
+      const auto since = std::chrono::steady_clock::now() - last_scan;
+      if (since < k_min_scan_gap) {
+        std::array<pollfd, 1> wake{pollfd{m_wake_fd, POLLIN, 0}};
+        (void)::poll(wake.data(), 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(k_min_scan_gap - since).count()) + 1);
+        continue;
+      }
+      scan();
+      last_scan = std::chrono::steady_clock::now();
+    }
+    scan_due = false;
     std::array<pollfd, 2> fds{pollfd{m_wake_fd, POLLIN, 0}, pollfd{inotify.get(), POLLIN, 0}};
     const int n = ::poll(fds.data(), inotify ? 2 : 1, static_cast<int>(std::chrono::milliseconds(k_rescan_interval).count()));
-    if (n > 0 && (fds[0].revents & POLLIN)) continue;  // stop(): the loop head sees it
-    if (n > 0 && inotify && (fds[1].revents & POLLIN)) {
-      alignas(inotify_event) std::array<char, 16384> events{};
-      for (;;) {
-        const ssize_t got = ::read(inotify.get(), events.data(), events.size());
-        if (got <= 0) break;
-        for (ssize_t at = 0; at < got;) {
-          const auto* event = reinterpret_cast<const inotify_event*>(events.data() + at);
-          if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) watch = -1;
-          at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    if (n == 0) scan_due = true;  // the periodic rescan
+    if (n <= 0 || (fds[0].revents & POLLIN)) continue;  // EINTR; or stop(): the loop head sees it
+    if (!inotify || !(fds[1].revents & POLLIN)) continue;
+    // Only a new .ready file is worth a scan: PostgreSQL's own renames to .done are as many
+    // events again, and a scan stats every .ready file.
+    alignas(inotify_event) std::array<char, 16384> events{};
+    for (;;) {
+      const ssize_t got = ::read(inotify.get(), events.data(), events.size());
+      if (got <= 0) break;
+      for (ssize_t at = 0; at < got;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(events.data() + at);
+        if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) {
+          if ((event->mask & IN_MOVE_SELF) && watch >= 0) (void)::inotify_rm_watch(inotify.get(), watch);  // watch the path again
+          if (!(event->mask & IN_Q_OVERFLOW)) watch = -1;
+          scan_due = true;
+        } else if (event->len > 0 && std::string_view(event->name).ends_with(k_ready_suffix)) {
+          scan_due = true;
         }
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
       }
     }
   }
@@ -149,8 +174,15 @@ void LookAhead::scan() {
     for (auto f = m_not_before.begin(); f != m_not_before.end();)
       f = ready.contains(f->first) ? std::next(f) : m_not_before.erase(f);
     for (auto p = m_pending.begin(); p != m_pending.end();) p = ready.contains(*p) ? std::next(p) : m_pending.erase(p);
+    // Oldest first and never more than the registry holds: past it, look-ahead waits for
+    // PostgreSQL to archive (records of the oldest names are the ones about to be used).
+    std::size_t held = m_registry.size() + m_in_flight.size();
     for (const auto& name : ready) {
       if (m_in_flight.contains(name) || m_registry.contains(name)) continue;
+      if (held + m_pending.size() >= AheadRegistry::k_capacity) {
+        m_pending.erase(m_pending.lower_bound(name), m_pending.end());
+        break;
+      }
       if (auto f = m_not_before.find(name); f != m_not_before.end() && f->second > now) continue;
       m_pending.insert(name);
     }
@@ -180,7 +212,7 @@ void LookAhead::worker_loop() {
     const bool recorded = push_one(name);
     std::lock_guard lock(m_mutex);
     m_in_flight.erase(name);
-    if (!recorded && !m_not_before.contains(name)) m_not_before[name] = steady_us() + std::chrono::microseconds(k_retry_after).count();
+    if (!recorded && m_not_before[name] != INT64_MAX) m_not_before[name] = steady_us() + std::chrono::microseconds(k_retry_after).count();
   }
 }
 
@@ -203,7 +235,16 @@ bool LookAhead::push_one(const std::string& name) {
   // stored copy against this content, as it does for any second push.
   const auto row = m_index.find(name);
   const bool was_indexed = row && *row;
-  auto pushed = m_ingest.push(name, fd.get());
+  // Read while PostgreSQL (or whatever archives when walvault does not) recycled it: renamed,
+  // then overwritten from the first page on. What was read may be torn: never stored.
+  const FileIdentity identity = FileIdentity::of(before);
+  auto unchanged = [&]() -> Result<void> {
+    struct stat now {};
+    if (::fstat(fd.get(), &now) != 0 || !(FileIdentity::of(now) == identity))
+      return fail(ErrorKind::io, "'" + path + "' changed while it was read (recycled?); not stored ahead");
+    return {};
+  };
+  auto pushed = m_ingest.push(name, fd.get(), unchanged);
   if (!pushed) {
     ++m_failed;
     const Failure& why = pushed.error();
@@ -225,7 +266,17 @@ bool LookAhead::push_one(const std::string& name) {
   if (::fstat(fd.get(), &after) != 0 || !(FileIdentity::of(before) == FileIdentity::of(after))) return false;
   auto indexed = m_index.find(name);
   if (!indexed || !*indexed) return false;
-  m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256});
+  // Whole-second timestamps (an old or network filesystem) cannot prove the file unchanged:
+  // stored, but PostgreSQL's push of it takes the full path.
+  if (before.st_mtim.tv_nsec != 0 || before.st_ctim.tv_nsec != 0)
+    m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256});
+  else if (!m_warned_coarse.exchange(true))
+    spdlog::warn("look-ahead: '{}' has whole-second timestamps, which cannot prove a file unchanged; PostgreSQL's pushes "
+                 "are checked in full", path);
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_problem.starts_with("cannot open")) m_problem.clear();
+  }
   if (*pushed == PushOutcome::stored) {
     ++m_pushed;
     spdlog::info("look-ahead: archived {} ahead of PostgreSQL", name);

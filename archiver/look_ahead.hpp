@@ -10,8 +10,8 @@
 // It only reads: pg_wal may be mounted read-only, and PostgreSQL's status files are never
 // created, renamed or removed (PostgreSQL renames .ready to .done after its own archive-push
 // succeeds, which is what lets it recycle the segment). Nothing is acknowledged to anyone by
-// look-ahead; a segment recycled while it is read fails the page checks or differs from what
-// PostgreSQL's push stored first, and is simply not recorded.
+// look-ahead; a segment recycled while it is read (its change time moves) is not stored, and a
+// record is only kept for a file whose identity held from before the read until after it.
 #include <sys/types.h>
 
 #include <atomic>
@@ -52,6 +52,8 @@ class LookAhead {
   // A failed name is tried again after this long (a repository briefly down); refused ones
   // (not this cluster's WAL, different content) only once.
   static constexpr std::chrono::seconds k_retry_after{30};
+  // Events closer together than this are one scan.
+  static constexpr std::chrono::milliseconds k_min_scan_gap{100};
 
   LookAhead(Ingest& ingest, Index& index, AheadRegistry& registry, std::string pgdata, unsigned workers);
   ~LookAhead();
@@ -59,6 +61,9 @@ class LookAhead {
   LookAhead& operator=(const LookAhead&) = delete;
 
   void start();
+  // Wakes and stops the threads without waiting for them (walvaultd's SIGTERM, on its event
+  // loop); stop() also joins them (a push in progress finishes first).
+  void request_stop();
   void stop();
   LookAheadStatus status() const;
 
@@ -91,6 +96,7 @@ class LookAhead {
   std::atomic<std::uint64_t> m_pushed{0};
   std::atomic<std::uint64_t> m_verified{0};
   std::atomic<std::uint64_t> m_failed{0};
+  std::atomic<bool> m_warned_coarse{false};
 
   int m_wake_fd = -1;  // eventfd: stop() wakes the watcher
   std::thread m_watcher;

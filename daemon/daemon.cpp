@@ -245,8 +245,8 @@ class Daemon::Impl {
   }
 
  private:
-  // With pgdata: look-ahead, unless look-ahead-workers is 0 or the spool of prefetch would be
-  // inside the data directory PostgreSQL owns.
+  // With pgdata: look-ahead, unless look-ahead-workers is 0. It watches the pgdata set at
+  // start-up (a reload that changes pgdata says so).
   void start_look_ahead(const DaemonConfig& config) {
     if (config.pgdata.empty()) return;
     if (config.look_ahead_workers == 0) {
@@ -301,6 +301,8 @@ class Daemon::Impl {
       arm_drill_schedule();
     }
     if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
+    if (m_look_ahead && next->pgdata != running->pgdata)
+      spdlog::warn("SIGHUP: pgdata changed; look-ahead keeps watching '{}' until walvaultd restarts", running->pgdata);
     if (!restart_only.empty()) {
       std::string names;
       for (const auto& name : restart_only) names += (names.empty() ? "" : ", ") + name;
@@ -331,6 +333,8 @@ class Daemon::Impl {
     m_serving = false;  // /readyz says so while the drain runs
     if (m_http) m_http->stop();
     m_backups.cancel();  // a running backup fails cleanly instead of holding up the stop
+    if (m_look_ahead) m_look_ahead->request_stop();  // joined once the loop ends
+    m_prefetch.request_stop();                       // a GET waiting for a fetch goes to the repository
     m_shutdown_timer.expires_after(config()->shutdown_timeout);
     m_shutdown_timer.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
@@ -628,7 +632,7 @@ class Daemon::Impl {
         {"look_ahead", look_ahead_json()},
         {"prefetch", prefetch_json()},
         {"since_start",
-         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"ahead", c.ahead.load()}, {"refused", c.refused.load()},
+         {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"ahead", c.ahead.load()}, {"ahead_misses", c.ahead_misses.load()}, {"refused", c.refused.load()},
           {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
   }
 

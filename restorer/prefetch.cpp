@@ -104,13 +104,16 @@ Result<void> Prefetcher::start() {
   return {};
 }
 
-void Prefetcher::stop() {
+void Prefetcher::request_stop() {
   {
     std::lock_guard lock(m_mutex);
-    if (m_stopping) return;
     m_stopping = true;
   }
   m_changed.notify_all();
+}
+
+void Prefetcher::stop() {
+  request_stop();
   for (auto& t : m_threads)
     if (t.joinable()) t.join();
 }
@@ -200,7 +203,9 @@ void Prefetcher::plan_after(const WalName& served, bool missed) {
   auto timelines = m_index.timelines();
   if (!segment_size || *segment_size == 0 || !timelines || budget == 0) return;
   const std::uint64_t segno = segment_number(served, *segment_size);
-  const std::size_t depth = static_cast<std::size_t>(std::clamp<std::uint64_t>(budget / *segment_size, 1, k_max_depth));
+  // A budget below one segment (1 GiB segments against the default) prefetches nothing.
+  const std::size_t depth = static_cast<std::size_t>(std::min<std::uint64_t>(budget / *segment_size, k_max_depth));
+  if (depth == 0) return;
   std::lock_guard lock(m_mutex);
   if (missed) {
     ++m_misses;
@@ -234,7 +239,7 @@ void Prefetcher::plan_after(const WalName& served, bool missed) {
   for (const auto& w : wanted) {
     const std::string name = format_wal_name(w);
     if (m_entries.contains(name)) continue;
-    m_entries[name] = Entry{false, false, 0, 0, now};
+    m_entries[name] = Entry{false, false, 0, 0, now, ++m_next_serial};
     m_jobs.push_back(name);
   }
   m_changed.notify_all();
@@ -265,6 +270,7 @@ void Prefetcher::drop_queued_after(const std::string& file_name) {
 void Prefetcher::fetch_loop() {
   for (;;) {
     std::string name;
+    std::uint64_t serial = 0;
     {
       std::unique_lock lock(m_mutex);
       m_changed.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
@@ -274,12 +280,13 @@ void Prefetcher::fetch_loop() {
       auto it = m_entries.find(name);
       if (it == m_entries.end() || it->second.ready || it->second.fetching) continue;
       it->second.fetching = true;
+      serial = it->second.serial;
     }
-    fetch_one(name);
+    fetch_one(name, serial);
   }
 }
 
-void Prefetcher::fetch_one(const std::string& file_name) {
+void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
   static std::atomic<std::uint64_t> s_serial{0};
   const std::string final_path = path_of(file_name);
   const std::string temp = final_path + "." + std::to_string(++s_serial) + ".tmp";
@@ -319,7 +326,7 @@ void Prefetcher::fetch_one(const std::string& file_name) {
   std::lock_guard lock(m_mutex);
   auto it = m_entries.find(file_name);
   if (!size) {
-    if (it != m_entries.end() && !it->second.ready) m_entries.erase(it);
+    if (it != m_entries.end() && !it->second.ready && it->second.serial == serial) m_entries.erase(it);
   } else if (it == m_entries.end()) {
     (void)::unlink(final_path.c_str());  // no longer wanted; no other copy is listed
     ++m_discarded;
@@ -341,7 +348,11 @@ void Prefetcher::expire() {
     if (budget == 0 || entry.since_us < cutoff) old.push_back(name);
   if (!old.empty()) spdlog::info("prefetch: removing {} prefetched segment(s) no recovery asked for", old.size());
   for (const auto& name : old) drop_locked(name);
-  if (m_entries.empty()) m_predicted.clear();
+  // Idle: the next recovery starts with no expectations (and no pin) of its own.
+  if (m_entries.empty()) {
+    m_predicted.clear();
+    m_pinned.reset();
+  }
 }
 
 PrefetchStatus Prefetcher::status() const {

@@ -76,6 +76,9 @@ class Prefetcher {
   // Creates the directory and empties it (files of an earlier run may be of another
   // repository), then starts the fetch threads. An error leaves prefetch off.
   Result<void> start();
+  // Wakes requests waiting for a fetch (they go to the repository) and stops the threads
+  // without waiting for them; stop() also joins them.
+  void request_stop();
   void stop();
 
   // The GET handler (docs/protocol.md): recovery requests for segments go through the spool,
@@ -94,6 +97,7 @@ class Prefetcher {
     std::uint64_t size = 0;
     std::uint32_t crc = 0;
     std::int64_t since_us = 0;  // steady clock: queued or written
+    std::uint64_t serial = 0;   // which planning made it: a fetch ends only its own entry
   };
 
   // Serves `file_name` from the spool into `out_fd` when it is there (waiting for it when it is
@@ -101,7 +105,7 @@ class Prefetcher {
   std::optional<std::uint64_t> take(const std::string& file_name, const WalName& name, int out_fd);
   void plan_after(const WalName& served, bool missed);
   void fetch_loop();
-  void fetch_one(const std::string& file_name);
+  void fetch_one(const std::string& file_name, std::uint64_t serial);
   void drop_locked(const std::string& file_name);  // m_mutex held
   void drop_queued_after(const std::string& file_name);  // not there yet: neither are the later ones
   std::string path_of(const std::string& file_name) const { return m_directory + "/" + file_name; }
@@ -122,6 +126,7 @@ class Prefetcher {
   std::map<std::uint64_t, std::uint32_t> m_predicted;  // segment number -> timeline the last plan expects
   std::optional<std::uint32_t> m_pinned;
   std::int64_t m_last_request_us = 0;
+  std::uint64_t m_next_serial = 0;
   std::uint64_t m_hits = 0, m_misses = 0, m_fetched = 0, m_discarded = 0;
   std::vector<std::thread> m_threads;
 };

@@ -158,6 +158,20 @@ TEST_F(LookAheadTest, StoresReadySegmentsAndPostgresPushIsAnsweredAhead) {
   pushed = postgres_pushes(1);
   ASSERT_TRUE(pushed) << pushed.error().message;
   EXPECT_EQ(*pushed, PushOutcome::duplicate);
+  EXPECT_EQ(m_ingest->counters().ahead_misses.load(), 2u) << "segments 3 and 1: recorded, but not the files pushed";
+}
+
+TEST_F(LookAheadTest, AFileThatChangedWhileItWasReadIsNotStored) {
+  complete_segment(8);
+  UniqueFd fd(::open(wal_path(segment_file(1, 8)).c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  auto pushed = m_ingest->push(segment_file(1, 8), fd.get(), [] { return Result<void>(fail(ErrorKind::io, "recycled while read")); });
+  ASSERT_FALSE(pushed);
+  EXPECT_EQ(pushed.error().message, "recycled while read");
+  auto held = m_repository->objects().exists(object_key(*parse_wal_name(segment_file(1, 8))));
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(*held) << "a torn read was stored";
+  EXPECT_EQ(m_ingest->counters().ahead_misses.load(), 0u);
 }
 
 TEST_F(LookAheadTest, ASegmentCompletedWhileRunningIsStoredThroughInotify) {

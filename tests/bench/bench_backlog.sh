@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Issue 12's benchmark: a real archive backlog drained by PostgreSQL's own archiver, and a real
+# recovery, with walvault (look-ahead on and off; prefetch on and off) against pgBackRest
+# archive-async (process-max=2, zst 3) and the physical references, on the SAME WAL.
+#
+#   1. A PostgreSQL 15 cluster with archiving paused (archive_command = ''), a base backup
+#      (pg_basebackup -X none), then `pgbench -i -s SCALE`: every segment waits as .ready.
+#      The cluster is stopped; each run below starts from a copy of it.
+#   2. Backlog drain: walvaultd (look-ahead-workers 2 | 0) or pgBackRest async; PostgreSQL is
+#      started on its copy with that tool's archive_command and the clock runs until
+#      pg_stat_archiver reaches the newest segment. Whole-machine CPU seconds (/proc/stat) per
+#      GiB of WAL drained. References: zstd -3 -T2 of all segments in one process, cp + fsync of
+#      all segments, and one `sh -c true` per segment (the floor of PostgreSQL's process starts).
+#   3. archive-push of a segment look-ahead already stored, p50 of N calls, against `sh -c true`.
+#   4. Recovery: the base backup restored, recovery to the end of the archive (promotion), timed
+#      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
+#      archive-async get, and "all WAL local" (every segment in pg_wal, restore_command false).
+#
+# Environment: SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
+# (default build/bin), OUT=bench-backlog.txt, KEEP=1 to keep the temp dir. Run as root (the
+# clusters and every client run as postgres).
+set -Eeuo pipefail
+export LC_ALL=C
+SCALE=${SCALE:-20}
+PUSH_CALLS=${PUSH_CALLS:-30}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+OUT=${OUT:-bench-backlog.txt}
+KEEP=${KEEP:-0}
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+WALVAULT_BIN_DIR=${WALVAULT_BIN_DIR:-$repo_root/build/bin}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "run as root (clusters and clients run as postgres)"
+for b in initdb pg_ctl pgbench psql pg_basebackup; do [[ -x $PG_BIN/$b ]] || die "$PG_BIN/$b not found"; done
+for b in pgbackrest zstd jq; do command -v $b >/dev/null || die "$b not found"; done
+for b in walvaultd archive-push archive-get walvault; do [[ -x $WALVAULT_BIN_DIR/$b ]] || die "$WALVAULT_BIN_DIR/$b not found"; done
+
+TMP=$(mktemp -d /tmp/wvbacklog.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+RUNNING_PG=()
+cleanup() {
+    local d p
+    for d in "${RUNNING_PG[@]}"; do runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+as_pg() { runuser -u postgres -- "$@"; }
+mkdir -p "$TMP/bin" "$TMP/log"
+cp "$WALVAULT_BIN_DIR"/{walvaultd,archive-push,archive-get,walvault} "$TMP/bin/"
+chmod 755 "$TMP/bin"/*
+chown postgres: "$TMP/log"
+PORT=$(( 20000 + RANDOM % 20000 ))
+SOCKDIR=$TMP/pgsock; install -d -o postgres "$SOCKDIR"
+
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }
+now() { date +%s.%N; }
+psql_at() { as_pg "$PG_BIN/psql" -X -A -t -q -h "$SOCKDIR" -p "$1" -d postgres -c "$2"; }
+
+# ---------------------------------------------------------------- 1. the backlog
+SRC=$TMP/src
+install -d -o postgres -m 700 "$SRC"
+as_pg "$PG_BIN/initdb" -D "$SRC" -U postgres -A trust --no-sync >/dev/null
+cat >>"$SRC/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$SOCKDIR'
+archive_mode = on
+archive_command = ''
+max_wal_size = 4GB
+min_wal_size = 2GB
+wal_keep_size = 4GB
+checkpoint_timeout = 30min
+EOF
+as_pg "$PG_BIN/pg_ctl" -D "$SRC" -l "$TMP/log/src.log" -w start >/dev/null
+RUNNING_PG+=("$SRC")
+install -d -o postgres -m 700 "$TMP/backup"
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -D "$TMP/backup" -X none -c fast --no-sync
+log "pgbench -i -s $SCALE with archiving paused"
+as_pg "$PG_BIN/pgbench" -h "$SOCKDIR" -p "$PORT" -i -s "$SCALE" -q postgres >/dev/null 2>&1
+psql_at "$PORT" "select pg_switch_wal()" >/dev/null
+psql_at "$PORT" "checkpoint" >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$SRC" -w stop >/dev/null
+RUNNING_PG=()
+mapfile -t READY < <(cd "$SRC/pg_wal/archive_status" && ls | sed -n 's/^\([0-9A-F]\{24\}\)\.ready$/\1/p' | sort)
+N=${#READY[@]}
+LAST=${READY[$((N - 1))]}
+BYTES=$(( N * 16777216 ))
+log "backlog: $N segments (${READY[0]} .. $LAST), $((BYTES >> 20)) MiB"
+mkdir -p "$TMP/segs"
+for s in "${READY[@]}"; do cp "$SRC/pg_wal/$s" "$TMP/segs/"; done
+
+declare -A DRAIN_S DRAIN_CPU RECOVER_S
+copy_cluster() { # DEST
+    rm -rf "$1"
+    cp -a "$SRC" "$1"
+    sed -i "s/^port = .*/port = $PORT/" "$1/postgresql.conf"
+}
+
+start_walvaultd() { # NAME REPO EXTRA...
+    local name=$1 repo=$2; shift 2
+    install -d -o postgres "$repo" "$TMP/run-$name"
+    as_pg "$TMP/bin/walvaultd" --repo "$repo" --socket "$TMP/run-$name/wv.sock" --log-level warn "$@" \
+        >"$TMP/log/walvaultd-$name.log" 2>&1 &
+    WV_PID=$!
+    PIDS+=("$WV_PID")
+    for _ in $(seq 100); do [[ -S $TMP/run-$name/wv.sock ]] && return 0; sleep 0.05; done
+    die "walvaultd $name did not start: $(tail -n 3 "$TMP/log/walvaultd-$name.log")"
+}
+stop_walvaultd() { kill "$WV_PID"; wait "$WV_PID" 2>/dev/null || true; }
+
+wait_drained() { # DATA
+    local deadline=$((SECONDS + 900)) last
+    while :; do
+        last=$(psql_at "$PORT" "select coalesce(last_archived_wal, '') from pg_stat_archiver" 2>/dev/null || true)
+        [[ -n $last && ( $last == "$LAST" || $last > $LAST ) ]] && return 0
+        [[ $SECONDS -lt $deadline ]] || die "backlog not drained in 900 s ($1: last archived '$last')"
+        sleep 0.05
+    done
+}
+
+# drain NAME ARCHIVE_COMMAND [setup done by the caller]: PostgreSQL on a copy drains the backlog.
+drain() {
+    local name=$1 command=$2 data=$TMP/data-$1 t0 t1 c0 c1
+    echo "archive_command = '$command'" >>"$data/postgresql.conf"
+    c0=$(cpu_ticks); t0=$(now)
+    [[ -n ${START_DAEMON:-} ]] && eval "$START_DAEMON"
+    as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$TMP/log/$name.log" -w start >/dev/null
+    RUNNING_PG+=("$data")
+    wait_drained "$name"
+    t1=$(now); c1=$(cpu_ticks)
+    local failed; failed=$(psql_at "$PORT" "select failed_count from pg_stat_archiver")
+    [[ $failed == 0 ]] || log "WARNING: $name: pg_stat_archiver failed_count $failed"
+    as_pg "$PG_BIN/pg_ctl" -D "$data" -w -m fast stop >/dev/null
+    RUNNING_PG=()
+    DRAIN_S[$name]=$(echo "$t1 - $t0" | bc -l)
+    DRAIN_CPU[$name]=$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)
+    log "$name: drained $N segments in ${DRAIN_S[$name]} s"
+}
+
+# ---------------------------------------------------------------- 2. backlog drain
+for mode in lookahead serial; do
+    copy_cluster "$TMP/data-walvault-$mode"
+    workers=2; [[ $mode == serial ]] && workers=0
+    START_DAEMON="start_walvaultd $mode $TMP/repo-walvault-$mode --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
+    drain "walvault-$mode" "$TMP/bin/archive-push --socket $TMP/run-$mode/wv.sock %p"
+    START_DAEMON=""
+    stop_walvaultd
+done
+
+PGBR_CONF=$TMP/pgbackrest.conf
+install -d -o postgres "$TMP/pgbr" "$TMP/pgbr/spool" "$TMP/pgbr/log" "$TMP/pgbr/lock"
+copy_cluster "$TMP/data-pgbackrest"
+cat >"$PGBR_CONF" <<EOF
+[global]
+repo1-path=$TMP/pgbr/repo
+archive-async=y
+process-max=2
+spool-path=$TMP/pgbr/spool
+log-path=$TMP/pgbr/log
+lock-path=$TMP/pgbr/lock
+log-level-console=warn
+log-level-file=off
+compress-type=zst
+compress-level=3
+archive-get-queue-max=256MiB
+
+[bench]
+pg1-path=$TMP/data-pgbackrest
+pg1-port=$PORT
+pg1-socket-path=$SOCKDIR
+EOF
+chown postgres "$PGBR_CONF"
+as_pg pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create >/dev/null
+drain pgbackrest "pgbackrest --config=$PGBR_CONF --stanza=bench archive-push %p"
+
+# References on the same segments.
+ref() { # NAME COMMAND
+    local c0 t0 t1 c1
+    sync; c0=$(cpu_ticks); t0=$(now)
+    bash -c "$2"
+    t1=$(now); c1=$(cpu_ticks)
+    DRAIN_S[$1]=$(echo "$t1 - $t0" | bc -l)
+    DRAIN_CPU[$1]=$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)
+}
+ref "zstd -3 -T2" "zstd -3 -T2 -q -c $TMP/segs/* >/dev/null"
+mkdir -p "$TMP/cp"
+ref "cp + fsync" "cp $TMP/segs/* $TMP/cp/ && sync -f $TMP/cp"
+ref "sh -c true" "for i in \$(seq $N); do sh -c true; done"
+
+# ---------------------------------------------------------------- 3. push of a segment stored ahead
+# The look-ahead daemon's repository holds every segment; push pg_wal copies of the drained
+# cluster again (same files: the identity matches only for files look-ahead read, so use a
+# fresh backlog copy that a look-ahead daemon reads first).
+copy_cluster "$TMP/data-ahead"
+start_walvaultd ahead "$TMP/repo-ahead" --pgdata "$TMP/data-ahead" --compress zstd:3
+for _ in $(seq 600); do
+    q=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-ahead/wv.sock" --json status | jq -r '.look_ahead | "\(.queued) \(.stored_ahead)"')
+    [[ $q == "0 $N" ]] && break; sleep 0.1
+done
+[[ $q == "0 $N" ]] || die "look-ahead did not store the backlog: $q"
+time_calls() { # COMMAND-TEMPLATE (%s = segment) -> one ms value per line
+    local i s t0 t1
+    for ((i = 0; i < PUSH_CALLS && i < N; i++)); do
+        s=${READY[$i]}
+        t0=$EPOCHREALTIME
+        as_pg sh -c "$(printf "$1" "$s")"
+        t1=$EPOCHREALTIME
+        echo "($t1 - $t0) * 1000" | bc -l
+    done
+}
+p50() { sort -g | awk '{v[NR]=$1} END {printf "%.2f", v[int((NR+1)/2)]}'; }
+AHEAD_P50=$(cd "$TMP/data-ahead" && time_calls "$TMP/bin/archive-push --socket $TMP/run-ahead/wv.sock pg_wal/%s" | p50)
+TRUE_P50=$(cd "$TMP/data-ahead" && time_calls "true %s" | p50)
+ahead=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-ahead/wv.sock" --json status | jq -r '.since_start.ahead')
+log "archive-push of stored-ahead segments: p50 $AHEAD_P50 ms ($ahead answered ahead); sh -c true p50 $TRUE_P50 ms"
+stop_walvaultd
+
+# ---------------------------------------------------------------- 4. recovery
+restore_copy() { # DEST RESTORE_COMMAND
+    rm -rf "$1"; cp -a "$TMP/backup" "$1"; chown -R postgres: "$1"; chmod 700 "$1"
+    cat >>"$1/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$SOCKDIR'
+archive_mode = off
+restore_command = '$2'
+EOF
+    touch "$1/recovery.signal"; chown postgres "$1/recovery.signal"
+}
+recover() { # NAME DATA
+    local t0 t1
+    t0=$(now)
+    as_pg "$PG_BIN/pg_ctl" -D "$2" -l "$TMP/log/recover-$1.log" -w -t 900 start >/dev/null
+    RUNNING_PG+=("$2")
+    for _ in $(seq 18000); do
+        [[ $(psql_at "$PORT" "select pg_is_in_recovery()" 2>/dev/null) == f ]] && break
+        sleep 0.05
+    done
+    t1=$(now)
+    RECOVER_S[$1]=$(echo "$t1 - $t0" | bc -l)
+    as_pg "$PG_BIN/pg_ctl" -D "$2" -w -m immediate stop >/dev/null
+    RUNNING_PG=()
+    log "$1: recovered in ${RECOVER_S[$1]} s"
+}
+for mode in prefetch noprefetch; do
+    budget=128MiB; [[ $mode == noprefetch ]] && budget=0
+    start_walvaultd "get-$mode" "$TMP/repo-walvault-lookahead" --prefetch-bytes $budget
+    restore_copy "$TMP/restore-$mode" "$TMP/bin/archive-get --socket $TMP/run-get-$mode/wv.sock %f %p"
+    recover "walvault-$mode" "$TMP/restore-$mode"
+    hits=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-get-$mode/wv.sock" --json status | jq -r '.prefetch.hits')
+    log "walvault-$mode: prefetch hits $hits"
+    stop_walvaultd
+done
+restore_copy "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %f \"%p\""
+sed -i "s|^pg1-path=.*|pg1-path=$TMP/restore-pgbackrest|" "$PGBR_CONF"
+recover pgbackrest "$TMP/restore-pgbackrest"
+restore_copy "$TMP/restore-local" "false"
+cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
+recover "all WAL local" "$TMP/restore-local"
+
+# ---------------------------------------------------------------- report
+mbs() { echo "scale=1; $BYTES / 1000000 / $1" | bc -l; }
+cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
+{
+    echo "# backlog drain and recovery, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $N segments of 16 MiB (pgbench -i -s $SCALE)"
+    echo "# walvault $("$TMP/bin/walvaultd" --version 2>&1 | head -1), $(pgbackrest version) archive-async=y process-max=2 zst:3"
+    echo
+    printf '%-22s %10s %10s %14s\n' "backlog drain" "seconds" "MB/s" "CPU s per GiB"
+    for k in walvault-lookahead walvault-serial pgbackrest "zstd -3 -T2" "cp + fsync" "sh -c true"; do
+        printf '%-22s %10.2f %10s %14s\n' "$k" "${DRAIN_S[$k]}" "$(mbs "${DRAIN_S[$k]}")" "$(cpugib "${DRAIN_CPU[$k]}")"
+    done
+    printf '%-22s %10s\n' "look-ahead/pgbackrest" "$(echo "scale=2; ${DRAIN_S[pgbackrest]} / ${DRAIN_S[walvault-lookahead]}" | bc -l)x"
+    printf '%-22s %10s\n' "look-ahead/zstd -T2" "$(echo "scale=2; ${DRAIN_S["zstd -3 -T2"]} / ${DRAIN_S[walvault-lookahead]}" | bc -l)x"
+    echo
+    printf 'archive-push of a segment stored ahead: p50 %s ms over %s calls; sh -c true p50 %s ms (%sx the floor)\n' \
+        "$AHEAD_P50" "$PUSH_CALLS" "$TRUE_P50" "$(echo "scale=2; $AHEAD_P50 / $TRUE_P50" | bc -l)"
+    echo
+    printf '%-22s %10s %10s\n' "recovery (end of WAL)" "seconds" "MB/s"
+    for k in walvault-prefetch walvault-noprefetch pgbackrest "all WAL local"; do
+        printf '%-22s %10.2f %10s\n' "$k" "${RECOVER_S[$k]}" "$(mbs "${RECOVER_S[$k]}")"
+    done
+    printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${RECOVER_S[pgbackrest]} / ${RECOVER_S[walvault-prefetch]}" | bc -l)x"
+    printf '%-22s %10s\n' "prefetch vs local" "+$(echo "scale=1; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l)%"
+} | tee "$OUT"
