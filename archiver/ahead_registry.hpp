@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -67,6 +69,44 @@ class AheadRegistry {
 
   bool contains(std::string_view name) const { return find(name).has_value(); }
 
+  // Look-ahead is storing `name` now. PostgreSQL's push of the same name waits for it
+  // (wait_while_storing) instead of reading and proving 16 MiB a second time.
+  void begin_storing(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    m_storing.insert(name);
+  }
+  void end_storing(const std::string& name) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_storing.erase(name);
+    }
+    m_stored.notify_all();
+  }
+  // PostgreSQL's own push of `name` is under way (Ingest): look-ahead leaves the name alone
+  // rather than wait for it and then prove the stored copy all over again. Each side marks
+  // itself first and then looks at the other, so at least one of them sees the other.
+  void begin_postgres_push(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    ++m_postgres_pushing[name];
+  }
+  void end_postgres_push(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_postgres_pushing.find(name); it != m_postgres_pushing.end() && --it->second == 0) m_postgres_pushing.erase(it);
+  }
+  bool postgres_pushing(const std::string& name) const {
+    std::lock_guard lock(m_mutex);
+    return m_postgres_pushing.contains(name);
+  }
+
+  // True when look-ahead was storing `name` (and has finished, or `limit` passed).
+  bool wait_while_storing(std::string_view name, std::chrono::milliseconds limit) const {
+    std::unique_lock lock(m_mutex);
+    const std::string key(name);
+    if (!m_storing.contains(key)) return false;
+    m_stored.wait_for(lock, limit, [&] { return !m_storing.contains(key); });
+    return true;
+  }
+
   // Drops every name PostgreSQL no longer lists as .ready (archived: its push came already).
   void keep_only(const std::set<std::string>& names) {
     std::lock_guard lock(m_mutex);
@@ -80,7 +120,10 @@ class AheadRegistry {
 
  private:
   mutable std::mutex m_mutex;
+  mutable std::condition_variable m_stored;
   std::map<std::string, AheadRecord, std::less<>> m_records;
+  std::set<std::string> m_storing;
+  std::map<std::string, int> m_postgres_pushing;
 };
 
 }  // namespace walvault

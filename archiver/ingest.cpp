@@ -94,7 +94,21 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd, const std::
   if (::fstat(fd, &st) != 0) return fail_os("stat WAL file", file_name, errno);
   if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid, "WAL file '" + std::string(file_name) + "' is not a regular file");
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (m_ahead && name->kind == WalFileKind::segment && stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
+  // PostgreSQL's push (look-ahead's own pushes pass unchanged_since_read).
+  struct PostgresPush {
+    AheadRegistry* registry;
+    std::string name;
+    ~PostgresPush() {
+      if (registry) registry->end_postgres_push(name);
+    }
+  } postgres_push{nullptr, std::string(file_name)};
+  if (m_ahead && name->kind == WalFileKind::segment && !unchanged_since_read) {
+    if (stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
+    m_ahead->begin_postgres_push(postgres_push.name);
+    postgres_push.registry = m_ahead;
+    // Look-ahead is storing this very segment: its record is the cheap answer.
+    if (m_ahead->wait_while_storing(file_name, std::chrono::seconds(60)) && stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
+  }
   const bool is_text = name->kind == WalFileKind::history || name->kind == WalFileKind::backup;
   if (size > (is_text ? k_max_text_file : k_max_segment_size))
     return fail(ErrorKind::refused, "WAL file '" + std::string(file_name) + "' refused: " + std::to_string(size) +

@@ -51,7 +51,7 @@ class Ingest {
 
   // Look-ahead's records: a push of a file look-ahead stored is answered from them. Set once,
   // before serving.
-  void set_ahead_registry(const AheadRegistry* registry) { m_ahead = registry; }
+  void set_ahead_registry(AheadRegistry* registry) { m_ahead = registry; }
 
  private:
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
@@ -68,7 +68,7 @@ class Ingest {
 
   Repository& m_repository;
   Indexer* m_indexer;
-  const AheadRegistry* m_ahead = nullptr;
+  AheadRegistry* m_ahead = nullptr;
   std::atomic<bool> m_warned_ahead_miss{false};
   LiveSetting<CompressSpec> m_compress;
   NameLocks m_locks;

@@ -18,6 +18,7 @@
 #include "common/base/wal_name.hpp"
 #include "common/core/crc32c.hpp"
 #include "common/core/sha256.hpp"
+#include "common/core/time_format.hpp"
 
 namespace walvault {
 
@@ -43,7 +44,7 @@ std::optional<std::string> ready_segment(std::string_view file) {
 
 LookAhead::LookAhead(Ingest& ingest, Index& index, AheadRegistry& registry, std::string pgdata, unsigned workers)
     : m_ingest(ingest), m_index(index), m_registry(registry), m_pgdata(std::move(pgdata)), m_wal_dir(m_pgdata + "/pg_wal"),
-      m_status_dir(m_wal_dir + "/archive_status"), m_workers(workers) {}
+      m_status_dir(m_wal_dir + "/archive_status"), m_workers(workers), m_started_us(now_unix_us()) {}
 
 LookAhead::~LookAhead() { stop(); }
 

@@ -82,6 +82,7 @@ class LookAhead {
   const std::string m_wal_dir;
   const std::string m_status_dir;
   const unsigned m_workers;
+  const std::int64_t m_started_us;  // what the index shows stored since then is not looked at again
 
   mutable std::mutex m_mutex;
   std::condition_variable m_work;

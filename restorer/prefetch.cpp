@@ -132,10 +132,12 @@ protocol::Message Prefetcher::handle(Request& request) {
     std::lock_guard lock(m_mutex);
     m_last_request_us = steady_us();
   }
+  const auto started = std::chrono::steady_clock::now();
   if (auto size = take(file_name, *name, request.fd.get())) {
     request.fd.reset();
     m_fetch.note_served();
-    spdlog::info("restored {} ({} bytes, prefetched)", file_name, *size);
+    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    spdlog::info("restored {} ({} bytes, prefetched; {:.1f} ms)", file_name, *size, ms);
     plan_after(*name, false);
     return protocol::ok().set("size", std::to_string(*size));
   }

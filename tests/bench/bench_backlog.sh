@@ -16,7 +16,7 @@
 #      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
 #      archive-async get, and "all WAL local" (every segment in pg_wal, restore_command false).
 #
-# Environment: SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
+# Environment: LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
 # (default build/bin), OUT=bench-backlog.txt, KEEP=1 to keep the temp dir. Run as root (the
 # clusters and every client run as postgres).
 set -Eeuo pipefail
@@ -58,6 +58,9 @@ chown postgres: "$TMP/log"
 PORT=$(( 20000 + RANDOM % 20000 ))
 SOCKDIR=$TMP/pgsock; install -d -o postgres "$SOCKDIR"
 
+# Before each timed run: dirty pages of the previous step written out and the page cache
+# dropped, so no run pays for another's writeback and every run reads its archive cold.
+settle() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; sleep 1; }
 cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }
 now() { date +%s.%N; }
 psql_at() { as_pg "$PG_BIN/psql" -X -A -t -q -h "$SOCKDIR" -p "$1" -d postgres -c "$2"; }
@@ -71,7 +74,7 @@ port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$SOCKDIR'
 archive_mode = on
-archive_command = ''
+archive_command = '/bin/true'
 max_wal_size = 4GB
 min_wal_size = 2GB
 wal_keep_size = 4GB
@@ -80,13 +83,19 @@ EOF
 as_pg "$PG_BIN/pg_ctl" -D "$SRC" -l "$TMP/log/src.log" -w start >/dev/null
 RUNNING_PG+=("$SRC")
 install -d -o postgres -m 700 "$TMP/backup"
+# pg_basebackup -X none waits for its WAL to be archived: archive_command is 'true' until the
+# backup is taken, then empty (paused); the backup's own segments are made .ready again below.
 as_pg "$PG_BIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -D "$TMP/backup" -X none -c fast --no-sync
+sed -i "s|^archive_command = '/bin/true'|archive_command = ''|" "$SRC/postgresql.conf"
+psql_at "$PORT" "select pg_reload_conf()" >/dev/null
 log "pgbench -i -s $SCALE with archiving paused"
 as_pg "$PG_BIN/pgbench" -h "$SOCKDIR" -p "$PORT" -i -s "$SCALE" -q postgres >/dev/null 2>&1
 psql_at "$PORT" "select pg_switch_wal()" >/dev/null
 psql_at "$PORT" "checkpoint" >/dev/null
 as_pg "$PG_BIN/pg_ctl" -D "$SRC" -w stop >/dev/null
 RUNNING_PG=()
+# Every segment still in pg_wal is part of the backlog (the backup's included: recovery needs it).
+for f in "$SRC"/pg_wal/archive_status/*.done; do [[ -e $f ]] && mv "$f" "${f%.done}.ready"; done
 mapfile -t READY < <(cd "$SRC/pg_wal/archive_status" && ls | sed -n 's/^\([0-9A-F]\{24\}\)\.ready$/\1/p' | sort)
 N=${#READY[@]}
 LAST=${READY[$((N - 1))]}
@@ -128,6 +137,7 @@ wait_drained() { # DATA
 drain() {
     local name=$1 command=$2 data=$TMP/data-$1 t0 t1 c0 c1
     echo "archive_command = '$command'" >>"$data/postgresql.conf"
+    settle
     c0=$(cpu_ticks); t0=$(now)
     [[ -n ${START_DAEMON:-} ]] && eval "$START_DAEMON"
     as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$TMP/log/$name.log" -w start >/dev/null
@@ -146,7 +156,7 @@ drain() {
 # ---------------------------------------------------------------- 2. backlog drain
 for mode in lookahead serial; do
     copy_cluster "$TMP/data-walvault-$mode"
-    workers=2; [[ $mode == serial ]] && workers=0
+    workers=${LOOKAHEAD_WORKERS:-2}; [[ $mode == serial ]] && workers=0
     START_DAEMON="start_walvaultd $mode $TMP/repo-walvault-$mode --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
     drain "walvault-$mode" "$TMP/bin/archive-push --socket $TMP/run-$mode/wv.sock %p"
     START_DAEMON=""
@@ -182,7 +192,7 @@ drain pgbackrest "pgbackrest --config=$PGBR_CONF --stanza=bench archive-push %p"
 # References on the same segments.
 ref() { # NAME COMMAND
     local c0 t0 t1 c1
-    sync; c0=$(cpu_ticks); t0=$(now)
+    settle; c0=$(cpu_ticks); t0=$(now)
     bash -c "$2"
     t1=$(now); c1=$(cpu_ticks)
     DRAIN_S[$1]=$(echo "$t1 - $t0" | bc -l)
@@ -235,6 +245,7 @@ EOF
 }
 recover() { # NAME DATA
     local t0 t1
+    settle
     t0=$(now)
     as_pg "$PG_BIN/pg_ctl" -D "$2" -l "$TMP/log/recover-$1.log" -w -t 900 start >/dev/null
     RUNNING_PG+=("$2")
@@ -260,6 +271,36 @@ done
 restore_copy "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %f \"%p\""
 sed -i "s|^pg1-path=.*|pg1-path=$TMP/restore-pgbackrest|" "$PGBR_CONF"
 recover pgbackrest "$TMP/restore-pgbackrest"
+# Serial restore: archive-get of every segment in order into pg_wal/RECOVERYXLOG, as recovery
+# asks, without replay in between (the archive's own speed; prefetch and pgBackRest's async
+# queue both work ahead).
+declare -A LOOP_S
+# From the backup's first segment (retention may prune what is older).
+first=$(sed -n 's/^START WAL LOCATION: .* (file \([0-9A-F]*\))$/\1/p' "$TMP/backup/backup_label")
+LOOP=()
+for s in "${READY[@]}"; do [[ $s < $first ]] || LOOP+=("$s"); done
+LOOP_BYTES=$(( ${#LOOP[@]} * 16777216 ))
+get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment)
+    local t0 t1 s
+    settle
+    t0=$(now)
+    for s in "${LOOP[@]}"; do
+        (cd "$2" && as_pg sh -c "$(printf "$3" "$s")") || die "$1: archive-get $s failed"
+    done
+    t1=$(now)
+    LOOP_S[$1]=$(echo "$t1 - $t0" | bc -l)
+    log "$1: serial restore of ${#LOOP[@]} segments in ${LOOP_S[$1]} s"
+}
+for mode in prefetch noprefetch; do
+    budget=128MiB; [[ $mode == noprefetch ]] && budget=0
+    start_walvaultd "loop-$mode" "$TMP/repo-walvault-lookahead" --prefetch-bytes $budget
+    install -d -o postgres "$TMP/loop-$mode" "$TMP/loop-$mode/pg_wal"
+    get_loop "walvault-$mode" "$TMP/loop-$mode" "$TMP/bin/archive-get --socket $TMP/run-loop-$mode/wv.sock %s pg_wal/RECOVERYXLOG"
+    stop_walvaultd
+done
+rm -rf "$TMP/restore-pgbackrest/pg_wal/RECOVERYXLOG"
+get_loop pgbackrest "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %s pg_wal/RECOVERYXLOG"
+
 restore_copy "$TMP/restore-local" "false"
 cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
 recover "all WAL local" "$TMP/restore-local"
@@ -286,5 +327,11 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
         printf '%-22s %10.2f %10s\n' "$k" "${RECOVER_S[$k]}" "$(mbs "${RECOVER_S[$k]}")"
     done
     printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${RECOVER_S[pgbackrest]} / ${RECOVER_S[walvault-prefetch]}" | bc -l)x"
-    printf '%-22s %10s\n' "prefetch vs local" "+$(echo "scale=1; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l)%"
+    printf '%-22s %10s\n' "prefetch vs local" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    echo
+    printf '%-22s %10s %10s\n' "serial restore loop" "seconds" "MB/s"
+    for k in walvault-prefetch walvault-noprefetch pgbackrest; do
+        printf '%-22s %10.2f %10s\n' "$k" "${LOOP_S[$k]}" "$(echo "scale=1; $LOOP_BYTES / 1000000 / ${LOOP_S[$k]}" | bc -l)"
+    done
+    printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${LOOP_S[pgbackrest]} / ${LOOP_S[walvault-prefetch]}" | bc -l)x"
 } | tee "$OUT"

@@ -161,6 +161,26 @@ TEST_F(LookAheadTest, StoresReadySegmentsAndPostgresPushIsAnsweredAhead) {
   EXPECT_EQ(m_ingest->counters().ahead_misses.load(), 2u) << "segments 3 and 1: recorded, but not the files pushed";
 }
 
+TEST_F(LookAheadTest, PostgresPushWaitsForLookAheadStoringTheSameSegment) {
+  complete_segment(9);
+  m_registry.begin_storing(segment_file(1, 9));  // as a look-ahead worker does before it reads
+  std::atomic<bool> done{false};
+  Result<PushOutcome> pg_result = PushOutcome::stored;
+  std::thread postgres([&] {
+    pg_result = postgres_pushes(9);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(done.load()) << "PostgreSQL's push did not wait for look-ahead";
+  // Look-ahead stores and records it, then says so.
+  start(1);
+  ASSERT_TRUE(eventually([&] { return m_registry.contains(segment_file(1, 9)) || done.load(); }));
+  m_registry.end_storing(segment_file(1, 9));
+  postgres.join();
+  ASSERT_TRUE(pg_result) << pg_result.error().message;
+  EXPECT_EQ(*pg_result, PushOutcome::ahead);
+}
+
 TEST_F(LookAheadTest, AFileThatChangedWhileItWasReadIsNotStored) {
   complete_segment(8);
   UniqueFd fd(::open(wal_path(segment_file(1, 8)).c_str(), O_RDONLY | O_CLOEXEC));

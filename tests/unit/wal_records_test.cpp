@@ -1082,14 +1082,14 @@ TEST_F(WalRecordsPostgres, CorruptionInARealSegmentStopsTheWalk) {
 
 // The hardware and the table versions must agree on every length and alignment.
 TEST(WalRecordsCrc, HardwareAndPortableAgree) {
-  std::vector<std::byte> data(4096 + 8);  // room for the largest start + length below
+  std::vector<std::byte> data(3 * 4096 * 3 + 100);  // room for the largest start + length below
   std::uint32_t x = 12345;
   for (auto& b : data) {
     x = x * 1103515245u + 12345u;
     b = static_cast<std::byte>(x >> 16);
   }
   for (std::size_t start : {0u, 1u, 3u, 7u})
-    for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 63u, 4096u}) {
+    for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 63u, 4096u, 3u * 4096u - 1u, 3u * 4096u, 3u * 4096u + 9u, 9u * 4096u + 77u}) {
       const auto piece = std::span<const std::byte>(data).subspan(start, length);
       EXPECT_EQ(walvault::crc32c_update(0xFFFFFFFFu, piece), walvault::crc32c_update_portable(0xFFFFFFFFu, piece))
           << "start " << start << " length " << length;
