@@ -80,7 +80,7 @@ wv_cli_json status
 hits=$(jq_out '.prefetch.hits')
 [ "$hits" -ge 1 ] || fail "prefetch served no segment during the restores (hits $hits)"
 ok "prefetch served $hits segment(s) from the spool during the restores"
-grep -q "restored 00000002${branch_seg:8} (16777216 bytes, prefetched)" "${WV_DAEMON_LOG[$WV_DAEMON_PID]}" ||
+grep -q "restored 00000002${branch_seg:8} (16777216 bytes, prefetched" "${WV_DAEMON_LOG[$WV_DAEMON_PID]}" ||
   fail "the timeline-2 branch segment 00000002${branch_seg:8} was not prefetched"
 ok "the timeline-2 branch segment was prefetched on timeline 2, across the switch"
 
