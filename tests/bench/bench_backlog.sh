@@ -16,7 +16,10 @@
 #      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
 #      archive-async get, and "all WAL local" (every segment in pg_wal, restore_command false).
 #
-# Environment: LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
+# STORE=s3: the repositories are in a bucket of a moto_server behind tests/s3/fault_proxy.py
+# (TLS), with DELAY_MS (default 20) added to every request, for walvault and pgBackRest alike.
+#
+# Environment: STORE=local, DELAY_MS=20, LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
 # (default build/bin), OUT=bench-backlog.txt, KEEP=1 to keep the temp dir. Run as root (the
 # clusters and every client run as postgres).
 set -Eeuo pipefail
@@ -26,6 +29,9 @@ PUSH_CALLS=${PUSH_CALLS:-30}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 OUT=${OUT:-bench-backlog.txt}
 KEEP=${KEEP:-0}
+STORE=${STORE:-local}
+DELAY_MS=${DELAY_MS:-20}
+S3_BUCKET=${S3_BUCKET:-wvbacklog}
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
 WALVAULT_BIN_DIR=${WALVAULT_BIN_DIR:-$repo_root/build/bin}
@@ -36,14 +42,22 @@ die() { log "ERROR: $*"; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (clusters and clients run as postgres)"
 for b in initdb pg_ctl pgbench psql pg_basebackup; do [[ -x $PG_BIN/$b ]] || die "$PG_BIN/$b not found"; done
 for b in pgbackrest zstd jq; do command -v $b >/dev/null || die "$b not found"; done
+case $STORE in local | s3) ;; *) die "STORE must be local or s3" ;; esac
+if [[ $STORE == s3 ]]; then
+    for d in /root/.pyenv/shims "${PYENV_ROOT:-$HOME/.pyenv}/shims"; do [[ ! -d $d || :$PATH: == *:$d:* ]] || PATH=$d:$PATH; done
+    for b in moto_server python3 openssl curl; do command -v "$b" >/dev/null || die "STORE=s3 needs $b"; done
+fi
 for b in walvaultd archive-push archive-get walvault; do [[ -x $WALVAULT_BIN_DIR/$b ]] || die "$WALVAULT_BIN_DIR/$b not found"; done
 
 TMP=$(mktemp -d /tmp/wvbacklog.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
+S3_PIDS=()
 RUNNING_PG=()
+source "$script_dir/s3_bench_lib.sh"
 cleanup() {
     local d p
+    [[ $STORE != s3 ]] || stop_s3
     for d in "${RUNNING_PG[@]}"; do runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -55,6 +69,10 @@ mkdir -p "$TMP/bin" "$TMP/log"
 cp "$WALVAULT_BIN_DIR"/{walvaultd,archive-push,archive-get,walvault} "$TMP/bin/"
 chmod 755 "$TMP/bin"/*
 chown postgres: "$TMP/log"
+if [[ $STORE == s3 ]]; then
+    start_s3
+    proxy_delay "$DELAY_MS"
+fi
 PORT=$(( 20000 + RANDOM % 20000 ))
 SOCKDIR=$TMP/pgsock; install -d -o postgres "$SOCKDIR"
 
@@ -111,10 +129,19 @@ copy_cluster() { # DEST
     sed -i "s/^port = .*/port = $PORT/" "$1/postgresql.conf"
 }
 
-start_walvaultd() { # NAME REPO EXTRA...
-    local name=$1 repo=$2; shift 2
-    install -d -o postgres "$repo" "$TMP/run-$name"
-    as_pg "$TMP/bin/walvaultd" --repo "$repo" --socket "$TMP/run-$name/wv.sock" --log-level warn "$@" \
+start_walvaultd() { # NAME REPOSITORY EXTRA... (REPOSITORY: a name; a directory or a bucket prefix)
+    local name=$1 repo=$2 where; shift 2
+    install -d -o postgres "$TMP/run-$name"
+    if [[ $STORE == s3 ]]; then
+        install -d -o postgres "$TMP/spool-$repo"
+        where=(--repo "s3://$S3_BUCKET/$repo" --spool "$TMP/spool-$repo" --s3-endpoint "https://127.0.0.1:$PROXY_PORT"
+               --s3-ca-file "$TLS/ca.pem" --s3-uri-style path --s3-region us-east-1)
+    else
+        install -d -o postgres "$TMP/$repo"
+        where=(--repo "$TMP/$repo")
+    fi
+    as_pg env AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}" \
+        "$TMP/bin/walvaultd" "${where[@]}" --socket "$TMP/run-$name/wv.sock" --log-level warn "$@" \
         >"$TMP/log/walvaultd-$name.log" 2>&1 &
     WV_PID=$!
     PIDS+=("$WV_PID")
@@ -157,7 +184,7 @@ drain() {
 for mode in lookahead serial; do
     copy_cluster "$TMP/data-walvault-$mode"
     workers=${LOOKAHEAD_WORKERS:-2}; [[ $mode == serial ]] && workers=0
-    START_DAEMON="start_walvaultd $mode $TMP/repo-walvault-$mode --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
+    START_DAEMON="start_walvaultd $mode repo-walvault-$mode --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
     drain "walvault-$mode" "$TMP/bin/archive-push --socket $TMP/run-$mode/wv.sock %p"
     START_DAEMON=""
     stop_walvaultd
@@ -166,9 +193,23 @@ done
 PGBR_CONF=$TMP/pgbackrest.conf
 install -d -o postgres "$TMP/pgbr" "$TMP/pgbr/spool" "$TMP/pgbr/log" "$TMP/pgbr/lock"
 copy_cluster "$TMP/data-pgbackrest"
+if [[ $STORE == s3 ]]; then
+    PGBR_REPO="repo1-type=s3
+repo1-path=/pgbackrest
+repo1-s3-bucket=$S3_BUCKET
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=$PROXY_PORT
+repo1-storage-ca-file=$TLS/ca.pem
+repo1-s3-uri-style=path
+repo1-s3-region=us-east-1
+repo1-s3-key=$AWS_ACCESS_KEY_ID
+repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY"
+else
+    PGBR_REPO="repo1-path=$TMP/pgbr/repo"
+fi
 cat >"$PGBR_CONF" <<EOF
 [global]
-repo1-path=$TMP/pgbr/repo
+$PGBR_REPO
 archive-async=y
 process-max=2
 spool-path=$TMP/pgbr/spool
@@ -185,7 +226,7 @@ pg1-path=$TMP/data-pgbackrest
 pg1-port=$PORT
 pg1-socket-path=$SOCKDIR
 EOF
-chown postgres "$PGBR_CONF"
+chown postgres "$PGBR_CONF"; chmod 600 "$PGBR_CONF"
 as_pg pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create >/dev/null
 drain pgbackrest "pgbackrest --config=$PGBR_CONF --stanza=bench archive-push %p"
 
@@ -208,7 +249,7 @@ ref "sh -c true" "for i in \$(seq $N); do sh -c true; done"
 # cluster again (same files: the identity matches only for files look-ahead read, so use a
 # fresh backlog copy that a look-ahead daemon reads first).
 copy_cluster "$TMP/data-ahead"
-start_walvaultd ahead "$TMP/repo-ahead" --pgdata "$TMP/data-ahead" --compress zstd:3
+start_walvaultd ahead repo-ahead --pgdata "$TMP/data-ahead" --compress zstd:3
 for _ in $(seq 600); do
     q=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-ahead/wv.sock" --json status | jq -r '.look_ahead | "\(.queued) \(.stored_ahead)"')
     [[ $q == "0 $N" ]] && break; sleep 0.1
@@ -261,7 +302,7 @@ recover() { # NAME DATA
 }
 for mode in prefetch noprefetch; do
     budget=128MiB; [[ $mode == noprefetch ]] && budget=0
-    start_walvaultd "get-$mode" "$TMP/repo-walvault-lookahead" --prefetch-bytes $budget
+    start_walvaultd "get-$mode" repo-walvault-lookahead --prefetch-bytes $budget
     restore_copy "$TMP/restore-$mode" "$TMP/bin/archive-get --socket $TMP/run-get-$mode/wv.sock %f %p"
     recover "walvault-$mode" "$TMP/restore-$mode"
     hits=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-get-$mode/wv.sock" --json status | jq -r '.prefetch.hits')
@@ -293,7 +334,7 @@ get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment)
 }
 for mode in prefetch noprefetch; do
     budget=128MiB; [[ $mode == noprefetch ]] && budget=0
-    start_walvaultd "loop-$mode" "$TMP/repo-walvault-lookahead" --prefetch-bytes $budget
+    start_walvaultd "loop-$mode" repo-walvault-lookahead --prefetch-bytes $budget
     install -d -o postgres "$TMP/loop-$mode" "$TMP/loop-$mode/pg_wal"
     get_loop "walvault-$mode" "$TMP/loop-$mode" "$TMP/bin/archive-get --socket $TMP/run-loop-$mode/wv.sock %s pg_wal/RECOVERYXLOG"
     stop_walvaultd
@@ -311,6 +352,7 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
 {
     echo "# backlog drain and recovery, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $N segments of 16 MiB (pgbench -i -s $SCALE)"
     echo "# walvault $("$TMP/bin/walvaultd" --version 2>&1 | head -1), $(pgbackrest version) archive-async=y process-max=2 zst:3"
+    [[ $STORE != s3 ]] || echo "# repositories in S3: $S3_DESC, $DELAY_MS ms added to every request"
     echo
     printf '%-22s %10s %10s %14s\n' "backlog drain" "seconds" "MB/s" "CPU s per GiB"
     for k in walvault-lookahead walvault-serial pgbackrest "zstd -3 -T2" "cp + fsync" "sh -c true"; do
