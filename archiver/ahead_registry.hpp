@@ -45,7 +45,14 @@ struct AheadRecord {
   FileIdentity file;
   std::uint32_t first_page_crc = 0;  // CRC-32C of the first min(8 KiB, size) bytes
   std::string sha256;                // hex, as the index holds it
+  std::chrono::steady_clock::time_point stored_at{};  // when look-ahead's write was acknowledged
 };
+
+// For this long after look-ahead's own write was acknowledged (temp + fsync + rename, or PUT),
+// the record is the proof of the stored copy; PostgreSQL's push of it then costs no storage
+// request (on S3 a round trip each). Older records are checked against every repository's
+// object head first (something may have removed or damaged it since).
+inline constexpr std::chrono::minutes k_ahead_trusted_for{10};
 
 class AheadRegistry {
  public:

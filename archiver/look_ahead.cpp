@@ -258,6 +258,7 @@ bool LookAhead::push_one(const std::string& name) {
     spdlog::warn("look-ahead: '{}' not stored ahead (PostgreSQL's own archive-push will decide): {}", name, why.message);
     return false;
   }
+  const auto stored_at = std::chrono::steady_clock::now();
   std::array<std::byte, k_ahead_first_page> first{};
   const std::span<std::byte> page(first.data(), std::min<std::size_t>(first.size(), static_cast<std::size_t>(before.st_size)));
   if (!pread_exact(fd.get(), page, 0, name)) return false;
@@ -270,7 +271,7 @@ bool LookAhead::push_one(const std::string& name) {
   // Whole-second timestamps (an old or network filesystem) cannot prove the file unchanged:
   // stored, but PostgreSQL's push of it takes the full path.
   if (before.st_mtim.tv_nsec != 0 || before.st_ctim.tv_nsec != 0)
-    m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256});
+    m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256, stored_at});
   else if (!m_warned_coarse.exchange(true))
     spdlog::warn("look-ahead: '{}' has whole-second timestamps, which cannot prove a file unchanged; PostgreSQL's pushes "
                  "are checked in full", path);

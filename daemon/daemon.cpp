@@ -652,7 +652,9 @@ class Daemon::Impl {
   AheadRegistry m_ahead;
   std::unique_ptr<LookAhead> m_look_ahead;  // with pgdata; started once the index is repaired
   Prefetcher m_prefetch{*m_repository, *m_index, m_fetch, parent_directory(m_index->path()) + "/prefetch",
-                        LiveSetting<std::uint64_t>([this] { return config()->prefetch_bytes; }), worker_count(m_config)};
+                        LiveSetting<std::uint64_t>([this] { return config()->prefetch_bytes; }),
+                        // Fetching from an object store waits on round trips more than on CPU.
+                        std::max(4u, worker_count(m_config))};
   Admin m_admin;
   Pruner m_pruner{*m_repository, *m_index, LiveSetting<RetentionPolicy>([this] { return retention_of(*config()); })};
   boost::asio::thread_pool m_background{1};  // scheduled prunes; joined before the index closes

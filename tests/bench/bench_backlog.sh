@@ -62,6 +62,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    return 0
 }
 trap cleanup EXIT
 as_pg() { runuser -u postgres -- "$@"; }

@@ -181,6 +181,28 @@ TEST_F(LookAheadTest, PostgresPushWaitsForLookAheadStoringTheSameSegment) {
   EXPECT_EQ(*pg_result, PushOutcome::ahead);
 }
 
+TEST_F(LookAheadTest, AnOldRecordIsCheckedAgainstTheRepository) {
+  complete_segment(10);
+  const std::string name = segment_file(1, 10);
+  auto stored = postgres_pushes(10);
+  ASSERT_TRUE(stored) << stored.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(wal_path(name).c_str(), &st), 0);
+  const auto page = test::read_bytes_file(wal_path(name));
+  AheadRecord record{FileIdentity::of(st), crc32c(std::span(page).first(k_ahead_first_page)), (*indexed(name)).sha256,
+                     std::chrono::steady_clock::now()};
+  m_registry.remember(name, record);
+  EXPECT_EQ(postgres_pushes(10).value_or(PushOutcome::stored), PushOutcome::ahead) << "a fresh record is the proof";
+  // The object is gone from the repository behind walvaultd's back, and the record is older
+  // than k_ahead_trusted_for: the repository is asked, and the full path stores it again.
+  ASSERT_TRUE(test::raw_storage(*m_repository).remove(object_key(*parse_wal_name(name))));
+  record.stored_at -= k_ahead_trusted_for + std::chrono::seconds(1);
+  m_registry.remember(name, record);
+  auto again = postgres_pushes(10);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, PushOutcome::stored);
+}
+
 TEST_F(LookAheadTest, AFileThatChangedWhileItWasReadIsNotStored) {
   complete_segment(8);
   UniqueFd fd(::open(wal_path(segment_file(1, 8)).c_str(), O_RDONLY | O_CLOEXEC));
