@@ -57,7 +57,7 @@ RUNNING_PG=()
 source "$script_dir/s3_bench_lib.sh"
 cleanup() {
     local d p
-    [[ $STORE != s3 ]] || stop_s3
+    if [[ $STORE == s3 ]]; then stop_s3 || true; fi
     for d in "${RUNNING_PG[@]}"; do runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
