@@ -195,16 +195,7 @@ PGBR_CONF=$TMP/pgbackrest.conf
 install -d -o postgres "$TMP/pgbr" "$TMP/pgbr/spool" "$TMP/pgbr/log" "$TMP/pgbr/lock"
 copy_cluster "$TMP/data-pgbackrest"
 if [[ $STORE == s3 ]]; then
-    PGBR_REPO="repo1-type=s3
-repo1-path=/pgbackrest
-repo1-s3-bucket=$S3_BUCKET
-repo1-s3-endpoint=127.0.0.1
-repo1-storage-port=$PROXY_PORT
-repo1-storage-ca-file=$TLS/ca.pem
-repo1-s3-uri-style=path
-repo1-s3-region=us-east-1
-repo1-s3-key=$AWS_ACCESS_KEY_ID
-repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY"
+    PGBR_REPO=$(pgbr_s3_repo /pgbackrest)
 else
     PGBR_REPO="repo1-path=$TMP/pgbr/repo"
 fi

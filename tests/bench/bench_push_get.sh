@@ -443,17 +443,8 @@ bench_zstd() {
 PGBR_CONF=$TMP/pgbr/pgbackrest.conf
 pgbr_repo_conf() {   # the [global] lines naming this round's repository
     if [[ $STORE == s3 ]]; then
+        pgbr_s3_repo "/pgbackrest/$PASS_TAG-r$ROUND"
         cat <<EOF
-repo1-type=s3
-repo1-path=/pgbackrest/$PASS_TAG-r$ROUND
-repo1-s3-bucket=$S3_BUCKET
-repo1-s3-endpoint=127.0.0.1
-repo1-storage-port=$PROXY_PORT
-repo1-storage-ca-file=$TLS/ca.pem
-repo1-s3-uri-style=path
-repo1-s3-region=us-east-1
-repo1-s3-key=$AWS_ACCESS_KEY_ID
-repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY
 archive-async=y
 process-max=2
 spool-path=$TMP/pgbr/spool

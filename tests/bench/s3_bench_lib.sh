@@ -95,3 +95,19 @@ stop_s3() {
     done
     S3_PIDS=()
 }
+# pgbr_s3_repo PATH: pgBackRest's [global] lines for a repository at PATH in the bucket, through
+# the proxy (start_s3 first).
+pgbr_s3_repo() {
+    cat <<EOF
+repo1-type=s3
+repo1-path=$1
+repo1-s3-bucket=$S3_BUCKET
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=$PROXY_PORT
+repo1-storage-ca-file=$TLS/ca.pem
+repo1-s3-uri-style=path
+repo1-s3-region=us-east-1
+repo1-s3-key=$AWS_ACCESS_KEY_ID
+repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY
+EOF
+}
