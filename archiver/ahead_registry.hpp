@@ -76,8 +76,24 @@ class AheadRegistry {
 
   bool contains(std::string_view name) const { return find(name).has_value(); }
 
-  // Look-ahead is storing `name` now. PostgreSQL's push of the same name waits for it
-  // (wait_while_storing) instead of reading and proving 16 MiB a second time.
+  // Marks `name` for the guard's life: Storing (look-ahead stores it now; PostgreSQL's push of
+  // the same name waits for it in wait_while_storing instead of reading and proving 16 MiB a
+  // second time) or PostgresPush (PostgreSQL's own push is under way; look-ahead leaves the name
+  // alone). Each side marks itself first and then looks at the other, so at least one of them
+  // sees the other.
+  template <void (AheadRegistry::*Begin)(const std::string&), void (AheadRegistry::*End)(const std::string&)>
+  class Mark {
+   public:
+    Mark(AheadRegistry& registry, std::string name) : m_registry(registry), m_name(std::move(name)) { (m_registry.*Begin)(m_name); }
+    ~Mark() { (m_registry.*End)(m_name); }
+    Mark(const Mark&) = delete;
+    Mark& operator=(const Mark&) = delete;
+
+   private:
+    AheadRegistry& m_registry;
+    std::string m_name;
+  };
+
   void begin_storing(const std::string& name) {
     std::lock_guard lock(m_mutex);
     m_storing.insert(name);
@@ -89,9 +105,6 @@ class AheadRegistry {
     }
     m_stored.notify_all();
   }
-  // PostgreSQL's own push of `name` is under way (Ingest): look-ahead leaves the name alone
-  // rather than wait for it and then prove the stored copy all over again. Each side marks
-  // itself first and then looks at the other, so at least one of them sees the other.
   void begin_postgres_push(const std::string& name) {
     std::lock_guard lock(m_mutex);
     ++m_postgres_pushing[name];
@@ -128,6 +141,12 @@ class AheadRegistry {
  private:
   mutable std::mutex m_mutex;
   mutable std::condition_variable m_stored;
+
+ public:
+  using Storing = Mark<&AheadRegistry::begin_storing, &AheadRegistry::end_storing>;
+  using PostgresPush = Mark<&AheadRegistry::begin_postgres_push, &AheadRegistry::end_postgres_push>;
+
+ private:
   std::map<std::string, AheadRecord, std::less<>> m_records;
   std::set<std::string> m_storing;
   std::map<std::string, int> m_postgres_pushing;

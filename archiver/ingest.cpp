@@ -96,17 +96,10 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd, const std::
   if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid, "WAL file '" + std::string(file_name) + "' is not a regular file");
   const auto size = static_cast<std::uint64_t>(st.st_size);
   // PostgreSQL's push (look-ahead's own pushes pass unchanged_since_read).
-  struct PostgresPush {
-    AheadRegistry* registry;
-    std::string name;
-    ~PostgresPush() {
-      if (registry) registry->end_postgres_push(name);
-    }
-  } postgres_push{nullptr, std::string(file_name)};
+  std::optional<AheadRegistry::PostgresPush> postgres_push;
   if (m_ahead && name->kind == WalFileKind::segment && !unchanged_since_read) {
     if (stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
-    m_ahead->begin_postgres_push(postgres_push.name);
-    postgres_push.registry = m_ahead;
+    postgres_push.emplace(*m_ahead, std::string(file_name));
     // Look-ahead is storing this very segment: its record is the cheap answer.
     if (m_ahead->wait_while_storing(file_name, std::chrono::seconds(60)) && stored_ahead(file_name, fd, st)) return PushOutcome::ahead;
   }

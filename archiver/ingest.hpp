@@ -50,7 +50,7 @@ class Ingest {
   const IngestCounters& counters() const { return m_counters; }
 
   // Look-ahead's records: a push of a file look-ahead stored is answered from them. Set once,
-  // before serving.
+  // before serving, and only when look-ahead runs (without it a push never looks at them).
   void set_ahead_registry(AheadRegistry* registry) { m_ahead = registry; }
 
  private:

@@ -26,10 +26,6 @@ namespace {
 
 constexpr std::string_view k_ready_suffix = ".ready";
 
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // "000000010000000000000003.ready" -> the segment name; anything else (a .history's or a
 // .partial's status file, PostgreSQL's temp files) -> nullopt: look-ahead pushes segments only.
 std::optional<std::string> ready_segment(std::string_view file) {
@@ -171,7 +167,7 @@ void LookAhead::scan() {
   {
     std::lock_guard lock(m_mutex);
     ++m_scans;
-    const std::int64_t now = steady_us();
+    const std::int64_t now = now_steady_us();
     for (auto f = m_not_before.begin(); f != m_not_before.end();)
       f = ready.contains(f->first) ? std::next(f) : m_not_before.erase(f);
     for (auto p = m_pending.begin(); p != m_pending.end();) p = ready.contains(*p) ? std::next(p) : m_pending.erase(p);
@@ -213,7 +209,7 @@ void LookAhead::worker_loop() {
     const bool recorded = push_one(name);
     std::lock_guard lock(m_mutex);
     m_in_flight.erase(name);
-    if (!recorded && m_not_before[name] != INT64_MAX) m_not_before[name] = steady_us() + std::chrono::microseconds(k_retry_after).count();
+    if (!recorded && m_not_before[name] != INT64_MAX) m_not_before[name] = now_steady_us() + std::chrono::microseconds(k_retry_after).count();
   }
 }
 
@@ -232,10 +228,21 @@ bool LookAhead::push_one(const std::string& name) {
   }
   struct stat before {};
   if (::fstat(fd.get(), &before) != 0 || !S_ISREG(before.st_mode)) return false;
-  // Already archived (PostgreSQL's push or an earlier run of walvaultd): the Ingest proves the
-  // stored copy against this content, as it does for any second push.
+  // Already archived by PostgreSQL's own push during this run: nothing left to gain. Stored by
+  // an earlier run (walvaultd restarted mid-backlog): the Ingest proves the stored copy against
+  // this content, as for any second push, and the record makes PostgreSQL's push cheap.
   const auto row = m_index.find(name);
   const bool was_indexed = row && *row;
+  auto leave_to_postgres = [&] {
+    std::lock_guard lock(m_mutex);
+    m_not_before[name] = INT64_MAX;  // not looked at again while it stays .ready
+    return false;
+  };
+  if (was_indexed && (*row)->stored_at_us >= m_started_us) return leave_to_postgres();
+  // Marked before looking at PostgreSQL's side: a push of this name that starts now waits for
+  // this one; one already under way is left to finish (its answer is PostgreSQL's).
+  const AheadRegistry::Storing storing(m_registry, name);
+  if (m_registry.postgres_pushing(name)) return leave_to_postgres();
   // Read while PostgreSQL (or whatever archives when walvault does not) recycled it: renamed,
   // then overwritten from the first page on. What was read may be torn: never stored.
   const FileIdentity identity = FileIdentity::of(before);

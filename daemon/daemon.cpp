@@ -140,7 +140,6 @@ class Daemon::Impl {
         m_signals(m_io), m_started_us(now_unix_us()) {
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
     register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads, &m_prefetch});
-    m_ingest.set_ahead_registry(&m_ahead);
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
     m_handlers.register_handler(
         "DRILL-RESULT",
@@ -253,6 +252,8 @@ class Daemon::Impl {
       spdlog::info("look-ahead off (look-ahead-workers = 0)");
       return;
     }
+    // Before serving: PostgreSQL's pushes consult the records only when there can be any.
+    m_ingest.set_ahead_registry(&m_ahead);
     m_look_ahead = std::make_unique<LookAhead>(m_ingest, *m_index, m_ahead, config.pgdata, config.look_ahead_workers);
     m_look_ahead->start();
   }

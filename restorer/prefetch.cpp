@@ -13,6 +13,7 @@
 
 #include "common/base/fd.hpp"
 #include "common/core/crc32c.hpp"
+#include "common/core/time_format.hpp"
 #include "common/core/wal_checks.hpp"
 #include "common/core/wal_page.hpp"
 
@@ -23,10 +24,6 @@ namespace {
 // More than this many segments ahead buys nothing (replay is the bottleneck by then) and only
 // fills the spool with 1 MiB segments.
 constexpr std::uint64_t k_max_depth = 256;
-
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // Target's path back to timeline 1, newest first: (timeline, first segment number on it).
 // A timeline without a history row is taken as a root (its history was never archived).
@@ -130,7 +127,7 @@ protocol::Message Prefetcher::handle(Request& request) {
   if (!recovery || !name || name->kind != WalFileKind::segment || !active || m_budget() == 0) return m_fetch.handle(request);
   {
     std::lock_guard lock(m_mutex);
-    m_last_request_us = steady_us();
+    m_last_request_us = now_steady_us();
   }
   const auto started = std::chrono::steady_clock::now();
   if (auto size = take(file_name, *name, request.fd.get())) {
@@ -237,7 +234,7 @@ void Prefetcher::plan_after(const WalName& served, bool missed) {
     ++it;
     if (!names.contains(name)) drop_locked(name);
   }
-  const std::int64_t now = steady_us();
+  const std::int64_t now = now_steady_us();
   for (const auto& w : wanted) {
     const std::string name = format_wal_name(w);
     if (m_entries.contains(name)) continue;
@@ -334,7 +331,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
     ++m_discarded;
   } else if (!it->second.ready) {
     // Another fetch of the same name that ended first wrote the same content: keep its entry.
-    it->second = Entry{true, false, *size, crc ^ 0xFFFFFFFF, steady_us()};
+    it->second = Entry{true, false, *size, crc ^ 0xFFFFFFFF, now_steady_us()};
     ++m_fetched;
   }
   m_changed.notify_all();
@@ -343,7 +340,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
 void Prefetcher::expire() {
   const std::uint64_t budget = m_budget();
   std::lock_guard lock(m_mutex);
-  const std::int64_t cutoff = steady_us() - std::chrono::microseconds(k_expire_after).count();
+  const std::int64_t cutoff = now_steady_us() - std::chrono::microseconds(k_expire_after).count();
   if (budget != 0 && m_last_request_us > cutoff) return;
   std::vector<std::string> old;
   for (const auto& [name, entry] : m_entries)

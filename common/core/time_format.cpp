@@ -120,6 +120,10 @@ std::int64_t now_unix_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::int64_t now_steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 std::optional<std::int64_t> parse_duration_us(std::string_view text) {
   if (text.empty()) return std::nullopt;
   std::int64_t total = 0;

@@ -17,6 +17,8 @@ inline std::int64_t unix_us_from_postgres(std::int64_t pg_us) { return pg_us + k
 std::optional<std::int64_t> parse_timestamp(std::string_view text);
 std::string format_timestamp(std::int64_t unix_us);  // 2026-11-24T09:30:00.123456Z (fraction only when non-zero)
 std::int64_t now_unix_us();
+// Monotonic microseconds (steady clock): for deadlines and ages, never for what is shown.
+std::int64_t now_steady_us();
 
 // "30m", "48h", "7d", "90s", "1h30m"; nullopt on anything else.
 std::optional<std::int64_t> parse_duration_us(std::string_view text);

@@ -22,7 +22,6 @@ GENEROUS=(--max-wal-age 1h --max-backup-age 1h --max-disk-usage 100%)
 # Prefetch of WAL during archive recovery, on (its default is too); pg_rewind's exact requests
 # must bypass it.
 daemon_args=(--prefetch-bytes 64MiB)
-PREFETCH=1
 daemon_start "${daemon_args[@]}"
 DLOG=${WV_DAEMON_LOG[$WV_DAEMON_PID]}
 
@@ -197,38 +196,33 @@ check_eq "${#needed[@]}" $(($(segno "$redo_seg") - $(segno "$div_seg"))) \
 [ "${#needed[@]}" -ge 2 ] || fail "expected at least 2 archived timeline-1 segments from $div_seg to before $redo_seg, got: ${needed[*]}"
 seg_name() { printf '00000001%08X%08X\n' $(($1 / 4096)) $(($1 % 4096)); }  # timeline-1 name of a segment number
 
-# prefetch_state: PREFETCH_STATE = "hits misses fetched" of status's prefetch object ("" when
-# status has none).
+# prefetch_state: PREFETCH_STATE = "hits misses fetched" of status's prefetch object.
 prefetch_state() {
   status_json
-  PREFETCH_STATE=$(jq_out 'if (.prefetch | type) == "object" then "\(.prefetch.hits) \(.prefetch.misses) \(.prefetch.fetched)" else "" end')
+  PREFETCH_STATE=$(jq_out '"\(.prefetch.hits) \(.prefetch.misses) \(.prefetch.fetched)"')
 }
 # With prefetch on, the spool is primed first with a timeline-1 segment pg_rewind will ask for:
 # a recovery-mode request (pg_wal/RECOVERYXLOG) for the segment two before the divergence makes
 # walvaultd prefetch the one just before it, which the test then also removes from pg_wal.
 # pg_rewind's exact request for it must still go to the repository, not the spool.
 primed=""
-if [ "$PREFETCH" = 1 ]; then
-  prefetch_state
-  if [ -z "$PREFETCH_STATE" ]; then
-    fail "walvault status --json has no prefetch object"
-  elif [ $(($(segno "$div_seg") - 2)) -lt "$(segno "$backup_seg")" ]; then
-    log "SKIP: not enough archived segments before $div_seg to prime the prefetch spool"
-  else
-    primer=$(seg_name $(($(segno "$div_seg") - 2)))
-    primed=$(seg_name $(($(segno "$div_seg") - 1)))
-    spool_dir=$(jq_out .prefetch.directory)
-    [ -d "$spool_dir" ] || fail "status' prefetch.directory '$spool_dir' is not a directory"
-    install -d -o postgres -g postgres "$T/work/primer" "$T/work/primer/pg_wal"
-    wv_get -C "$T/work/primer" "$primer" pg_wal/RECOVERYXLOG
-    assert_rc 0 "recovery-mode archive-get of $primer (primes the prefetch spool)"
-    spool_has_primed() {
-      status_json
-      [ "$(jq_out .prefetch.in_flight)" = 0 ] && [ -f "$spool_dir/$primed" ]
-    }
-    wait_for 30 "walvaultd prefetching $primed into $spool_dir" spool_has_primed
-    ok "walvaultd prefetched $primed into its spool after a recovery-mode request for $primer"
-  fi
+if [ $(($(segno "$div_seg") - 2)) -lt "$(segno "$backup_seg")" ]; then
+  log "SKIP: not enough archived segments before $div_seg to prime the prefetch spool"
+else
+  status_json
+  primer=$(seg_name $(($(segno "$div_seg") - 2)))
+  primed=$(seg_name $(($(segno "$div_seg") - 1)))
+  spool_dir=$(jq_out .prefetch.directory)
+  [ -d "$spool_dir" ] || fail "status' prefetch.directory '$spool_dir' is not a directory"
+  install -d -o postgres -g postgres "$T/work/primer" "$T/work/primer/pg_wal"
+  wv_get -C "$T/work/primer" "$primer" pg_wal/RECOVERYXLOG
+  assert_rc 0 "recovery-mode archive-get of $primer (primes the prefetch spool)"
+  spool_has_primed() {
+    status_json
+    [ "$(jq_out .prefetch.in_flight)" = 0 ] && [ -f "$spool_dir/$primed" ]
+  }
+  wait_for 30 "walvaultd prefetching $primed into $spool_dir" spool_has_primed
+  ok "walvaultd prefetched $primed into its spool after a recovery-mode request for $primer"
 fi
 
 # Remove from the old primary's pg_wal what pg_rewind must fetch (only once archive-get proves
@@ -275,8 +269,6 @@ if [ -n "$primed" ]; then
   prefetch_state
   check_eq "$PREFETCH_STATE" "$prefetch_before" \
     "prefetch hits, misses and fetched unchanged by pg_rewind's exact requests (none served from the spool, none prefetched)"
-elif [ "$PREFETCH" = 0 ]; then
-  log "SKIP: no prefetch-bytes in this walvaultd: prefetch checks skipped"
 fi
 
 # The rewound node (its configuration now is a copy of the source's) follows the new primary.
@@ -300,7 +292,7 @@ check_eq "$(psql_q "$P" "select count(*) from t where src = 'old primary after d
 check_eq "$(psql_q "$P" "select count(*) from t")" "$(psql_q "$S" "select count(*) from t")" "the rewound node has the new primary's rows"
 check_eq "$(psql_q "$S" "select failed_count from pg_stat_archiver")" 0 "new primary: pg_stat_archiver.failed_count = 0"
 status_json
-[ "$PREFETCH" = 1 ] && log "prefetch at the end: $(jq_out -c '.prefetch | {hits, misses, fetched, discarded, spool_files}')"
+log "prefetch at the end: $(jq_out -c '.prefetch | {hits, misses, fetched, discarded, spool_files}')"
 check_eq "$(jq_out .since_start.conflicts)" $((conflicts0 + 1)) "no conflict besides the split-brain push"
 check_eq "$(jq_out .since_start.failed)" 0 "status since_start.failed = 0 at the end"
 

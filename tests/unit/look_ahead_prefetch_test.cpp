@@ -163,7 +163,10 @@ TEST_F(LookAheadTest, StoresReadySegmentsAndPostgresPushIsAnsweredAhead) {
 
 TEST_F(LookAheadTest, PostgresPushWaitsForLookAheadStoringTheSameSegment) {
   complete_segment(9);
-  m_registry.begin_storing(segment_file(1, 9));  // as a look-ahead worker does before it reads
+  const std::string name = segment_file(1, 9);
+  // A look-ahead worker's steps, by hand so the test controls the moment: mark, store, record.
+  std::optional<AheadRegistry::Storing> storing;
+  storing.emplace(m_registry, name);
   std::atomic<bool> done{false};
   Result<PushOutcome> pg_result = PushOutcome::stored;
   std::thread postgres([&] {
@@ -172,13 +175,46 @@ TEST_F(LookAheadTest, PostgresPushWaitsForLookAheadStoringTheSameSegment) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(done.load()) << "PostgreSQL's push did not wait for look-ahead";
-  // Look-ahead stores and records it, then says so.
-  start(1);
-  ASSERT_TRUE(eventually([&] { return m_registry.contains(segment_file(1, 9)) || done.load(); }));
-  m_registry.end_storing(segment_file(1, 9));
+  UniqueFd fd(::open(wal_path(name).c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  auto stored = m_ingest->push(name, fd.get(), [] { return Result<void>(); });
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(*stored, PushOutcome::stored);
+  const auto content = test::read_bytes_file(wal_path(name));
+  m_registry.remember(name, AheadRecord{FileIdentity::of(st), crc32c(std::span(content).first(k_ahead_first_page)),
+                                        (*indexed(name)).sha256, std::chrono::steady_clock::now()});
+  storing.reset();
   postgres.join();
   ASSERT_TRUE(pg_result) << pg_result.error().message;
   EXPECT_EQ(*pg_result, PushOutcome::ahead);
+}
+
+TEST_F(LookAheadTest, ASegmentPostgresIsPushingIsLeftToIt) {
+  const AheadRegistry::PostgresPush pushing(m_registry, segment_file(1, 11));  // as Ingest marks PostgreSQL's push
+  complete_segment(11);
+  complete_segment(12);
+  start();
+  ASSERT_TRUE(eventually([&] { return m_registry.contains(segment_file(1, 12)) && m_look_ahead->status().queued == 0; }));
+  EXPECT_FALSE(m_registry.contains(segment_file(1, 11)));
+  auto held = m_repository->objects().exists(object_key(*parse_wal_name(segment_file(1, 11))));
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(*held) << "look-ahead stored a segment PostgreSQL was pushing itself";
+  EXPECT_EQ(m_look_ahead->status().pushed, 1u);
+}
+
+TEST_F(LookAheadTest, WhatPostgresStoredDuringThisRunIsNotReadAgain) {
+  m_look_ahead = std::make_unique<LookAhead>(*m_ingest, *m_index, m_registry, pgdata(), 1);  // its run starts now
+  complete_segment(13);
+  ASSERT_EQ(postgres_pushes(13).value_or(PushOutcome::ahead), PushOutcome::stored);
+  complete_segment(14);
+  m_look_ahead->start();
+  ASSERT_TRUE(eventually([&] { return m_registry.contains(segment_file(1, 14)) && m_look_ahead->status().queued == 0; }));
+  const LookAheadStatus status = m_look_ahead->status();
+  EXPECT_EQ(status.pushed, 1u);
+  EXPECT_EQ(status.verified, 0u) << "segment 13 was read and proven again";
+  EXPECT_FALSE(m_registry.contains(segment_file(1, 13)));
 }
 
 TEST_F(LookAheadTest, AnOldRecordIsCheckedAgainstTheRepository) {
