@@ -61,12 +61,12 @@ const Verb k_verbs[] = {
     {"restore", "PLAN", "restore --pgdata DIR [--backup ID|latest] [--target-time T | --target-lsn L | --target-xid X |\n"
                         "        --target-name N | --target-immediate] [--target-timeline latest|N]\n"
                         "        [--target-action promote|pause|shutdown] [--standby [--primary-conninfo S]] [--force]\n"
-                        "        [--owner USER] [--jobs N] [--pg-bindir DIR]\n"
+                        "        [--owner USER] [--jobs N] [--pg-bindir DIR] [--archive-get PATH]\n"
                         "                              restore a stored base backup into DIR, ready to start: refuses an\n"
                         "                              unreachable target or a non-empty DIR (without --force) before\n"
                         "                              writing anything; see docs/cli.md",
      {"pgdata", "backup", "target-time", "target-lsn", "target-xid", "target-name", "target-timeline", "target-action",
-      "primary-conninfo", "owner", "jobs", "pg-bindir"},
+      "primary-conninfo", "owner", "jobs", "pg-bindir", "archive-get"},
      {"target-immediate", "standby", "force"}},
     {"drill", "PLAN", "drill [--workdir DIR] [--backup ID|latest] [--target-time T | ...] [--check-sql FILE\n"
                       "      [--expect FILE]] [--owner USER] [--recovery-timeout SECONDS] [--keep] [--no-amcheck]\n"

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -57,6 +58,7 @@ struct RestoreOptions {
   std::optional<gid_t> owner_gid;
   unsigned jobs = 4;
   std::string pg_bindir;
+  std::string archive_get;  // as PostgreSQL will see it; empty: the one beside this walvault
 };
 
 int refuse(const std::string& message) {
@@ -156,6 +158,16 @@ Result<RestoreOptions> parse_options(const std::map<std::string, std::string>& v
     o.jobs = static_cast<unsigned>(n);
   }
   if (auto bindir = get("pg-bindir")) o.pg_bindir = *bindir;
+  if (auto path = get("archive-get")) {
+    // It is run by PostgreSQL's shell from the data directory, perhaps in another container
+    // (a sidecar's client copied to /walvault/bin): absolute, and nothing the shell would split.
+    if (path->empty() || (*path)[0] != '/')
+      return fail(ErrorKind::invalid, "--archive-get must be an absolute path (PostgreSQL runs restore_command in the data directory)");
+    for (const char c : *path)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' || c == '-' || c == '+'))
+        return fail(ErrorKind::invalid, "--archive-get '" + *path + "' has a character the shell would interpret: use letters, digits and / . _ - +");
+    o.archive_get = *path;
+  }
   std::optional<std::string> owner = get("owner");
   if (!owner && ::geteuid() == 0 && ::getpwnam("postgres")) owner = "postgres";
   if (owner) {
@@ -445,9 +457,9 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   if (sync_errno != 0) return refuse(os_error_text("sync the filesystem of", o.pgdata, sync_errno));
 
   // 5. Recovery settings, then the signal file (each fsync'd), then the directory entry.
-  const std::string bin_dir = executable_directory();
+  const std::string archive_get = !o.archive_get.empty() ? o.archive_get : executable_directory() + "/archive-get";
   const std::string restore_command =
-      bin_dir + "/archive-get --socket " + absolute_path(options.socket_path) + " %f %p";
+      archive_get + " --socket " + absolute_path(options.socket_path) + " %f %p";
   std::string settings = "\n# Added by walvault restore of backup " + id + " at " + utc_now_text() + "\n";
   settings += "restore_command = " + conf_quoted(restore_command) + "\n";
   for (const auto& [key, value] : o.targets) settings += key + " = " + conf_quoted(value) + "\n";

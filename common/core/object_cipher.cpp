@@ -146,10 +146,16 @@ Result<SecretKey> SecretKey::load_file(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return os_failed("read encryption key file");
   if (!S_ISREG(st.st_mode)) return bad("is not a regular file");
-  if ((st.st_mode & 077) != 0) {
+  // Group read is accepted only for a file root owns that a non-root walvaultd reads through its
+  // group: a Kubernetes Secret (mounted root-owned with the pod's fsGroup, defaultMode 0440) or
+  // a host's root:walvault 0440. A user's own key made group-readable by accident is refused.
+  const bool root_owned_group_read = st.st_uid == 0 && ::geteuid() != 0 && (st.st_mode & 077) == 040;
+  if ((st.st_mode & 077) != 0 && !root_owned_group_read) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return bad("may be read by group or others (mode " + std::string(mode) + "): make it 0600 (or 0400), owned by the user walvaultd runs as");
+    return bad("may be read by group or others (mode " + std::string(mode) +
+               "): make it 0600 (or 0400), owned by the user walvaultd runs as (or root-owned 0440, read through "
+               "walvaultd's group, as a Kubernetes Secret is)");
   }
   // 64 hex digits and a line end is the longest valid content; one byte more proves "too long".
   std::array<char, 2 * k_size + 3> text{};

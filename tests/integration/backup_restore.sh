@@ -113,8 +113,12 @@ pg_stop "$R2"
 # must mean that instant to PostgreSQL whatever the restored cluster's timezone setting is.
 target_utc=$(psql_q "$PG" "select to_char('$target'::timestamptz at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
 RTZ="$T/r_tz"
-wv_cli -u root restore --pgdata "$RTZ" --target-time "$target_utc"
-assert_rc 0 "restore --target-time '$target_utc' (no zone: UTC)"
+# --archive-get: archive-get as PostgreSQL sees it (a Kubernetes restore Job runs walvault in
+# its own container; PostgreSQL finds the client at /walvault/bin).
+wv_cli -u root restore --pgdata "$RTZ" --target-time "$target_utc" --archive-get /walvault/bin/archive-get
+assert_rc 0 "restore --target-time '$target_utc' (no zone: UTC) --archive-get /walvault/bin/archive-get"
+check_contains "restore_command = '/walvault/bin/archive-get --socket $SOCK %f %p'" "$(cat "$RTZ/postgresql.auto.conf")" \
+  "restore_command names the --archive-get path"
 written=$(sed -n "s/^recovery_target_time = '\(.*\)'\$/\1/p" "$RTZ/postgresql.auto.conf")
 [ -n "$written" ] || fail "no recovery_target_time in $RTZ/postgresql.auto.conf"
 check_eq "$(psql_q "$PG" "set timezone = 'America/New_York'; select '$written'::timestamptz = '$target'::timestamptz")" t \
@@ -213,6 +217,13 @@ wv_cli -u root restore --pgdata "$NEW" --target-time "$target" --target-lsn 0/30
 check_rc 2 "restore with two targets is a usage error"
 wv_cli -u root restore --pgdata "$NEW" --primary-conninfo "host=/nonexistent"
 check_rc 2 "restore --primary-conninfo without --standby is a usage error"
+wv_cli -u root restore --pgdata "$NEW" --archive-get bin/archive-get
+check_rc 2 "restore --archive-get with a relative path is a usage error"
+check_contains "absolute path" "$RUN_ERR" "the refusal says why"
+wv_cli -u root restore --pgdata "$NEW" --archive-get '/opt/my bin/archive-get'
+check_rc 2 "restore --archive-get with a space is a usage error"
+check_contains "the shell would interpret" "$RUN_ERR" "the refusal says why"
+check_eq "$([ -e "$T/never" ] && echo exists || echo absent)" absent "a bad --archive-get creates no directory"
 wv_cli -u root restore --pgdata "$NEW" --target-time "$before_b1" --force
 check_rc 1 "--force does not make an unreachable target reachable"
 check_eq "$([ -e "$T/never" ] && echo exists || echo absent)" absent "... and creates no directory"

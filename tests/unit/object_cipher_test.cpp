@@ -6,8 +6,10 @@
 #include "common/core/object_cipher.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -467,6 +469,36 @@ TEST(KeyFileTest, FormatsAndPermissions) {
     ASSERT_FALSE(key) << b.file;
     EXPECT_EQ(key.error().kind, ErrorKind::invalid) << b.file;
     EXPECT_NE(key.error().message.find(b.says), std::string::npos) << key.error().message;
+  }
+
+  // A root-owned key readable through the group (a Kubernetes Secret with fsGroup and
+  // defaultMode 0440) is accepted for a non-root walvaultd; group write or other read never is.
+  if (::geteuid() == 0) {
+    const gid_t group = 4242;
+    const uid_t user = 4243;
+    const std::string secret = write("k8s-secret", hex, 0440);
+    const std::string writable = write("k8s-secret-group-writable", hex, 0460);
+    const std::string others = write("k8s-secret-others", hex, 0444);
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+    for (const auto& path : {secret, writable, others}) ASSERT_EQ(::chown(path.c_str(), 0, group), 0);
+    auto load_as_user = [&](const std::string& path) {  // exit 0: loaded; 1: refused with the mode named
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        if (::setgroups(1, &group) != 0 || ::setgid(user) != 0 || ::setuid(user) != 0) ::_exit(3);
+        auto key = SecretKey::load_file(path);
+        if (key) ::_exit(key->id() == hex_key->id() ? 0 : 4);
+        ::_exit(key.error().message.find("may be read by group or others") != std::string::npos ? 1 : 5);
+      }
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+    };
+    EXPECT_EQ(load_as_user(secret), 0);
+    EXPECT_EQ(load_as_user(writable), 1);
+    EXPECT_EQ(load_as_user(others), 1);
+    auto as_root = SecretKey::load_file(secret);  // root itself never relies on the group
+    ASSERT_FALSE(as_root);
+    EXPECT_NE(as_root.error().message.find("may be read by group or others (mode 0440)"), std::string::npos);
   }
 
   // A symbolic link (a Kubernetes Secret's file is one) is followed; the target's mode counts.
