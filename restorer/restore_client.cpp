@@ -297,8 +297,11 @@ Result<ExtractStats> restore_chunk(const ClientOptions& options, const std::stri
   if (!response) return std::unexpected(response.error());
   if (response->head() != "OK") {
     auto text = response->field("message");
-    return fail(ErrorKind::corrupt, "chunk " + std::to_string(number) + " of backup " + id + ": " +
-                                        (text ? std::string(*text) : response->line));
+    std::string message = "chunk " + std::to_string(number) + " of backup " + id + ": " + (text ? std::string(*text) : response->line);
+    // Both sides failed: when ours stopped reading first (the daemon then sees a broken pipe),
+    // our reason is the cause, so it is named too.
+    if (!stats) message += " (the extraction had stopped: " + stats.error().message + ")";
+    return fail(ErrorKind::corrupt, message);
   }
   return stats;
 }
@@ -312,7 +315,12 @@ int run_restore(const ClientOptions& options, const std::map<std::string, std::s
   const RestoreOptions& checked = *parsed;
   const auto started = Clock::now();
 
-  // 1. DIR, read only.
+  // 1. DIR, read only. Also the current directory: libarchive opens it (to come back to it)
+  // before it writes any file, so from one this user cannot enter (a container image's WORKDIR
+  // owned by another uid) every file would fail as if DIR were not writable.
+  if (UniqueFd cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)); !cwd)
+    return refuse(os_error_text("open the current directory", ".", errno) + ": the extraction needs it; run walvault restore "
+                  "from a directory uid " + std::to_string(::geteuid()) + " can enter (e.g. cd /); nothing was changed");
   auto state = inspect(checked.pgdata);
   if (!state) return refuse(state.error().message);
   if (state->live_postmaster)

@@ -224,6 +224,13 @@ wv_cli -u root restore --pgdata "$NEW" --archive-get '/opt/my bin/archive-get'
 check_rc 2 "restore --archive-get with a space is a usage error"
 check_contains "the shell would interpret" "$RUN_ERR" "the refusal says why"
 check_eq "$([ -e "$T/never" ] && echo exists || echo absent)" absent "a bad --archive-get creates no directory"
+# From a current directory the user cannot enter (a container's WORKDIR of another uid)
+# libarchive could write no file at all: refused up front, naming the cause.
+mkdir -m 0700 "$T/root-only"
+wv_run -u postgres -C "$T/root-only" -- "$T/bin/walvault" --socket "$SOCK" restore --pgdata "$T/work/from-root-only"
+check_rc 1 "restore run (as postgres) from a directory postgres cannot enter"
+check_contains "run walvault restore from a directory uid $(id -u postgres) can enter" "$RUN_ERR" "the refusal names the current directory and the uid"
+check_eq "$([ -e "$T/work/from-root-only" ] && echo exists || echo absent)" absent "... and creates nothing"
 wv_cli -u root restore --pgdata "$NEW" --target-time "$before_b1" --force
 check_rc 1 "--force does not make an unreachable target reachable"
 check_eq "$([ -e "$T/never" ] && echo exists || echo absent)" absent "... and creates no directory"

@@ -228,7 +228,8 @@ function checkRestoreJob(tag, job, exp, pitr, stsName) {
   checkRepoAndSecrets(tag, ps, w, exp, []);
   const cmd = r.command || [];
   const after = (flag) => cmd[cmd.indexOf(flag) + 1];
-  check(cmd[0] === "/usr/bin/walvault" && cmd[1] === "restore", `${tag}: runs walvault restore`);
+  check(cmd[0] === "/usr/bin/walvault" && cmd[cmd.indexOf("--connect-timeout") + 2] === "restore", `${tag}: runs walvault restore`);
+  check(Number(after("--connect-timeout")) >= 60, `${tag}: waits for the sidecar's socket (--connect-timeout >= 60)`);
   check(after("--archive-get") === "/walvault/bin/archive-get", `${tag}: --archive-get /walvault/bin/archive-get`);
   check(after("--pgdata") === "/var/lib/postgresql/data/pgdata" && cmd.includes("--force"), `${tag}: --pgdata /var/lib/postgresql/data/pgdata --force`);
   if (pitr) {
@@ -264,7 +265,9 @@ function checkCronJob(tag, cj, exp) {
   if (!check(w && d, `${tag}: drill CronJob has walvaultd and drill`)) return null;
   const { cfgVol, sock } = checkWalvaultd(tag, ps, w, { native: true, mode: "drill" });
   checkRepoAndSecrets(tag, ps, w, exp, []);
-  check(d.command?.[0] === "/usr/bin/walvault" && d.command?.[1] === "drill", `${tag}: runs walvault drill`);
+  const dc = d.command || [];
+  check(dc[0] === "/usr/bin/walvault" && dc[dc.indexOf("--connect-timeout") + 2] === "drill", `${tag}: runs walvault drill`);
+  check(Number(dc[dc.indexOf("--connect-timeout") + 1]) >= 60, `${tag}: drill waits for the sidecar's socket (--connect-timeout >= 60)`);
   check(mountAt(d, "/run/walvault")?.name === sock?.name, `${tag}: drill shares the socket`);
   const spool = byName(ps.volumes, mountAt(w, "/var/lib/walvault/spool")?.name);
   check(spool?.emptyDir, `${tag}: drill's walvaultd has its own (emptyDir) index, never the StatefulSet's`);

@@ -199,6 +199,9 @@ spec:
           {{- end }}
           command:
             - /usr/bin/walvault
+            # walvaultd is a sidecar starting beside it: wait up to 2 minutes for its socket
+            - --connect-timeout
+            - "120"
             - restore
             - --pgdata
             - /var/lib/postgresql/data/pgdata
