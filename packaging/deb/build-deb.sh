@@ -3,8 +3,9 @@
 # (never in the tree itself: no obj-*/ or debian/walvault/ left there), and copies the .deb
 # into OUTDIR.
 #   packaging/deb/build-deb.sh OUTDIR
-# The copy holds what `git ls-files` lists (tracked files as they are in the working tree,
-# and untracked files that are not ignored), so uncommitted edits are built too.
+# The copy holds the files git tracks, as they are in the working tree (uncommitted edits are
+# built too), plus files not yet added under debian/ and packaging/deb/ (the package's own);
+# other untracked files are not part of the source.
 # ccache: used when installed (WALVAULT_DEB_CCACHE=0: not), cache in $CCACHE_DIR, default
 # /var/tmp/walvault-ccache. The copy is always made at the same path, so that the compiler's
 # command lines (dpkg-buildflags' -ffile-prefix-map=<build dir>=.) are the same from one
@@ -25,8 +26,8 @@ flock 9
 rm -rf "$work"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/walvault-$upstream"
-(cd "$src" && git ls-files -z --cached --others --exclude-standard) |
-  (cd "$src" && while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done) |
+{ git -C "$src" ls-files -z --cached; git -C "$src" ls-files -z --others --exclude-standard -- debian packaging/deb; } |
+  (cd "$src" && while IFS= read -r -d '' f; do if [ -f "$f" ]; then printf '%s\0' "$f"; fi; done) |
   (cd "$src" && tar --null -T - -cf -) | tar -C "$work/walvault-$upstream" -xf -
 
 if [ "${WALVAULT_DEB_CCACHE:-1}" != 0 ] && command -v ccache >/dev/null; then

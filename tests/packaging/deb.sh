@@ -70,6 +70,9 @@ else
   timeout 900 bash "$src/packaging/deb/build-deb.sh" "$tmp/out" >"$tmp/build.out"
   deb=$(ls "$tmp"/out/walvault_*.deb)
   step_done "dpkg-buildpackage -b (in a copy of the tree)"
+  artefacts=$(cd "$src" && ls -d obj-* debian/walvault debian/tmp debian/.debhelper debian/files debian/man \
+    debian/debhelper-build-stamp debian/*.substvars debian/*.debhelper.log 2>/dev/null || true)
+  check "the build left nothing in the source tree (${artefacts:-nothing})" test -z "$artefacts"
 fi
 version=$(sed -n '1s/^walvault (\([^)]*\)).*/\1/p' "$src/debian/changelog")
 check "the package is walvault_${version}_amd64.deb" test "$(basename "$deb")" = "walvault_${version}_amd64.deb"
