@@ -22,14 +22,16 @@ src=${WALVAULT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 mirror=${WALVAULT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${WALVAULT_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 
-skip() { echo "SKIP: $*"; exit 0; }
+skip() { echo "SKIP: $*"; exit 77; }   # ctest: skipped (SKIP_RETURN_CODE), not passed
 [ "$(id -u)" -eq 0 ] || skip "needs root (chroot and mmdebstrap's root mode)"
+# A missing tool is a failure, not a skip: scripts/install-deps.sh installs every one.
+missing_tool() { echo "FAIL: $1 is not installed (scripts/install-deps.sh installs it)"; exit 1; }
 for tool in mmdebstrap lintian dpkg-deb chroot flock curl; do
-  command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh installs it)"
+  command -v "$tool" >/dev/null || missing_tool "$tool"
 done
 if [ -z "${WALVAULT_DEB:-}" ]; then
   for tool in dpkg-buildpackage dh help2man; do
-    command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh installs it)"
+    command -v "$tool" >/dev/null || missing_tool "$tool"
   done
 fi
 curl -sfI --max-time 15 "$mirror/dists/bookworm/InRelease" >/dev/null ||
@@ -68,7 +70,7 @@ if [ -n "${WALVAULT_DEB:-}" ]; then
   [ -f "$deb" ] || { echo "FAIL: WALVAULT_DEB=$deb is not a file"; exit 1; }
   echo "deb.sh: using $deb (WALVAULT_DEB)"
 else
-  timeout 600 bash "$src/packaging/deb/build-deb.sh" "$tmp/out" >"$tmp/build.out"
+  timeout 780 bash "$src/packaging/deb/build-deb.sh" "$tmp/out" >"$tmp/build.out"
   deb=$(ls "$tmp"/out/walvault_*.deb)
   step_done "dpkg-buildpackage -b (in a copy of the tree)"
   artefacts=$(cd "$src" && ls -d obj-* debian/walvault debian/tmp debian/.debhelper debian/files debian/man \
