@@ -1,6 +1,6 @@
 #pragma once
 // Failures as values: every fallible function below the edge returns Result<T>.
-#include <expected>
+#include "common/base/expected.hpp"
 #include <string>
 #include <string_view>
 

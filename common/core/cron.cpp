@@ -3,7 +3,6 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
-#include <expected>
 #include <span>
 #include <utility>
 #include <vector>

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <expected>
 #include <limits>
 #include <utility>
 
