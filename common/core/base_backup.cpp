@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <stdexcept>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +17,24 @@ using json = nlohmann::ordered_json;
 constexpr int k_backup_format = 1;
 
 json optional_int(const std::optional<std::int64_t>& value) { return value ? json(*value) : json(nullptr); }
+
+// nlohmann's get<integer>() converts whatever number it finds: a float out of range is undefined
+// behaviour (found by tests/fuzz/fuzz_backup_files), a negative or too large one wraps. A
+// backup.json field is an integer in T's range, or the document is corrupt.
+template <class T>
+T integer_at(const json& object, const char* key) {
+  const json& value = object.at(key);
+  if (value.is_number_unsigned()) {
+    const auto n = value.get<std::uint64_t>();
+    if (std::in_range<T>(n)) return static_cast<T>(n);
+  } else if (value.is_number_integer()) {
+    const auto n = value.get<std::int64_t>();
+    if (std::in_range<T>(n)) return static_cast<T>(n);
+  } else {
+    throw std::invalid_argument(std::string("'") + key + "' is not an integer");
+  }
+  throw std::out_of_range(std::string("'") + key + "' is out of range");
+}
 
 }  // namespace
 
@@ -83,26 +103,26 @@ Result<StoredBackup> parse_backup_info(std::string_view text, std::string_view w
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return corrupt("not a JSON object");
   try {
-    if (doc.at("format").get<int>() != k_backup_format)
-      return corrupt("format " + std::to_string(doc.at("format").get<int>()) + " is not known to this walvault");
+    if (integer_at<int>(doc, "format") != k_backup_format)
+      return corrupt("format " + std::to_string(integer_at<int>(doc, "format")) + " is not known to this walvault");
     StoredBackup b;
     b.id = doc.at("id").get<std::string>();
     if (!is_valid_backup_id(b.id)) return corrupt("bad id '" + b.id + "'");
     b.label = doc.at("label").get<std::string>();
-    b.timeline = doc.at("timeline").get<std::uint32_t>();
-    b.start_lsn = doc.at("start_lsn").get<std::uint64_t>();
-    b.stop_lsn = doc.at("stop_lsn").get<std::uint64_t>();
-    b.checkpoint_lsn = doc.at("checkpoint_lsn").get<std::uint64_t>();
+    b.timeline = integer_at<std::uint32_t>(doc, "timeline");
+    b.start_lsn = integer_at<std::uint64_t>(doc, "start_lsn");
+    b.stop_lsn = integer_at<std::uint64_t>(doc, "stop_lsn");
+    b.checkpoint_lsn = integer_at<std::uint64_t>(doc, "checkpoint_lsn");
     b.backup_file = doc.at("backup_file").get<std::string>();
-    if (!doc.at("start_us").is_null()) b.start_us = doc.at("start_us").get<std::int64_t>();
-    if (!doc.at("stop_us").is_null()) b.stop_us = doc.at("stop_us").get<std::int64_t>();
-    b.started_at_us = doc.at("started_at_us").get<std::int64_t>();
-    b.finished_at_us = doc.at("finished_at_us").get<std::int64_t>();
-    b.plain_bytes = doc.at("plain_bytes").get<std::uint64_t>();
-    b.stored_bytes = doc.at("stored_bytes").get<std::uint64_t>();
-    b.files = doc.at("files").get<std::uint64_t>();
+    if (!doc.at("start_us").is_null()) b.start_us = integer_at<std::int64_t>(doc, "start_us");
+    if (!doc.at("stop_us").is_null()) b.stop_us = integer_at<std::int64_t>(doc, "stop_us");
+    b.started_at_us = integer_at<std::int64_t>(doc, "started_at_us");
+    b.finished_at_us = integer_at<std::int64_t>(doc, "finished_at_us");
+    b.plain_bytes = integer_at<std::uint64_t>(doc, "plain_bytes");
+    b.stored_bytes = integer_at<std::uint64_t>(doc, "stored_bytes");
+    b.files = integer_at<std::uint64_t>(doc, "files");
     b.has_manifest = doc.at("has_manifest").get<bool>();
-    b.pg_version = doc.at("pg_version").get<int>();
+    b.pg_version = integer_at<int>(doc, "pg_version");
     b.system_identifier = std::stoull(doc.at("system_identifier").get<std::string>());
     const std::string prefix = backup_directory_key(b.id) + "/";
     for (const auto& c : doc.at("chunks")) {
@@ -112,10 +132,10 @@ Result<StoredBackup> parse_backup_info(std::string_view text, std::string_view w
       // cannot point restore at some other object.
       if (!chunk.key.starts_with(prefix) || chunk.key.find("..") != std::string::npos)
         return corrupt("chunk key '" + chunk.key + "' is outside " + prefix);
-      chunk.plain_size = c.at("plain_size").get<std::uint64_t>();
-      chunk.stored_size = c.at("stored_size").get<std::uint64_t>();
+      chunk.plain_size = integer_at<std::uint64_t>(c, "plain_size");
+      chunk.stored_size = integer_at<std::uint64_t>(c, "stored_size");
       chunk.sha256 = c.at("sha256").get<std::string>();
-      chunk.entries = c.at("entries").get<std::uint64_t>();
+      chunk.entries = integer_at<std::uint64_t>(c, "entries");
       b.chunks.push_back(std::move(chunk));
     }
     if (b.chunks.empty()) return corrupt("no chunks");

@@ -96,6 +96,32 @@ TEST(BackupInfo, RefusesDocumentsThatAreNotBackups) {
   EXPECT_FALSE(parse_backup_info(render_backup_info(bad_id), "x"));
 }
 
+// Found by tests/fuzz/fuzz_backup_files: a float out of an integer's range was converted
+// (undefined behaviour), a negative size wrapped. Each is now a corrupt document naming the field.
+TEST(BackupInfo, RefusesNumbersThatAreNotIntegersInRange) {
+  const std::string good = render_backup_info(sample_backup("20261124T093001Z", 1));
+  ASSERT_TRUE(parse_backup_info(good, "x"));
+  const std::pair<std::string, std::string> tampered[] = {
+      {"\"timeline\": 3", "\"timeline\": 1.79665e+56"},
+      {"\"timeline\": 3", "\"timeline\": 4294967296"},
+      {"\"timeline\": 3", "\"timeline\": 3.5"},
+      {"\"files\": 971", "\"files\": -1"},
+      {"\"pg_version\": 15", "\"pg_version\": 1e300"},
+      {"\"entries\": 1", "\"entries\": -7"},
+  };
+  for (const auto& [from, to] : tampered) {
+    std::string doc = good;
+    const auto at = doc.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    doc.replace(at, from.size(), to);
+    auto parsed = parse_backup_info(doc, "x");
+    ASSERT_FALSE(parsed) << to;
+    EXPECT_EQ(parsed.error().kind, ErrorKind::corrupt) << to;
+    const std::string field = from.substr(1, from.find('"', 1) - 1);
+    EXPECT_NE(parsed.error().message.find(field), std::string::npos) << parsed.error().message;
+  }
+}
+
 class ObjectStream : public ::testing::Test {
  protected:
   void SetUp() override {
