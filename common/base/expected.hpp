@@ -5,8 +5,8 @@
 // (tests/fuzz) are built with Debian's clang 14, the compiler that ships libFuzzer: against the
 // same libstdc++ it does not get std::expected (libstdc++ requires concepts at level 202002,
 // clang 14 reports 201907), and its own libc++ 14 has none either. For that build only, this
-// header supplies the part of std::expected and std::unexpected the code uses, with the same
-// names and semantics, so that the code under fuzzing is the code that ships.
+// header supplies the part of std::expected and std::unexpected the code uses (no in_place or
+// unexpect constructors, no emplace, no monadic operations), with the same names and semantics, so that the code under fuzzing is the code that ships.
 #include <version>
 #if __has_include(<expected>)
 #include <expected>
@@ -50,11 +50,6 @@ class bad_expected_access : public exception {
   E m_error;
 };
 
-struct unexpect_t {
-  explicit unexpect_t() = default;
-};
-inline constexpr unexpect_t unexpect{};
-
 namespace walvault_expected_detail {
 template <class T>
 inline constexpr bool is_unexpected = false;
@@ -75,7 +70,6 @@ class expected {
 
   template <class U = T>
     requires(!is_same_v<remove_cvref_t<U>, expected> && !is_same_v<remove_cvref_t<U>, in_place_t> &&
-             !is_same_v<remove_cvref_t<U>, unexpect_t> &&
              !walvault_expected_detail::is_unexpected<remove_cvref_t<U>> && is_constructible_v<T, U>)
   constexpr explicit(!is_convertible_v<U, T>) expected(U&& value) : m_state(in_place_index<0>, std::forward<U>(value)) {}
 
@@ -88,12 +82,6 @@ class expected {
     requires is_constructible_v<E, G>
   constexpr explicit(!is_convertible_v<G, E>) expected(unexpected<G>&& failure)
       : m_state(in_place_index<1>, std::move(failure).error()) {}
-
-  template <class... Args>
-  constexpr explicit expected(in_place_t, Args&&... args) : m_state(in_place_index<0>, std::forward<Args>(args)...) {}
-
-  template <class... Args>
-  constexpr explicit expected(unexpect_t, Args&&... args) : m_state(in_place_index<1>, std::forward<Args>(args)...) {}
 
   constexpr bool has_value() const noexcept { return m_state.index() == 0; }
   constexpr explicit operator bool() const noexcept { return has_value(); }
@@ -131,11 +119,6 @@ class expected {
     return has_value() ? std::move(**this) : static_cast<T>(std::forward<U>(fallback));
   }
 
-  template <class... Args>
-  constexpr T& emplace(Args&&... args) {
-    return m_state.template emplace<0>(std::forward<Args>(args)...);
-  }
-
  private:
   constexpr void check_value() const {
     if (!has_value()) throw bad_expected_access<E>(error());
@@ -161,18 +144,12 @@ class expected<void, E> {
     requires is_constructible_v<E, G>
   constexpr explicit(!is_convertible_v<G, E>) expected(unexpected<G>&& failure) : m_error(std::move(failure).error()) {}
 
-  constexpr explicit expected(in_place_t) noexcept {}
-
-  template <class... Args>
-  constexpr explicit expected(unexpect_t, Args&&... args) : m_error(in_place, std::forward<Args>(args)...) {}
-
   constexpr bool has_value() const noexcept { return !m_error.has_value(); }
   constexpr explicit operator bool() const noexcept { return has_value(); }
   constexpr void operator*() const noexcept {}
   constexpr void value() const {
     if (!has_value()) throw bad_expected_access<E>(*m_error);
   }
-  constexpr void emplace() noexcept { m_error.reset(); }
 
   constexpr const E& error() const& noexcept { return *m_error; }
   constexpr E& error() & noexcept { return *m_error; }

@@ -62,7 +62,8 @@ trap 'exit 143' TERM INT   # a ctest timeout still cleans up
 t_all=$(date +%s)
 t_step=$t_all
 step_done() { local now; now=$(date +%s); echo "time: $1: $((now - t_step)) s"; t_step=$now; }
-in_root() { chroot "$root" "$@"; }
+# Every command in the root filesystem is bounded: a hung maintainer script must not hang the test.
+in_root() { timeout 120 chroot "$root" "$@"; }
 
 # --- 1. the .deb and lintian ---------------------------------------------------------------
 if [ -n "${WALVAULT_DEB:-}" ]; then
@@ -228,7 +229,7 @@ package_paths >"$tmp/paths.before"
 check "dpkg -L walvault lists the package's files" test "$(wc -l <"$tmp/paths.before")" -gt 10
 
 # First purge with the repository walvaultd made: it must be kept, and purge must say so.
-rc=0; DEBIAN_FRONTEND=noninteractive timeout 120 chroot "$root" apt-get purge -y walvault >"$tmp/purge1.out" 2>&1 || rc=$?
+rc=0; DEBIAN_FRONTEND=noninteractive in_root apt-get purge -y walvault >"$tmp/purge1.out" 2>&1 || rc=$?
 { grep -A3 "^walvault: purge keeps" "$tmp/purge1.out" || true; } | sed "s/^/purge: /"
 check "apt-get purge -y walvault exits 0 (repository present)" test "$rc" -eq 0
 check "purge keeps a repository with data and says why" grep -q 'purge keeps /var/lib/walvault' "$tmp/purge1.out"
@@ -239,12 +240,12 @@ check "... the config file is gone" test ! -e "$root/etc/walvault/walvaultd.conf
 # there, so dpkg -i needs no mirror) and is purged with nothing of its own left.
 rm -rf "$root/var/lib/walvault"
 cp "$deb" "$root/tmp/"
-rc=0; timeout 120 chroot "$root" dpkg -i "/tmp/$debname" >"$tmp/reinstall.out" 2>&1 || rc=$?
+rc=0; in_root dpkg -i "/tmp/$debname" >"$tmp/reinstall.out" 2>&1 || rc=$?
 rm -f "$root/tmp/$debname"
 check "dpkg -i again after a purge (user walvault already there) exits 0" test "$rc" -eq 0
 check "... /var/lib/walvault is made again, walvault:walvault 0750" \
   test "$(in_root stat -c '%U:%G %a' /var/lib/walvault 2>/dev/null)" = "walvault:walvault 750"
-rc=0; DEBIAN_FRONTEND=noninteractive timeout 120 chroot "$root" apt-get purge -y walvault >"$tmp/purge2.out" 2>&1 || rc=$?
+rc=0; DEBIAN_FRONTEND=noninteractive in_root apt-get purge -y walvault >"$tmp/purge2.out" 2>&1 || rc=$?
 check "apt-get purge -y walvault exits 0" test "$rc" -eq 0
 check "walvault is no longer known to dpkg" bash -c '! chroot "$1" dpkg-query -W walvault >/dev/null 2>&1' _ "$root"
 left=()
