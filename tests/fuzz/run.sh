@@ -6,7 +6,8 @@
 # what earlier runs found (BUILD/corpus/TARGET, kept between runs). A crash, a leak, an
 # undefined behaviour report or an input slower than 10 s fails the run; its input is left in
 # BUILD/crashes/TARGET/ (turn it into a unit test, then add it to the seeds). Prints each
-# target's executions, executions per second and corpus size.
+# target's executions, executions per second, corpus size, and the coverage (edges) of the seeds
+# alone against the coverage at the end of the run.
 # Environment: WALVAULT_FUZZ_BUILD_DIR (default build-fuzz in the source tree).
 # Needs: apt-get install clang-14 libfuzzer-14-dev (scripts/install-deps.sh does not: the
 # fuzzers run on demand, not in CI's time budget).
@@ -36,7 +37,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 failed=()
-printf '%-24s %12s %10s %8s  %s\n' target executions exec/s corpus result
+printf '%-24s %12s %10s %8s %9s %9s  %s\n' target executions exec/s corpus seed-cov final-cov result
 for target in "${targets[@]}"; do
   binary=$build/bin/$target
   [ -x "$binary" ] || { echo "run.sh: no fuzz target $target (tests/fuzz/$target.cpp)" >&2; exit 2; }
@@ -47,13 +48,20 @@ for target in "${targets[@]}"; do
   mkdir -p "$found" "$crashes"
   inputs=("$found")
   [ -d "$seeds" ] && inputs+=("$seeds")
+  max_len=65536
+  # Coverage of the seeds alone (edges libFuzzer's INITED line counts), to show what fuzzing added.
+  seed_cov=?
+  if [ -d "$seeds" ]; then
+    seed_cov=$("$binary" -runs=0 -max_len="$max_len" "$seeds" 2>&1 | awk '/INITED/{for(i=1;i<=NF;i++) if($i=="cov:") print $(i+1)}' | tail -n 1)
+  fi
   rc=0
   # -timeout: one input may take 10 s; -rss_limit_mb: a parser must not balloon on small input.
   timeout $((seconds + 120)) "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$crashes/" "${inputs[@]}" >"$log" 2>&1 || rc=$?
+    -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$crashes/" "${inputs[@]}" >"$log" 2>&1 || rc=$?
   runs=$(awk '/stat::number_of_executed_units/{print $2}' "$log")
   rate=$(awk '/stat::average_exec_per_sec/{print $2}' "$log")
   corpus=$(find "$found" -type f | wc -l)
+  final_cov=$(awk '/ cov: /{for(i=1;i<=NF;i++) if($i=="cov:") c=$(i+1)} END{print c}' "$log")
   if [ "$rc" -eq 0 ]; then
     result=ok
   else
@@ -61,7 +69,8 @@ for target in "${targets[@]}"; do
     failed+=("$target")
     grep -m 3 -E 'ERROR: |runtime error: |SUMMARY: ' "$log" | sed 's/^/    /' >&2 || true
   fi
-  printf '%-24s %12s %10s %8s  %s\n' "$target" "${runs:-?}" "${rate:-?}" "$corpus" "$result"
+  printf '%-24s %12s %10s %8s %9s %9s  %s\n' "$target" "${runs:-?}" "${rate:-?}" "$corpus" \
+    "${seed_cov:-?}" "${final_cov:-?}" "$result"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <set>
 
 #include "common/core/sha256.hpp"
+#include "common/core/storage/s3/s3_xml.hpp"
 #include "common/core/time_format.hpp"
 
 namespace walvault {
@@ -17,6 +19,8 @@ namespace walvault {
 namespace {
 
 using s3::HttpResponse;
+using s3::parse_time_us;
+using s3::xml_first;
 using s3::Pairs;
 
 std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
@@ -35,56 +39,7 @@ std::string base64(std::span<const unsigned char> bytes) {
   return out;
 }
 
-std::string xml_unescape(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '&') {
-      out += text[i];
-      continue;
-    }
-    static constexpr std::pair<std::string_view, char> k_entities[] = {
-        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    bool matched = false;
-    for (const auto& [entity, c] : k_entities)
-      if (text.substr(i, entity.size()) == entity) {
-        out += c;
-        i += entity.size() - 1;
-        matched = true;
-        break;
-      }
-    if (!matched) out += '&';
-  }
-  return out;
-}
-
-// The text of every <tag>...</tag> in `xml` (flat: S3's answers nest only one level deep).
-std::vector<std::string_view> xml_all(std::string_view xml, std::string_view tag) {
-  std::vector<std::string_view> out;
-  const std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
-  for (std::size_t pos = xml.find(open); pos != std::string_view::npos; pos = xml.find(open, pos)) {
-    const std::size_t start = pos + open.size();
-    const std::size_t end = xml.find(close, start);
-    if (end == std::string_view::npos) break;
-    out.push_back(xml.substr(start, end - start));
-    pos = end + close.size();
-  }
-  return out;
-}
-
-std::string xml_first(std::string_view xml, std::string_view tag) {
-  auto all = xml_all(xml, tag);
-  return all.empty() ? "" : xml_unescape(all.front());
-}
-
 std::string_view text_of(const std::vector<std::byte>& body) { return {reinterpret_cast<const char*>(body.data()), body.size()}; }
-
-// "Wed, 03 Dec 2026 16:30:05 GMT" (HTTP) or "2026-12-03T16:30:05.000Z" (ListObjectsV2).
-std::int64_t parse_time_us(const std::string& text) {
-  std::tm tm{};
-  if (::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) || ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
-    return static_cast<std::int64_t>(::timegm(&tm)) * 1000000;
-  return 0;
-}
 
 std::string join_key(const std::string& prefix, const std::string& key) {
   if (prefix.empty()) return key;
@@ -196,8 +151,7 @@ class S3Storage final : public Storage {
 
   // The failure an unexpected status means, with S3's own code and message when it gave one.
   Failure status_failure(const HttpResponse& response, const std::string& what) const {
-    const std::string code = xml_first(text_of(response.body), "Code");
-    const std::string message = xml_first(text_of(response.body), "Message");
+    const auto [code, message] = s3::parse_error_body(text_of(response.body));
     Failure failure{ErrorKind::io, "unable to " + what + ": " + describe() + " answered HTTP " + std::to_string(response.status) +
                                        (code.empty() ? "" : " " + code) + (message.empty() ? "" : " (" + message + ")")};
     const long s = response.status;
@@ -295,6 +249,7 @@ class S3Storage final : public Storage {
     const std::string wanted = base + (prefix.empty() ? "" : prefix + "/");
     std::vector<ObjectInfo> objects;
     std::string token;
+    std::set<std::string> tokens_seen;  // a server that hands a token back twice would loop forever
     for (;;) {
       Call call{"GET", "", true, {{"list-type", "2"}, {"prefix", wanted}, {"max-keys", "1000"}}, {}, {}};
       if (!token.empty()) call.query.emplace_back("continuation-token", token);
@@ -302,18 +257,16 @@ class S3Storage final : public Storage {
       auto response = send(call, what);
       if (!response) return std::unexpected(response.error());
       if (response->status != 200) return std::unexpected(status_failure(*response, what));
-      const std::string_view xml = text_of(response->body);
-      for (std::string_view item : xml_all(xml, "Contents")) {
-        const std::string key = xml_first(item, "Key");
-        if (!key.starts_with(base)) continue;
-        ObjectInfo info;
-        info.key = key.substr(base.size());
-        info.size = std::strtoull(xml_first(item, "Size").c_str(), nullptr, 10);
-        info.modified_us = parse_time_us(xml_first(item, "LastModified"));
-        objects.push_back(std::move(info));
+      auto page = s3::parse_object_list(text_of(response->body), "unable to " + what + " on " + describe());
+      if (!page) return std::unexpected(page.error());
+      for (auto& listed : page->objects) {
+        if (!listed.key.starts_with(base)) continue;
+        objects.push_back(ObjectInfo{listed.key.substr(base.size()), listed.size, listed.modified_us});
       }
-      token = xml_first(xml, "NextContinuationToken");
-      if (xml_first(xml, "IsTruncated") != "true" || token.empty()) break;
+      if (!page->truncated) break;
+      token = std::move(page->continuation_token);
+      if (!tokens_seen.insert(token).second)
+        return fail(ErrorKind::io, "unable to " + what + ": " + describe() + " returned the same continuation token twice");
     }
     std::sort(objects.begin(), objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
     return objects;
@@ -354,20 +307,19 @@ class S3Storage final : public Storage {
       auto response = send(call, what);
       if (!response) return std::unexpected(response.error());
       if (response->status != 200) return std::unexpected(status_failure(*response, what));
-      const std::string_view xml = text_of(response->body);
-      for (std::string_view upload : xml_all(xml, "Upload")) {
-        const std::string key = xml_first(upload, "Key");
-        const std::string id = xml_first(upload, "UploadId");
-        if (!key.starts_with(wanted) || id.empty()) continue;
-        if (!upload_is_abandoned(xml_first(upload, "Initiated"), now_unix_us(), m_settings.abandoned_upload_age)) continue;
-        const std::string relative = key.substr(wanted.size());
-        if (auto r = remove_or_abort(relative, id, "abort the abandoned upload of '" + relative + "'"); !r)
+      const s3::UploadListPage page = s3::parse_upload_list(text_of(response->body));
+      for (const auto& upload : page.uploads) {
+        if (!upload.key.starts_with(wanted)) continue;
+        if (!upload_is_abandoned(upload.initiated, now_unix_us(), m_settings.abandoned_upload_age)) continue;
+        const std::string relative = upload.key.substr(wanted.size());
+        if (auto r = remove_or_abort(relative, upload.upload_id, "abort the abandoned upload of '" + relative + "'"); !r)
           return std::unexpected(r.error());
         ++removed.objects;
       }
-      if (xml_first(xml, "IsTruncated") != "true") break;
-      key_marker = xml_first(xml, "NextKeyMarker");
-      upload_marker = xml_first(xml, "NextUploadIdMarker");
+      if (!page.truncated) break;
+      if (page.next_key_marker == key_marker && page.next_upload_id_marker == upload_marker) break;  // no progress
+      key_marker = page.next_key_marker;
+      upload_marker = page.next_upload_id_marker;
       if (key_marker.empty() && upload_marker.empty()) break;
     }
     return removed;
