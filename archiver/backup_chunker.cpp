@@ -148,6 +148,7 @@ Result<ChunkedTar> store_tar_as_chunks(int tar_fd, ObjectStore& objects, const s
       const la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
       if (n < 0) return fail(ErrorKind::io, "pg_basebackup's tar stream broke in '" + path + "': " + reader.error());
       if (n == 0) break;
+      if (hooks.throttle && !hooks.throttle(static_cast<std::uint64_t>(n))) return fail(ErrorKind::io, "cancelled (walvaultd is stopping)");
       if (auto r = chunk->write_data(buffer.data(), static_cast<std::size_t>(n)); !r) return std::unexpected(r.error());
       if (capture && capture->size() < 65536) capture->append(buffer.data(), static_cast<std::size_t>(std::min<la_ssize_t>(n, 65536)));
       tar.plain_bytes += static_cast<std::uint64_t>(n);

@@ -31,6 +31,9 @@ struct ChunkerHooks {
   std::function<void(const ChunkedTar&)> on_progress;
   // Asked before each entry; true stops with ErrorKind::io "cancelled".
   std::function<bool()> cancelled;
+  // backup-rate-limit: called with each piece's size before it is read on; may wait (and so
+  // slow pg_basebackup's stream). false: cancelled while it waited.
+  std::function<bool(std::uint64_t bytes)> throttle;
 };
 
 // Reads the tar stream on `tar_fd` to its end and stores it as the chunks of backup `id`.

@@ -184,6 +184,8 @@ Result<StoredBackup> BackupTaker::take(const std::string& id, const BackupSettin
     });
   };
   hooks.cancelled = [this] { return m_cancel.load(); };
+  if (m_rate_limit)
+    hooks.throttle = [this](std::uint64_t bytes) { return m_rate_limit->acquire(bytes, [this] { return m_cancel.load(); }); };
   auto tar = store_tar_as_chunks(child.tar_fd(), m_repository.objects(), id, settings.chunk_size, settings.compress, hooks);
   if (!tar) return std::unexpected(child.explain(tar.error()));
   if (auto exited = child.finish(); !exited) return std::unexpected(exited.error());

@@ -21,6 +21,7 @@
 #include "common/core/base_backup.hpp"
 #include "common/core/codec.hpp"
 #include "common/core/index.hpp"
+#include "common/core/rate_limiter.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -73,6 +74,8 @@ class BackupTaker {
   Result<StoredBackup> wait(const std::string& id, const std::function<void(const BackupProgress&)>& on_progress);
   // The running backup, else the last one since start-up.
   std::optional<BackupProgress> progress() const;
+  // backup-rate-limit: paces the stream read from pg_basebackup. Set once, before any backup.
+  void set_rate_limiter(RateLimiter* limiter) { m_rate_limit = limiter; }
   // Stops a running backup (SIGTERM): it fails and leaves nothing that looks complete.
   void cancel();
   // Called on the backup's thread after each backup finishes, complete or failed (the daemon
@@ -101,6 +104,7 @@ class BackupTaker {
   std::map<std::string, Outcome> m_outcomes;  // the last few finished backups, for late waiters
   std::thread m_thread;
   std::atomic<bool> m_cancel{false};
+  RateLimiter* m_rate_limit = nullptr;
   std::mutex m_child_mutex;  // m_child: set, cleared and terminated under it
   PgBasebackup* m_child = nullptr;
 };

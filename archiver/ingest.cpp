@@ -85,6 +85,17 @@ bool Ingest::stored_ahead(std::string_view file_name, int fd, const struct stat&
   return true;
 }
 
+Result<void> Ingest::read_content(int fd, std::span<std::byte> content, std::string_view file_name) {
+  if (!m_rate_limit) return pread_exact(fd, content, 0, file_name);
+  constexpr std::size_t k_piece = 1 << 20;
+  for (std::size_t done = 0; done < content.size(); done += k_piece) {
+    const auto piece = content.subspan(done, std::min(k_piece, content.size() - done));
+    m_rate_limit->acquire(piece.size());
+    if (auto r = pread_exact(fd, piece, static_cast<off_t>(done), file_name); !r) return r;
+  }
+  return {};
+}
+
 Result<PushOutcome> Ingest::push(std::string_view file_name, int fd, const std::function<Result<void>()>& unchanged_since_read) {
   auto name = parse_wal_name(file_name);
   if (!name)
@@ -132,7 +143,7 @@ Result<PushOutcome> Ingest::push(std::string_view file_name, int fd, const std::
     std::vector<std::byte>().swap(t_content);
   if (t_content.size() < size) t_content.resize(size);
   const std::span<std::byte> content(t_content.data(), size);
-  if (auto r = pread_exact(fd, content, 0, file_name); !r) return std::unexpected(r.error());
+  if (auto r = read_content(fd, content, file_name); !r) return std::unexpected(r.error());
   if (unchanged_since_read) {
     if (auto r = unchanged_since_read(); !r) return std::unexpected(r.error());
   }

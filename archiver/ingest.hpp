@@ -11,6 +11,7 @@
 #include "common/core/codec.hpp"
 #include "common/core/indexer.hpp"
 #include "common/core/live_setting.hpp"
+#include "common/core/rate_limiter.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
@@ -52,9 +53,13 @@ class Ingest {
   // Look-ahead's records: a push of a file look-ahead stored is answered from them. Set once,
   // before serving, and only when look-ahead runs (without it a push never looks at them).
   void set_ahead_registry(AheadRegistry* registry) { m_ahead = registry; }
+  // push-rate-limit: paces the reads of every push's file. Set once, before serving.
+  void set_rate_limiter(RateLimiter* limiter) { m_rate_limit = limiter; }
 
  private:
   Result<void> validate(const WalName& name, std::string_view file_name, std::span<const std::byte> content);
+  // The whole file into `content`, in 1 MiB pieces paced by push-rate-limit when it is set.
+  Result<void> read_content(int fd, std::span<std::byte> content, std::string_view file_name);
 
   // `key_id`: the key the stored copy is encrypted with (0: plain), for status's counts.
   void record(const WalName& name, std::span<const std::byte> content, const Sha256Digest& digest, bool already_indexed_ok,
@@ -69,6 +74,7 @@ class Ingest {
   Repository& m_repository;
   Indexer* m_indexer;
   AheadRegistry* m_ahead = nullptr;
+  RateLimiter* m_rate_limit = nullptr;
   std::atomic<bool> m_warned_ahead_miss{false};
   LiveSetting<CompressSpec> m_compress;
   NameLocks m_locks;

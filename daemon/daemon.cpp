@@ -138,6 +138,10 @@ class Daemon::Impl {
                                 m_config.max_connections},
                  LiveSetting<ServerPolicy>([this] { return policy_of(*this->config()); })),
         m_signals(m_io), m_started_us(now_unix_us()) {
+    m_ingest.set_rate_limiter(&m_push_limit);
+    m_fetch.set_rate_limiter(&m_get_limit);
+    m_backup_reads.set_rate_limiter(&m_get_limit);
+    m_backups.set_rate_limiter(&m_backup_limit);
     register_handlers(m_handlers, ArchiverServices{m_ingest, m_backups, m_pruner, [this] { schedule_prune_now(); }});
     register_handlers(m_handlers, RestorerServices{m_fetch, m_admin, m_backup_reads, &m_prefetch});
     m_handlers.register_handler("PING", [](Request&) { return protocol::ok().set("version", WALVAULT_VERSION); });
@@ -615,6 +619,14 @@ class Daemon::Impl {
             {"pinned_timeline", s.pinned_timeline ? nlohmann::ordered_json(*s.pinned_timeline) : nlohmann::ordered_json(nullptr)}};
   }
 
+  static nlohmann::ordered_json rate_limit_json(const RateLimiter& limiter) {
+    const RateLimiter::Stats s = limiter.stats();
+    return {{"bytes_per_second", s.bytes_per_second},
+            {"bytes", s.bytes},
+            {"waited_seconds", s.waited_seconds},
+            {"waiting", s.waiting}};
+  }
+
   nlohmann::ordered_json daemon_state() {
     const auto& c = m_ingest.counters();
     const std::string schedule_text = config()->backup_schedule;
@@ -632,6 +644,8 @@ class Daemon::Impl {
           {"last_result", m_pruner.last_result()}}},
         {"look_ahead", look_ahead_json()},
         {"prefetch", prefetch_json()},
+        {"rate_limits",
+         {{"push", rate_limit_json(m_push_limit)}, {"get", rate_limit_json(m_get_limit)}, {"backup", rate_limit_json(m_backup_limit)}}},
         {"since_start",
          {{"stored", c.stored.load()}, {"duplicates", c.duplicates.load()}, {"ahead", c.ahead.load()}, {"ahead_misses", c.ahead_misses.load()}, {"refused", c.refused.load()},
           {"conflicts", c.conflicts.load()}, {"failed", c.failed.load()}, {"served", m_fetch.served()}}}};
@@ -648,6 +662,10 @@ class Daemon::Impl {
   DrillRecord m_drills{parent_directory(m_index->path()) + "/drill.json"};
   boost::asio::io_context m_io;
   HandlerRegistry m_handlers;
+  // Before their users, so they outlive every transfer they pace.
+  RateLimiter m_push_limit{LiveSetting<std::uint64_t>([this] { return config()->push_rate_limit; })};
+  RateLimiter m_get_limit{LiveSetting<std::uint64_t>([this] { return config()->get_rate_limit; })};
+  RateLimiter m_backup_limit{LiveSetting<std::uint64_t>([this] { return config()->backup_rate_limit; })};
   Ingest m_ingest;
   Fetch m_fetch;
   AheadRegistry m_ahead;

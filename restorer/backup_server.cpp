@@ -57,6 +57,7 @@ protocol::Message BackupReads::read_chunk(Request& request) {
       return refuse(n.error());
     }
     if (*n == 0) break;
+    if (m_rate_limit) m_rate_limit->acquire(*n);
     // Bounded: a restore client that stops reading must not hold a long-lane thread (or a
     // SIGTERM) forever; extraction stalls shorter than this are normal.
     if (auto r = write_client_output(request.fd.get(), std::span<const std::byte>(buffer.data(), *n), k_restore_stream_idle_limit,

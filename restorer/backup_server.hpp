@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "common/core/index.hpp"
+#include "common/core/rate_limiter.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -18,11 +19,14 @@ class BackupReads {
   void register_handlers(HandlerRegistry& registry);
   protocol::Message read_chunk(Request& request);
   std::uint64_t chunks_served() const { return m_served.load(); }
+  // get-rate-limit: walvault restore's chunk streams count against the same limit as gets.
+  void set_rate_limiter(RateLimiter* limiter) { m_rate_limit = limiter; }
 
  private:
   Repository& m_repository;
   Index& m_index;
   std::atomic<std::uint64_t> m_served{0};
+  RateLimiter* m_rate_limit = nullptr;
 };
 
 }  // namespace walvault

@@ -214,6 +214,7 @@ Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_vi
       return std::unexpected(n.error());
     }
     if (*n == 0) break;
+    if (m_rate_limit) m_rate_limit->acquire(*n);
     const std::span<const std::byte> piece(t_piece.data(), *n);
     if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(written), file_name); !r) return std::unexpected(r.error());
     written += piece.size();

@@ -13,6 +13,7 @@
 #include "common/base/error.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/index.hpp"
+#include "common/core/rate_limiter.hpp"
 #include "common/core/repository.hpp"
 #include "common/core/request.hpp"
 
@@ -36,6 +37,9 @@ class Fetch {
   std::uint64_t served() const { return m_served.load(); }
   // A GET answered from elsewhere (the prefetch spool) with content this Fetch verified.
   void note_served() { ++m_served; }
+  // get-rate-limit: paces what is decoded out of the repository (gets and prefetch). Set once,
+  // before serving.
+  void set_rate_limiter(RateLimiter* limiter) { m_rate_limit = limiter; }
 
  private:
   // get() from one object store: the repository (a mirror reads the first copy) or one member.
@@ -53,6 +57,7 @@ class Fetch {
   Repository& m_repository;
   Index& m_index;
   std::atomic<std::uint64_t> m_served{0};
+  RateLimiter* m_rate_limit = nullptr;
 };
 
 }  // namespace walvault

@@ -55,6 +55,9 @@ constexpr OptionSpec k_options[] = {
     {"pgdata", "", "DIR", "data directory of the PostgreSQL served: without pg-conninfo, base backups find the server from its postmaster.pid (user: the directory's owner); its system identifier must match the repository's", true},
     {"look-ahead-workers", "2", "N", "with pgdata: threads that push every segment PostgreSQL marks .ready in pg_wal/archive_status ahead of its archive_command (read-only; PostgreSQL's status files are never touched), so its own archive-push of a segment already stored is answered at once. Needs read access to pg_wal (same uid, or initdb --allow-group-access). 0: off", false},
     {"prefetch-bytes", "128MiB", "SIZE", "during archive recovery (%p = pg_wal/RECOVERYXLOG): after serving a segment, fetch, decode and verify up to this much of the WAL that follows (along the timeline recovery follows) into the spool's prefetch/ directory while PostgreSQL replays; 0: off. pg_rewind's exact requests are never prefetched", true},
+    {"push-rate-limit", "0", "SIZE", "bytes per second that all pushes together may read (PostgreSQL's and look-ahead's), e.g. 100MiB or 100MiB/s; 0: no limit, otherwise at least 1MiB. Keep it above the rate the server writes WAL, or archiving falls behind and pg_wal grows", true},
+    {"get-rate-limit", "0", "SIZE", "bytes per second that archive-get, prefetch and walvault restore together may read out of the repository (a spool hit is not counted); 0: no limit, otherwise at least 1MiB", true},
+    {"backup-rate-limit", "0", "SIZE", "bytes per second a base backup may read from PostgreSQL (walvault backup, backup-schedule): pg_basebackup's stream, and so the server's reads, slow to match; 0: no limit, otherwise at least 1MiB", true},
     {"pg-conninfo", "", "CONNINFO", "libpq connection string for base backups (pg_basebackup -d), e.g. 'host=/var/run/postgresql user=postgres'; wins over walvault backup -d and pgdata; a password in it goes to pg_basebackup as PGPASSWORD, never on its command line", true},
     {"pg-bindir", "/usr/lib/postgresql/15/bin", "DIR", "where walvaultd finds pg_basebackup", true},
     {"backup-schedule", "off", "CRON", "take a base backup on this cron schedule, in UTC ('0 2 * * *' = daily at 02:00; off: only `walvault backup`)", true},
@@ -371,6 +374,14 @@ Result<void> apply(DaemonConfig& config, const std::string& name, const std::str
     auto bytes = parse_size(value);
     if (!bytes || *bytes > (64ULL << 30)) return fail(ErrorKind::invalid, "expected a size up to 64GiB, such as 128MiB (0: off)");
     config.prefetch_bytes = *bytes;
+  } else if (name == "push-rate-limit" || name == "get-rate-limit" || name == "backup-rate-limit") {
+    std::string_view text = trim_blanks(value);
+    if (text.ends_with("/s")) text.remove_suffix(2);
+    auto bytes = parse_size(std::string(text));
+    if (!bytes || (*bytes != 0 && *bytes < (1ULL << 20)) || *bytes > (1ULL << 40))
+      return fail(ErrorKind::invalid, "expected bytes per second from 1MiB to 1TiB, such as 100MiB or 100MiB/s (0: no limit)");
+    (name == "push-rate-limit" ? config.push_rate_limit : name == "get-rate-limit" ? config.get_rate_limit : config.backup_rate_limit) =
+        *bytes;
   } else if (name == "pg-conninfo") {
     config.pg_conninfo = value;
   } else if (name == "pg-bindir") {

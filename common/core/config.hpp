@@ -67,6 +67,9 @@ struct DaemonConfig {
   std::string pgdata;                          // empty: not known
   unsigned look_ahead_workers = 2;             // 0: off; only with pgdata
   std::uint64_t prefetch_bytes = 128ULL << 20;  // 0: off
+  std::uint64_t push_rate_limit = 0;            // bytes per second; 0: no limit
+  std::uint64_t get_rate_limit = 0;
+  std::uint64_t backup_rate_limit = 0;
   std::string pg_conninfo;                     // empty: -d, the caller's PG* variables, or pgdata
   std::string pg_bindir = "/usr/lib/postgresql/15/bin";
   std::string backup_schedule;                 // cron text; empty: off

@@ -93,6 +93,18 @@ std::string status_text(const json& m) {
               p["spool_files"].dump() + " segment(s))\n";
     }
   }
+  if (m.contains("rate_limits")) {
+    // "rate limits:       push 100 MiB/s (waited 3s), get none, backup none"
+    std::string line;
+    for (const char* kind : {"push", "get", "backup"}) {
+      const auto& l = m["rate_limits"][kind];
+      const auto rate = l["bytes_per_second"].get<std::uint64_t>();
+      line += std::string(line.empty() ? "" : ", ") + kind + " " + (rate == 0 ? std::string("none") : human_bytes(rate) + "/s");
+      if (const double waited = l["waited_seconds"].get<double>(); waited >= 1)
+        line += " (waited " + format_duration(static_cast<std::int64_t>(waited * 1e6)) + ")";
+    }
+    text += "rate limits:       " + line + "\n";
+  }
   if (m.contains("connections_in_flight")) text += "in flight:         " + m["connections_in_flight"].dump() + " connection(s)\n";
   if (m.contains("since_start")) {
     text += "since start:      ";
