@@ -80,12 +80,19 @@ StateSnapshot collect_state(Repository& repository, Index& index, const StateSna
     ObjectStore& member = objects.member(i);
     RepositoryHealth health;
     health.location = member.describe();
-    auto identity = member.exists(std::string(k_identity_key));
-    if (!identity) health.problem = identity.error().message;
-    else if (!*identity) health.problem = "its identity file '" + std::string(k_identity_key) + "' is missing (not mounted, emptied, or not synced yet)";
+    // A directory (the backends that know their space) gets a write probe as well, so a
+    // read-only remount, a failing disk or a full one shows here and not only in failed
+    // pushes; the identity file is read, not only looked up (a disk failing reads still lists
+    // its files). Not on S3, where every probe would be a billed PUT and DELETE. One fixed
+    // name, so a probe a crash left is replaced by the next: two walvaultd on one directory (a
+    // standby's) may interleave, and a removal that finds nothing is fine.
+    std::optional<Storage::Space> space;
+    if (auto s = member.space(); s && *s) space = **s;
+    auto probed = member.probe(std::string(k_identity_key), space ? "walvault.probe" : "");
+    if (!probed) health.problem = probed.error().message;
+    else if (!*probed) health.problem = "its identity file '" + std::string(k_identity_key) + "' is missing (not mounted, emptied, or not synced yet)";
     health.up = health.problem.empty();
-    if (health.up)
-      if (auto space = member.space(); space && *space && (*space)->total) health.disk_usage = (*space)->used();
+    if (health.up && space && space->total) health.disk_usage = space->used();
     state.repositories.push_back(std::move(health));
   }
 
@@ -151,7 +158,7 @@ std::string render_metrics(const RequestMetrics& requests, const StateSnapshot& 
 
   gauge(out, "walvault_state_timestamp_seconds", "when the index and repository state below was read (every few seconds)",
         state.taken_us ? std::optional<double>(seconds_of(state.taken_us)) : std::nullopt);
-  out.family("walvault_repository_up", "gauge", "1 when the repository answers and holds its identity file, else 0");
+  out.family("walvault_repository_up", "gauge", "1 when the repository answers, its identity file reads back and (a directory) it takes a write, else 0");
   for (const auto& r : state.repositories) out.sample("walvault_repository_up", {{"repo", r.location}}, r.up ? 1 : 0);
   out.family("walvault_repository_disk_usage_ratio", "gauge", "share of the repository's filesystem in use, 0..1 (directories only)");
   for (const auto& r : state.repositories)

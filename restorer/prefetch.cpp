@@ -300,8 +300,14 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
       // get the real answer; nothing is remembered about it. The segments planned after it
       // are not asked for either (no storage round trip each, at the end of WAL); the next
       // plan asks again.
-      spdlog::debug("prefetch: {} not fetched: {}", file_name, got.error().message);
-      if (got.error().kind == ErrorKind::not_found) drop_queued_after(file_name);
+      // "Not there" is the end of WAL, normal; anything else (the spool's disk failing, a
+      // damaged object) is worth the operator's eye: it costs every later request a miss.
+      if (got.error().kind == ErrorKind::not_found) {
+        spdlog::debug("prefetch: {} not fetched: {}", file_name, got.error().message);
+        drop_queued_after(file_name);
+      } else {
+        spdlog::warn("prefetch: {} not fetched: {}", file_name, got.error().message);
+      }
     } else {
       // The copy is checked again when it is served, against what was written now.
       thread_local std::vector<std::byte> t_buffer(1 << 20);

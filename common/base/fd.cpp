@@ -24,10 +24,10 @@ Result<void> pread_exact(int fd, std::span<std::byte> out, off_t offset, std::st
       if (errno == EINTR) continue;
       return fail_os("read file", what, errno);
     }
-    if (n == 0)
+    if (n == 0)  // counted from the file's start, whichever piece of it was being read
       return fail(ErrorKind::io, "unable to read file '" + std::string(what) + "': expected " +
-                                     std::to_string(out.size()) + " bytes, file ended after " +
-                                     std::to_string(done));
+                                     std::to_string(static_cast<std::uint64_t>(offset) + out.size()) +
+                                     " bytes, file ended after " + std::to_string(static_cast<std::uint64_t>(offset) + done));
     done += static_cast<std::size_t>(n);
   }
   return {};

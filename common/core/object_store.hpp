@@ -174,6 +174,19 @@ class ObjectStore {
   Result<std::vector<std::string>> list_children(const std::string& prefix) { return m_storage->list_children(prefix); }
   Result<Storage::Removed> remove_all(const std::string& prefix) { return m_storage->remove_all(prefix); }
   Result<Storage::Removed> remove_abandoned_writes() { return m_storage->remove_abandoned_writes(); }
+  // The health probe: reads the plain file `read_key` back whole (false: it is missing) and,
+  // when `write_key` is given, writes that plain file the way an object is written (temp,
+  // fsync, rename, fsync of its directory) and removes it again.
+  Result<bool> probe(const std::string& read_key, const std::string& write_key = {}) {
+    auto read = m_storage->get(read_key);
+    if (!read) return std::unexpected(read.error());
+    if (!*read) return false;
+    if (write_key.empty()) return true;
+    static constexpr std::string_view k_text = "written by walvaultd to prove the repository takes writes; removed at once\n";
+    if (auto r = m_storage->put(write_key, std::as_bytes(std::span(k_text)), PutMode::replace); !r) return std::unexpected(r.error());
+    if (auto r = m_storage->remove(write_key); !r) return std::unexpected(r.error());
+    return true;
+  }
 
  private:
   // Plain bytes that are not objects (the repository's identity file) are the Repository's own.

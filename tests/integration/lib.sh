@@ -383,9 +383,27 @@ give_to_postgres() { chown postgres: "$@"; }
 # ---------------------------------------------------------------------------------------------
 # walvaultd
 
+# WV_DAEMON_ENV: extra VAR=VALUE words for the environment of the daemons daemon_start starts
+# from then on (empty: walvaultd inherits the script's environment unchanged). For instance
+# WV_DAEMON_ENV=(WALVAULT_FAULTS=$T/faults.rules) with wv_daemon_preload for a fault shim.
+WV_DAEMON_ENV=()
+
+# wv_daemon_preload LIB...: the daemons started from then on get LIB... in LD_PRELOAD (added to
+# WV_DAEMON_ENV). A walvaultd built with AddressSanitizer (WALVAULT_BIN_DIR=build-asan/bin)
+# links the ASan runtime (libasan, or clang's libclang_rt.asan), which must come first in the
+# list: it is then put in front.
+wv_daemon_preload() {
+  local libs asan
+  libs=$(IFS=:; echo "$*")
+  asan=$(ldd "$T/bin/walvaultd" 2>/dev/null | awk '$1 ~ /^(libasan|libclang_rt\.asan)/ { print $3; exit }')
+  [ -n "$asan" ] && libs="$asan:$libs"
+  WV_DAEMON_ENV+=("LD_PRELOAD=$libs")
+}
+
 # daemon_start [--socket P] [--repo D] [--allow-uid L] [--probe-user U] [EXTRA-ARGS...]
 # Starts walvaultd as root in the background and waits (bounded) until it answers a probe as
 # --probe-user (default postgres; "none" only waits for the socket file). Sets WV_DAEMON_PID.
+# WV_DAEMON_ENV (above) adds to its environment.
 daemon_start() {
   local sock=$SOCK repo=$REPO allow=postgres probe_user=postgres logf
   while [ $# -gt 0 ]; do
@@ -399,7 +417,9 @@ daemon_start() {
   done
   WV_DAEMON_COUNT=$((WV_DAEMON_COUNT + 1))
   logf="$T/logs/walvaultd.$WV_DAEMON_COUNT.log"
-  "$T/bin/walvaultd" --repo "$repo" --socket "$sock" --allow-uid "$allow" --log-level debug "$@" \
+  local with_env=()
+  [ "${#WV_DAEMON_ENV[@]}" -eq 0 ] || with_env=(env "${WV_DAEMON_ENV[@]}")  # env execs: $! stays walvaultd's pid
+  "${with_env[@]}" "$T/bin/walvaultd" --repo "$repo" --socket "$sock" --allow-uid "$allow" --log-level debug "$@" \
     >>"$logf" 2>&1 </dev/null &
   WV_DAEMON_PID=$!
   WV_DAEMON_PIDS+=("$WV_DAEMON_PID")
