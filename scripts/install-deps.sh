@@ -13,6 +13,8 @@ packages=(
   prometheus
   # packaging tests (tests/packaging): the .deb, the container image and the podman pod
   debhelper dpkg-dev help2man lintian mmdebstrap podman runc catatonit
+  # the fuzz targets (tests/fuzz): clang 14 with its sanitizer and libFuzzer runtimes
+  clang-14 libclang-rt-14-dev
 )
 
 SUDO=""

@@ -5,8 +5,10 @@
 # aborts the daemon, and the integration tests require a clean exit). Between the two, the
 # packaging tests (ctest label `packaging`: the .deb, the container image and pod, the
 # Kubernetes manifests and Helm chart) run once, one at a time, on the release build; they test
-# what is shipped, so never under the sanitizers.
+# what is shipped, so never under the sanitizers. Beside the sanitizer pass, niced, every fuzz
+# target (tests/fuzz, clang 14) runs briefly from its seeds: a crash fails the run.
 #   WALVAULT_SANITIZE=1   run only the sanitizer build
+#   WALVAULT_SKIP_FUZZ=1  skip the fuzz stage; WALVAULT_FUZZ_SECONDS=N: seconds per target (10)
 #   WALVAULT_SKIP_SANITIZER_PASS=1   skip the sanitizer pass
 #   WALVAULT_SKIP_PACKAGING=1   skip the packaging tests
 #   CTEST_ARGS="-L unit"  pass extra arguments to ctest (e.g. a label or -R pattern); the
@@ -73,11 +75,33 @@ else
 fi
 echo "test.sh: release pass took $(( $(date +%s) - started )) s"
 
+# The fuzz stage: built and run niced beside the sanitizer pass, whose integration tests leave
+# CPU idle while they wait on PostgreSQL and timers.
+fuzz_pid=""
+if [ -z "${CTEST_ARGS:-}" ] && [ "${WALVAULT_SKIP_FUZZ:-0}" != 1 ]; then
+  fuzz_log=build/fuzz-stage.log
+  echo "== fuzz targets, ${WALVAULT_FUZZ_SECONDS:-10} s each from their seeds, beside the next pass; output: $fuzz_log"
+  nice -n 19 bash tests/fuzz/run.sh "${WALVAULT_FUZZ_SECONDS:-10}" >"$fuzz_log" 2>&1 &
+  fuzz_pid=$!
+fi
+
+sanitizer_rc=0
 if [ "${WALVAULT_SKIP_SANITIZER_PASS:-0}" != 1 ]; then
   echo "== all tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
   started=$(date +%s)
   cmake_args=("${sanitizer_args[@]}")
   # shellcheck disable=SC2086
-  run_suite build-asan -LE packaging ${CTEST_ARGS:-}
+  run_suite build-asan -LE packaging ${CTEST_ARGS:-} || sanitizer_rc=$?
   echo "test.sh: sanitizer pass took $(( $(date +%s) - started )) s"
 fi
+
+fuzz_rc=0
+if [ -n "$fuzz_pid" ]; then
+  wait "$fuzz_pid" || fuzz_rc=$?
+  echo "== fuzz targets"
+  cat "$fuzz_log"
+fi
+[ "$sanitizer_rc" = 0 ] && [ "$fuzz_rc" = 0 ] || {
+  echo "test.sh: sanitizer pass exit $sanitizer_rc, fuzz stage exit $fuzz_rc" >&2
+  exit 1
+}

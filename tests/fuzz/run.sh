@@ -9,8 +9,8 @@
 # target's executions, executions per second, corpus size, and the coverage (edges) of the seeds
 # alone against the coverage at the end of the run.
 # Environment: WALVAULT_FUZZ_BUILD_DIR (default build-fuzz in the source tree).
-# Needs: apt-get install clang-14 libfuzzer-14-dev (scripts/install-deps.sh does not: the
-# fuzzers run on demand, not in CI's time budget).
+# Needs clang-14 and libclang-rt-14-dev (scripts/install-deps.sh installs them; scripts/test.sh
+# runs every target for 10 s beside its sanitizer pass).
 set -euo pipefail
 
 seconds=${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}
@@ -20,7 +20,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${WALVAULT_FUZZ_BUILD_DIR:-$src/build-fuzz}
 
 for tool in clang-14 clang++-14 cmake; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed (apt-get install clang-14 libfuzzer-14-dev)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
 done
 
 CC=clang-14 CXX=clang++-14 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
