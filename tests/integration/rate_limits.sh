@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Rate limits (push-rate-limit, get-rate-limit, backup-rate-limit): each paces its transfers to
-# the configured bytes per second, shows in `walvault status`, and changes with a SIGHUP; a
-# bad value is refused and changes nothing. The lower bounds on elapsed time are what a limit
+# Rate limits (push-rate-limit, get-rate-limit, backup-rate-limit): each paces its transfers
+# (get: archive-get and walvault restore's chunk streams) to the configured bytes per second,
+# shows in `walvault status`, and changes with a SIGHUP; a bad value is refused and changes
+# nothing. The lower bounds on elapsed time are what a limit
 # must cost (16 MiB at 4 MiB/s cannot take less than about 3.9 s); the upper bounds only catch
 # a limit that did not turn off.
 source "$(dirname "$0")/lib.sh"
@@ -88,9 +89,25 @@ wv_cli --json status
 check_eq "$(jq_out ".rate_limits.backup.bytes == $bytes")" true "status counts the backup's bytes"
 check_eq "$(jq_out '.rate_limits.backup.waited_seconds >= 1')" true "status shows the backup waited"
 
+# get-rate-limit paces walvault restore's chunk streams too.
+write_conf "get-rate-limit = 8MiB"
+reload_and_wait '.rate_limits.get.bytes_per_second == 8388608 and .rate_limits.backup.bytes_per_second == 0' \
+  "SIGHUP: get limit 8 MiB/s, backup limit off"
+got_before=$(jq_out '.rate_limits.get.bytes')
+t0=$(date +%s.%N)
+wv_cli -u root --json restore --pgdata "$T/restored"
+check_rc 0 "walvault restore under get-rate-limit 8MiB"
+t1=$(date +%s.%N)
+check_eq "$(cat "$T/restored/PG_VERSION")" 15 "the restored data directory holds the cluster"
+took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+awk -v s="$took" -v l="$least" 'BEGIN { exit !(s >= l) }' || soft_fail "the restore of $bytes bytes took ${took}s, expected at least ${least}s"
+ok "the restore of $bytes tar bytes took ${took}s at 8 MiB/s (at least ${least}s)"
+wv_cli --json status
+check_eq "$(jq_out ".rate_limits.get.bytes - $got_before >= $bytes")" true "status counts the restore's bytes as gets"
+
 # A limit below 1 MiB/s is refused: by --check-config, and by a reload, which keeps the
 # running configuration.
-write_conf "backup-rate-limit = 8MiB" "push-rate-limit = 100KiB"
+write_conf "get-rate-limit = 8MiB" "push-rate-limit = 100KiB"
 wv_run -- "$T/bin/walvaultd" --config "$conf" --repo "$REPO" --check-config
 check_rc 2 "walvaultd --check-config refuses push-rate-limit 100KiB"
 check_contains "push-rate-limit" "$RUN_ERR" "the refusal names the option"
@@ -104,6 +121,6 @@ done
 ok "the refused reload is logged, naming the option"
 wv_cli --json status
 check_eq "$(jq_out '.rate_limits.push.bytes_per_second')" 0 "the refused reload changed nothing (push)"
-check_eq "$(jq_out '.rate_limits.backup.bytes_per_second')" $((8 * MiB)) "the refused reload changed nothing (backup)"
+check_eq "$(jq_out '.rate_limits.get.bytes_per_second')" $((8 * MiB)) "the refused reload changed nothing (get)"
 check_daemons_alive
 finish
