@@ -19,6 +19,7 @@
 #include <future>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include "archiver/backup_verb.hpp"
 #include "archiver/handlers.hpp"
@@ -196,6 +197,7 @@ class Daemon::Impl {
       spdlog::critical("{}", *problem);
       return k_exit_failure;
     }
+    warn_about_slow_limits(*config, "");
     if (!config->pgdata.empty()) {
       // A pgdata of another cluster is a configuration error; one not readable yet (the
       // server's volume not mounted) is checked again at each backup.
@@ -306,6 +308,7 @@ class Daemon::Impl {
       arm_drill_schedule();
     }
     if (auto problem = unreachable_allowed_user(*next)) spdlog::warn("SIGHUP: {}", *problem);
+    warn_about_slow_limits(*next, "SIGHUP: ");
     if (m_look_ahead && next->pgdata != running->pgdata)
       spdlog::warn("SIGHUP: pgdata changed; look-ahead keeps watching '{}' until walvaultd restarts", running->pgdata);
     if (!restart_only.empty()) {
@@ -318,6 +321,24 @@ class Daemon::Impl {
     return {};
   }
 
+  // A limit at which one segment takes longer than an archive-push or archive-get waits by
+  // default (300 s) makes every push or get of it fail, forever: said at start and on SIGHUP.
+  // Look-ahead's workers share the push limit with PostgreSQL's own push.
+  void warn_about_slow_limits(const DaemonConfig& c, const std::string& when) const {
+    const auto segment = m_repository->segment_size();
+    if (!segment) return;
+    const double sharing = 1.0 + (c.pgdata.empty() ? 0 : c.look_ahead_workers);
+    for (const auto& [name, rate, share] : {std::tuple{"push-rate-limit", c.push_rate_limit, sharing},
+                                            std::tuple{"get-rate-limit", c.get_rate_limit, 1.0}}) {
+      if (rate == 0) continue;
+      const double seconds = static_cast<double>(*segment) * share / static_cast<double>(rate);
+      if (seconds > 120)
+        spdlog::warn("{}{} {} bytes/s: a {} MiB segment may take {:.0f} s, close to or past the 300 s archive-push and "
+                     "archive-get wait for an answer (--timeout): raise the limit",
+                     when, name, rate, *segment >> 20, seconds);
+    }
+  }
+
   std::shared_ptr<const DaemonConfig> config() const {
     std::lock_guard lock(m_snapshot_mutex);
     return m_snapshot;
@@ -328,6 +349,7 @@ class Daemon::Impl {
   void begin_shutdown(const char* why) {
     if (m_stopping) return;
     m_stopping = true;
+    for (RateLimiter* limiter : {&m_push_limit, &m_get_limit, &m_backup_limit}) limiter->release_all();
     spdlog::info("{}: finishing {} open connection(s) (shutdown-timeout {} s)", why, m_server.active_connections(),
                  config()->shutdown_timeout.count());
     m_prune_timer.cancel();
@@ -671,7 +693,13 @@ class Daemon::Impl {
   AheadRegistry m_ahead;
   std::unique_ptr<LookAhead> m_look_ahead;  // with pgdata; started once the index is repaired
   Prefetcher m_prefetch{*m_repository, *m_index, m_fetch, parent_directory(m_index->path()) + "/prefetch",
-                        LiveSetting<std::uint64_t>([this] { return config()->prefetch_bytes; }),
+                        // Off under get-rate-limit: its threads would share the limit with the
+                        // segment recovery waits for, which could then take longer than the
+                        // client waits (archive-get --timeout) and stop the recovery.
+                        LiveSetting<std::uint64_t>([this] {
+                          const auto c = config();
+                          return c->get_rate_limit ? 0 : c->prefetch_bytes;
+                        }),
                         // Fetching from an object store waits on round trips more than on CPU.
                         std::max(4u, worker_count(m_config))};
   Admin m_admin;

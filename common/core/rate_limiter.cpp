@@ -16,7 +16,7 @@ bool RateLimiter::acquire(std::uint64_t bytes, const std::function<bool()>& canc
   bool counted_waiting = false;
   std::unique_lock lock(m_mutex);
   for (;;) {
-    const std::uint64_t rate = m_rate();
+    const std::uint64_t rate = m_released ? 0 : m_rate();
     const Clock::time_point now = Clock::now();
     if (rate == 0) {
       m_tokens = 0;
@@ -53,6 +53,11 @@ bool RateLimiter::acquire(std::uint64_t bytes, const std::function<bool()>& canc
   }
   m_bytes += bytes;
   return true;
+}
+
+void RateLimiter::release_all() {
+  std::lock_guard lock(m_mutex);
+  m_released = true;
 }
 
 RateLimiter::Stats RateLimiter::stats() const {

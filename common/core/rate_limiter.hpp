@@ -23,6 +23,10 @@ class RateLimiter {
   // `cancelled` turned true while it waited.
   bool acquire(std::uint64_t bytes, const std::function<bool()>& cancelled = {});
 
+  // From now on nothing waits (walvaultd is stopping: what is in flight finishes at full
+  // speed within shutdown-timeout instead of at the limit); waiting transfers go on at once.
+  void release_all();
+
   struct Stats {
     std::uint64_t bytes_per_second = 0;  // the limit now; 0: off
     std::uint64_t bytes = 0;             // bytes that went through it, limited or not
@@ -39,6 +43,7 @@ class RateLimiter {
   std::uint64_t m_bytes = 0;
   double m_waited_seconds = 0;
   unsigned m_waiting = 0;
+  bool m_released = false;
 };
 
 }  // namespace walvault

@@ -47,6 +47,7 @@ check_eq "$(jq_out '.rate_limits.push.bytes_per_second')" $((4 * MiB)) "status s
 check_eq "$(jq_out '.rate_limits.push.waited_seconds >= 5')" true "status shows the pushes waited ($(jq_out '.rate_limits.push.waited_seconds') s)"
 check_eq "$(jq_out '.rate_limits.push.bytes >= 33554432')" true "status counts the bytes both pushes read ($(jq_out '.rate_limits.push.bytes'))"
 check_eq "$(jq_out '.rate_limits.get.bytes_per_second')" 0 "no get limit by default"
+check_eq "$(jq_out '.prefetch.enabled')" true "prefetch is on without a get limit"
 wv_cli status
 check_contains "rate limits:       push 4.0 MiB/s" "$RUN_OUT" "the text status shows the limits"
 
@@ -55,6 +56,8 @@ check_contains "rate limits:       push 4.0 MiB/s" "$RUN_OUT" "the text status s
 write_conf "get-rate-limit = 4MiB"
 reload_and_wait '.rate_limits.push.bytes_per_second == 0 and .rate_limits.get.bytes_per_second == 4194304' \
   "SIGHUP: push limit off, get limit 4 MiB/s"
+wv_cli --json status
+check_eq "$(jq_out '.prefetch.enabled')" false "prefetch is off under get-rate-limit (its threads would share the limit with the segment recovery waits for)"
 wv_run -u postgres -- "$T/bin/archive-push" --socket "$SOCK" "$T/work/$seg"
 check_rc 0 "the same push again is a duplicate"
 awk -v s="$RUN_SECS" 'BEGIN { exit !(s < 2.5) }' || soft_fail "the unpaced duplicate push took ${RUN_SECS}s"

@@ -76,6 +76,20 @@ TEST(RateLimiter, ACancelledWaitReturnsFalseWithoutCounting) {
   EXPECT_EQ(limiter.stats().bytes, 64 * MiB);
 }
 
+TEST(RateLimiter, ReleasedForShutdownNothingWaitsAnyMore) {
+  RateLimiter limiter(MiB);
+  limiter.acquire(64 * MiB);  // 64 s of debt
+  auto waiting = std::async(std::launch::async, [&] { return limiter.acquire(MiB); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = Clock::now();
+  limiter.release_all();  // SIGTERM: what is in flight finishes at full speed
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(waiting.get());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limiter.acquire(16 * MiB));
+  EXPECT_LT(seconds_since(start), 2.0);
+  EXPECT_EQ(limiter.stats().bytes, 64 * MiB + MiB + 160 * MiB);
+}
+
 TEST(RateLimiter, OptionsTakeBytesPerSecondFromOneMebibyte) {
   const GetEnv no_env = [](const char*) -> const char* { return nullptr; };
   auto with = [&](const std::string& name, const std::string& value) {
