@@ -25,9 +25,10 @@ if [ -d "$HOME/.pyenv/shims" ] && [[ ":$PATH:" != *":$HOME/.pyenv/shims:"* ]]; t
 fi
 command -v moto_server >/dev/null || echo "test.sh: WARNING: moto_server not found: the S3 tests will fail (moto 5 with its server extra)" >&2
 
+# Every step returns its failure: these run on the left of `||`, where bash ignores set -e.
 build_tree() {  # build_dir ; cmake args come from $cmake_args
-  cmake -S . -B "$1" "${cmake_args[@]}" >/dev/null
-  cmake --build "$1" -j"$(nproc)"
+  cmake -S . -B "$1" "${cmake_args[@]}" >/dev/null || return
+  cmake --build "$1" -j"$(nproc)" || return
 }
 run_ctest() {  # build_dir ctest-args...
   local build_dir=$1
@@ -36,7 +37,7 @@ run_ctest() {  # build_dir ctest-args...
   # a time (nproc) halves the wall time; each uses its own ports, directories and processes.
   (cd "$build_dir" && ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@")
 }
-run_suite() { build_tree "$1"; run_ctest "$@"; }
+run_suite() { build_tree "$1" || return; run_ctest "$@"; }
 
 sanitizer_args=(-DCMAKE_BUILD_TYPE=Debug -DWALVAULT_SANITIZE=ON)
 if [ "${WALVAULT_SANITIZE:-0}" = 1 ]; then
