@@ -26,31 +26,45 @@ TEST(S3Xml, ReadsAListingPageWithEntitiesAndTimes) {
 }
 
 TEST(S3Xml, RefusesAListingItCannotReadWhole) {
-  auto no_token = parse_object_list("<IsTruncated>true</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents>", "list 'wal/'");
+  auto no_token = parse_object_list(
+      "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>", "list 'wal/'");
   ASSERT_FALSE(no_token);
   EXPECT_EQ(no_token.error().kind, ErrorKind::corrupt);
   EXPECT_NE(no_token.error().message.find("no continuation token"), std::string::npos) << no_token.error().message;
   EXPECT_NE(no_token.error().message.find("list 'wal/'"), std::string::npos);
 
   for (const char* size : {"", "-1", "12x", "1e3", "99999999999999999999", "184467440737095516160"}) {
-    auto bad = parse_object_list(std::string("<Contents><Key>k</Key><Size>") + size + "</Size></Contents>", "list");
+    auto bad = parse_object_list(std::string("<ListBucketResult><Contents><Key>k</Key><Size>") + size + "</Size></Contents></ListBucketResult>",
+                                 "list");
     ASSERT_FALSE(bad) << "size '" << size << "'";
     EXPECT_NE(bad.error().message.find("'k'"), std::string::npos) << bad.error().message;
   }
-  EXPECT_FALSE(parse_object_list("<Contents><Size>1</Size></Contents>", "list")) << "an entry without a key";
-  auto biggest = parse_object_list("<Contents><Key>k</Key><Size>18446744073709551615</Size></Contents>", "list");
+  EXPECT_FALSE(parse_object_list("<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", "list"))
+      << "an entry without a key";
+  auto biggest =
+      parse_object_list("<ListBucketResult><Contents><Key>k</Key><Size>18446744073709551615</Size></Contents></ListBucketResult>", "list");
   ASSERT_TRUE(biggest);
   EXPECT_EQ(biggest->objects[0].size, UINT64_MAX);
 }
 
+TEST(S3Xml, AnswerThatIsNotAWholeListingIsNoEmptyListing) {
+  for (const char* body : {"", "<html><body>502 Bad Gateway</body></html>", "<ListBucketResult><Contents><Key>k</Key><Size>12",
+                           "<Error><Code>InternalError</Code></Error>"}) {
+    auto page = parse_object_list(body, "list 'wal/'");
+    ASSERT_FALSE(page) << "'" << body << "' must not read as a complete listing";
+    EXPECT_EQ(page.error().kind, ErrorKind::corrupt);
+    EXPECT_NE(page.error().message.find("not a whole ListBucketResult"), std::string::npos) << page.error().message;
+  }
+  auto miscounted = parse_object_list("<ListBucketResult><KeyCount>2</KeyCount><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>",
+                                      "list");
+  ASSERT_FALSE(miscounted) << "KeyCount 2 with one entry: a page cut inside";
+  EXPECT_NE(miscounted.error().message.find("KeyCount 2"), std::string::npos) << miscounted.error().message;
+  auto empty = parse_object_list("<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>", "list");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(empty->objects.empty());
+}
+
 TEST(S3Xml, TakesAnythingThatIsNotXmlWithoutHarm) {
-  auto html = parse_object_list("<html><body>502 Bad Gateway</body></html>", "list");
-  ASSERT_TRUE(html);
-  EXPECT_TRUE(html->objects.empty());
-  EXPECT_FALSE(html->truncated);
-  auto torn = parse_object_list("<Contents><Key>k</Key><Size>12", "list");
-  ASSERT_TRUE(torn) << "an unclosed entry is no entry";
-  EXPECT_TRUE(torn->objects.empty());
   EXPECT_EQ(xml_first("<Code>a &amp bad &unknown; entity</Code>", "Code"), "a &amp bad &unknown; entity");
   EXPECT_EQ(xml_first("<Code></Code>", "Code"), "");
 }

@@ -299,6 +299,7 @@ class S3Storage final : public Storage {
     const std::string wanted = m_settings.prefix.empty() ? "" : m_settings.prefix + "/";
     Removed removed;
     std::string key_marker, upload_marker;
+    std::set<std::pair<std::string, std::string>> markers_seen;  // a server that cycles would loop forever
     for (;;) {
       Call call{"GET", "", true, {{"uploads", ""}, {"prefix", wanted}}, {}, {}};
       if (!key_marker.empty()) call.query.emplace_back("key-marker", key_marker);
@@ -317,7 +318,7 @@ class S3Storage final : public Storage {
         ++removed.objects;
       }
       if (!page.truncated) break;
-      if (page.next_key_marker == key_marker && page.next_upload_id_marker == upload_marker) break;  // no progress
+      if (!markers_seen.emplace(page.next_key_marker, page.next_upload_id_marker).second) break;  // no progress
       key_marker = page.next_key_marker;
       upload_marker = page.next_upload_id_marker;
       if (key_marker.empty() && upload_marker.empty()) break;

@@ -71,6 +71,10 @@ std::int64_t parse_time_us(const std::string& text) {
 }
 
 Result<ObjectListPage> parse_object_list(std::string_view xml, std::string_view what) {
+  // An empty body, a proxy's HTML page or an answer cut short must not read as "no objects".
+  if (xml.find("<ListBucketResult") == std::string_view::npos || xml.find("</ListBucketResult>") == std::string_view::npos)
+    return fail(ErrorKind::corrupt, std::string(what) + ": the answer is not a whole ListBucketResult (" +
+                                        std::to_string(xml.size()) + " bytes)");
   ObjectListPage page;
   for (std::string_view item : xml_all(xml, "Contents")) {
     ListedObject object;
@@ -82,6 +86,13 @@ Result<ObjectListPage> parse_object_list(std::string_view xml, std::string_view 
                                           "', not a whole number of bytes");
     object.modified_us = parse_time_us(xml_first(item, "LastModified"));
     page.objects.push_back(std::move(object));
+  }
+  // KeyCount (when given) counts the entries of this page: no delimiter, so no CommonPrefixes.
+  if (const std::string count = xml_first(xml, "KeyCount"); !count.empty()) {
+    std::uint64_t expected = 0;
+    if (!parse_size(count, expected) || expected != page.objects.size())
+      return fail(ErrorKind::corrupt, std::string(what) + ": the listing says KeyCount " + count + " but holds " +
+                                          std::to_string(page.objects.size()) + " entries");
   }
   page.truncated = xml_first(xml, "IsTruncated") == "true";
   page.continuation_token = xml_first(xml, "NextContinuationToken");

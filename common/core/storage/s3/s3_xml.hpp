@@ -31,9 +31,11 @@ struct ObjectListPage {
   bool truncated = false;           // more pages follow
   std::string continuation_token;   // for the next page; never empty when truncated
 };
-// One ListObjectsV2 page. An entry without a key or with a size that is not a whole number,
-// or a truncated page without a continuation token, is ErrorKind::corrupt naming `what`:
-// a listing walvault cannot read whole must never pass for a complete one.
+// One ListObjectsV2 page. An answer that is not a whole ListBucketResult (empty, HTML, cut
+// short), an entry without a key or with a size that is not a whole number, a KeyCount that
+// differs from the entries, or a truncated page without a continuation token is
+// ErrorKind::corrupt naming `what`: a listing walvault cannot read whole must never pass for a
+// complete one (a reindex would take every object for lost).
 Result<ObjectListPage> parse_object_list(std::string_view xml, std::string_view what);
 
 struct OpenUpload {
