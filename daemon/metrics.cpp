@@ -88,7 +88,10 @@ StateSnapshot collect_state(Repository& repository, Index& index, const StateSna
     // standby's) may interleave, and a removal that finds nothing is fine.
     std::optional<Storage::Space> space;
     if (auto s = member.space(); s && *s) space = **s;
-    auto probed = member.probe(std::string(k_identity_key), space ? "walvault.probe" : "");
+    // A member a mirror keeps closed for writes (another cluster's, or not synced yet) is not
+    // written to, the probe's file included.
+    const bool closed = objects.mirror() && objects.mirror()->write_block(i);
+    auto probed = member.probe(std::string(k_identity_key), space && !closed ? "walvault.probe" : "");
     if (!probed) health.problem = probed.error().message;
     else if (!*probed) health.problem = "its identity file '" + std::string(k_identity_key) + "' is missing (not mounted, emptied, or not synced yet)";
     health.up = health.problem.empty();

@@ -24,10 +24,16 @@ Result<void> pread_exact(int fd, std::span<std::byte> out, off_t offset, std::st
       if (errno == EINTR) continue;
       return fail_os("read file", what, errno);
     }
-    if (n == 0)  // counted from the file's start, whichever piece of it was being read
-      return fail(ErrorKind::io, "unable to read file '" + std::string(what) + "': expected " +
-                                     std::to_string(static_cast<std::uint64_t>(offset) + out.size()) +
-                                     " bytes, file ended after " + std::to_string(static_cast<std::uint64_t>(offset) + done));
+    if (n == 0) {
+      const auto from = static_cast<std::uint64_t>(offset);
+      if (from == 0)
+        return fail(ErrorKind::io, "unable to read file '" + std::string(what) + "': expected " + std::to_string(out.size()) +
+                                       " bytes, file ended after " + std::to_string(done));
+      // A piece of a larger read: the position where it ended counts from the file's start.
+      return fail(ErrorKind::io, "unable to read file '" + std::string(what) + "': file ended after " + std::to_string(from + done) +
+                                     " bytes, while bytes " + std::to_string(from) + " to " + std::to_string(from + out.size()) +
+                                     " were read (it shrank while it was read?)");
+    }
     done += static_cast<std::size_t>(n);
   }
   return {};

@@ -20,8 +20,17 @@ namespace {
 char g_base[] = "/tmp/walvault-fuzz-tar-XXXXXX";  // holds only 1/2/3/root/ and the sentinel, always
 
 int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+// Entries keep their tar modes: a directory of mode 0500 or 000 would keep its content (without
+// root) and the next input would be blamed for it.
+int open_up(const char* path, const struct stat* st, int type, struct FTW*) {
+  if (type == FTW_D) ::chmod(path, (st->st_mode & 07777) | S_IRWXU);
+  return 0;
+}
 
-void remove_tree(const std::string& path) { ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+void remove_tree(const std::string& path) {
+  ::nftw(path.c_str(), open_up, 16, FTW_PHYS);
+  ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 // The data directory sits four levels down, so an escape of up to four ".." lands where it is
 // seen: everything in the base directory outside root/ other than the path to it and the

@@ -52,7 +52,8 @@ for target in "${targets[@]}"; do
   # Coverage of the seeds alone (edges libFuzzer's INITED line counts), to show what fuzzing added.
   seed_cov=?
   if [ -d "$seeds" ]; then
-    seed_cov=$("$binary" -runs=0 -max_len="$max_len" "$seeds" 2>&1 | awk '/INITED/{for(i=1;i<=NF;i++) if($i=="cov:") print $(i+1)}' | tail -n 1)
+    # (a seed that crashes is reported by the run below, with its input)
+    seed_cov=$("$binary" -runs=0 -max_len="$max_len" "$seeds" 2>&1 | awk '/INITED/{for(i=1;i<=NF;i++) if($i=="cov:") print $(i+1)}' | tail -n 1) || true
   fi
   rc=0
   # -timeout: one input may take 10 s; -rss_limit_mb: a parser must not balloon on small input.
