@@ -164,20 +164,20 @@ check_eq "$pushed_errors" 4 "metrics: walvault_wal_pushed_total{result=\"error\"
 # The health probe (every 5 s with metrics-listen) writes the way an object is written: a
 # repository that fails writes is down for walvault_repository_up and /readyz, and up again
 # once the fault is gone.
-repo_up_becomes() { # VALUE WHAT
-  local deadline=$((SECONDS + 20))
-  until [ "$(metric "walvault_repository_up{repo=\"$REPO\"}")" = "$1" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { soft_fail "$2: walvault_repository_up never became $1"; return; }
+# A state read every 5 s can still show an earlier case's fault: wait for this one's cause.
+repo_up_becomes() { # VALUE WHAT [EXTENDED-REGEX /readyz must match]
+  local deadline=$((SECONDS + 20)) readyz=""
+  until [ "$(metric "walvault_repository_up{repo=\"$REPO\"}")" = "$1" ] &&
+    readyz=$(curl -s "http://127.0.0.1:$MPORT/readyz") && [[ -z "${3:-}" || "$readyz" =~ $3 ]]; do
+    [ "$SECONDS" -lt "$deadline" ] || { soft_fail "$2: walvault_repository_up never became $1${3:+ with /readyz matching $3} (/readyz: $readyz)"; return; }
     sleep 0.5
   done
-  ok "$2: walvault_repository_up $1"
+  ok "$2: walvault_repository_up $1${3:+, /readyz: $readyz}"
 }
 faults "write EIO $REPO"
-repo_up_becomes 0 "EIO on write"
-readyz=$(curl -s "http://127.0.0.1:$MPORT/readyz")
-check_match "not reachable: unable to write file '.*/walvault\.probe\.tmp\..*Input/output error" "$readyz" "EIO on write: /readyz says why ($readyz)"
+repo_up_becomes 0 "EIO on write" "not reachable: unable to write file '.*/walvault\.probe\.tmp\..*Input/output error"
 faults "modify EROFS $REPO"
-repo_up_becomes 0 "EROFS"
+repo_up_becomes 0 "EROFS" "not reachable: .*walvault\.probe.*Read-only file system"
 faults
 repo_up_becomes 1 "faults cleared"
 # The probe's file lives for a few milliseconds every 5 s: none may stay.
@@ -267,7 +267,7 @@ check_rc 1 "$what: walvault verify exits 1"
 check_match "FAILED .*$seg.*Input/output error" "$RUN_OUT" "$what: ... naming the unreadable objects"
 fetch_errors=$(metric 'walvault_wal_fetched_total{result="error"}')
 holds "metrics: walvault_wal_fetched_total{result=\"error\"} = '$fetch_errors' (>= 5)" [ "${fetch_errors:-0}" -ge 5 ]
-repo_up_becomes 0 "EIO on read"
+repo_up_becomes 0 "EIO on read" "not reachable: unable to read file '.*/walvault\.repo'.*Input/output error"
 faults
 get_same "$seg" "$what cleared"
 untouched "$BASE" "$what cleared"
