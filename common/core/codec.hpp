@@ -34,6 +34,12 @@ class Encoder {
   // Appends compressed output for `input` to `out`.
   virtual Result<void> update(std::span<const std::byte> input, std::vector<std::byte>& out) = 0;
   virtual Result<void> finish(std::vector<std::byte>& out) = 0;
+  // update(input) then finish(), for an input held whole in memory: an encoder may then work
+  // on it in place instead of copying it into a window of its own.
+  virtual Result<void> encode_whole(std::span<const std::byte> input, std::vector<std::byte>& out) {
+    if (auto r = update(input, out); !r) return r;
+    return finish(out);
+  }
 };
 
 class Decoder {

@@ -167,8 +167,7 @@ Result<std::vector<std::byte>> build_object(const CompressSpec& spec, std::span<
                                             const Sha256Digest& digest) {
   std::vector<std::byte> out(k_object_header_size);
   auto encoder = make_encoder(spec);
-  if (auto r = encoder->update(plain, out); !r) return std::unexpected(r.error());
-  if (auto r = encoder->finish(out); !r) return std::unexpected(r.error());
+  if (auto r = encoder->encode_whole(plain, out); !r) return std::unexpected(r.error());
   ObjectHeader header;
   header.codec = spec.codec;
   header.plain_size = plain.size();
@@ -185,8 +184,7 @@ Result<std::vector<std::byte>> build_object_v2(const CompressSpec& spec, std::sp
   header.codec = spec.codec;
   std::vector<std::byte> out = encode_object_head_v2(header);
   auto encoder = make_encoder(spec);
-  if (auto r = encoder->update(plain, out); !r) return std::unexpected(r.error());
-  if (auto r = encoder->finish(out); !r) return std::unexpected(r.error());
+  if (auto r = encoder->encode_whole(plain, out); !r) return std::unexpected(r.error());
   header.plain_size = plain.size();
   header.plain_sha256 = digest;
   header.body_size = out.size() - header.head_size;

@@ -108,8 +108,7 @@ Result<ObjectHeader> ObjectStore::put(const std::string& key, std::span<const st
   std::vector<std::byte> encoded;
   auto encoder = make_encoder(spec);
   std::vector<std::byte>& body = cipher ? encoded : object;
-  if (auto r = encoder->update(plain, body); !r) return std::unexpected(r.error());
-  if (auto r = encoder->finish(body); !r) return std::unexpected(r.error());
+  if (auto r = encoder->encode_whole(plain, body); !r) return std::unexpected(r.error());
   if (cipher) {
     std::uint32_t index = 0;
     if (auto r = seal_frames(*cipher, index, header.frame_size, encoded, true, object); !r) return std::unexpected(r.error());
