@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/fd.hpp"
+#include "common/core/crc32c.hpp"
 #include "common/core/object_store.hpp"
 #include "common/core/sha256.hpp"
 #include "common/core/time_format.hpp"
@@ -21,7 +22,7 @@ constexpr std::uint64_t k_max_text_object = 1 << 20;
 
 }  // namespace
 
-Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact) {
+Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact, std::uint32_t* written_crc) {
   auto name = parse_wal_name(file_name);
   if (!name)
     return fail(ErrorKind::invalid, "'" + std::string(file_name).substr(0, 80) +
@@ -32,21 +33,22 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
   ObjectStore& objects = m_repository.objects();
-  auto served = serve(objects, *name, file_name, out_fd, exact);
+  auto served = serve(objects, *name, file_name, out_fd, exact, written_crc);
   if (served || served.error().kind != ErrorKind::corrupt || objects.member_count() < 2) return served;
   // Served by the first repository that holds the name, and that copy is damaged: another
   // repository may hold a sound one (what having several is for). Absent there is no answer.
   for (std::size_t i = 0; i < objects.member_count(); ++i) {
     spdlog::error("{}; trying '{}'", served.error().message, objects.member(i).describe());
     if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
-    auto again = serve(objects.member(i), *name, file_name, out_fd, exact);
+    auto again = serve(objects.member(i), *name, file_name, out_fd, exact, written_crc);
     if (again) return again;
   }
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
   return served;
 }
 
-Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name, std::string_view file_name, int out_fd, bool exact) {
+Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name, std::string_view file_name, int out_fd, bool exact,
+                                   std::uint32_t* written_crc) {
   const WalName* name = &wal_name;
   const std::string key = object_key(*name);
   const std::string what = objects.describe() + "/" + key;
@@ -75,8 +77,8 @@ Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name
   std::string recorded;
   if (*row && (*row)->sha256 != k_unreadable_sha256 && (*row)->sha256 != k_missing_sha256) recorded = (*row)->sha256;
   if (!recorded.empty() && to_hex(stored->header().plain_sha256) != recorded) return fail(ErrorKind::corrupt, different_content(what));
-  if (small) return copy_small(*stored, *name, file_name, what, out_fd);
-  return stream_segment(*stored, file_name, out_fd);
+  if (small) return copy_small(*stored, *name, file_name, what, out_fd, written_crc);
+  return stream_segment(*stored, file_name, out_fd, written_crc);
 }
 
 std::string Fetch::different_content(const std::string& what) {
@@ -102,7 +104,7 @@ Result<T> Fetch::present_or_judged(const std::string& key, std::string_view file
 
 // .history and .backup files: small text, proven whole before a byte is written.
 Result<std::uint64_t> Fetch::copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
-                                        int out_fd) {
+                                        int out_fd, std::uint32_t* written_crc) {
   if (stream.header().plain_size > k_max_text_object)
     return fail(ErrorKind::corrupt, "stored object '" + what + "' declares " + std::to_string(stream.header().plain_size) +
                                         " bytes, more than a .history or .backup file ever holds");
@@ -119,6 +121,7 @@ Result<std::uint64_t> Fetch::copy_small(ObjectStream& stream, const WalName& nam
     return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
   if (auto r = pwrite_all(out_fd, plain, 0, file_name); !r) return std::unexpected(r.error());
+  if (written_crc) *written_crc = crc32c(plain);
   return static_cast<std::uint64_t>(plain.size());
 }
 
@@ -202,11 +205,12 @@ std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalN
 // stream's hook), hash it, write it. The output is the client's unnamed temporary file, which
 // gets its name only after OK, so bytes are never visible before the whole content is proven;
 // on any mismatch the file is truncated as well.
-Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd) {
+Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc) {
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
   // 256 KiB pieces stay in the CPU cache from decode through hash to write.
   thread_local std::vector<std::byte> t_piece(256 << 10);
   std::uint64_t written = 0;
+  std::uint32_t crc = 0xFFFFFFFF;
   for (;;) {
     auto n = stream.read(t_piece);
     if (!n) {
@@ -217,8 +221,10 @@ Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_vi
     if (m_rate_limit) m_rate_limit->acquire(*n);
     const std::span<const std::byte> piece(t_piece.data(), *n);
     if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(written), file_name); !r) return std::unexpected(r.error());
+    if (written_crc) crc = crc32c_update(crc, piece);  // while the piece is still in the cache
     written += piece.size();
   }
+  if (written_crc) *written_crc = crc ^ 0xFFFFFFFF;
   return written;
 }
 

@@ -28,8 +28,10 @@ class Fetch {
   // Writes the archived content of `name` into `out_fd` (a regular file, truncated first) and
   // returns its size. A name proven never archived (or pruned on purpose) is
   // ErrorKind::not_found; one that was archived and is gone is ErrorKind::corrupt. `exact`:
-  // pg_rewind's real names; storage is always asked and no gap check applies.
-  Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true);
+  // pg_rewind's real names; storage is always asked and no gap check applies. `written_crc`,
+  // when given, receives the CRC-32C of exactly the bytes written (the prefetch spool keeps it
+  // to check the copy when it is served, without reading the file back now).
+  Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true, std::uint32_t* written_crc = nullptr);
 
   // GET request handler (docs/protocol.md).
   protocol::Message handle(Request& request);
@@ -43,10 +45,11 @@ class Fetch {
 
  private:
   // get() from one object store: the repository (a mirror reads the first copy) or one member.
-  Result<std::uint64_t> serve(ObjectStore& objects, const WalName& name, std::string_view file_name, int out_fd, bool exact);
-  Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd);
+  Result<std::uint64_t> serve(ObjectStore& objects, const WalName& name, std::string_view file_name, int out_fd, bool exact,
+                              std::uint32_t* written_crc);
+  Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc);
   Result<std::uint64_t> copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
-                                   int out_fd);
+                                   int out_fd, std::uint32_t* written_crc);
   static std::string different_content(const std::string& what);
   template <class T>
   Result<T> present_or_judged(const std::string& key, std::string_view file_name, const WalName& name, bool exact,

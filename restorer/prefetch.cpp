@@ -1,6 +1,7 @@
 #include "restorer/prefetch.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +114,8 @@ void Prefetcher::stop() {
   request_stop();
   for (auto& t : m_threads)
     if (t.joinable()) t.join();
+  std::lock_guard lock(m_mutex);
+  m_removals.clear();
 }
 
 protocol::Message Prefetcher::handle(Request& request) {
@@ -169,7 +172,8 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
   };
   if (!in) return rejected(std::strerror(errno));
   if (::ftruncate(out_fd, 0) != 0) return rejected("truncate output: " + std::string(std::strerror(errno)));
-  thread_local std::vector<std::byte> t_buffer(1 << 20);
+  // 256 KiB pieces stay in the CPU cache between the CRC and the write.
+  thread_local std::vector<std::byte> t_buffer(256 << 10);
   std::uint32_t crc = 0xFFFFFFFF;
   std::uint64_t done = 0;
   for (;;) {
@@ -190,9 +194,13 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
     done += piece.size();
   }
   if (done != entry.size || (crc ^ 0xFFFFFFFF) != entry.crc) return rejected("its size or CRC-32C changed since it was written");
-  (void)::unlink(path.c_str());
-  std::lock_guard lock(m_mutex);
-  ++m_hits;
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_hits;
+    (void)::unlink(path.c_str());  // cheap while `in` is open: the pages go when it is closed
+    m_removals.push_back(std::move(in));
+  }
+  m_changed.notify_one();
   return done;
 }
 
@@ -267,13 +275,22 @@ void Prefetcher::drop_queued_after(const std::string& file_name) {
 }
 
 void Prefetcher::fetch_loop() {
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   for (;;) {
     std::string name;
     std::uint64_t serial = 0;
+    std::vector<UniqueFd> removals;
     {
       std::unique_lock lock(m_mutex);
-      m_changed.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
+      m_changed.wait(lock, [&] { return m_stopping || !m_jobs.empty() || !m_removals.empty(); });
       if (m_stopping) return;
+      removals.swap(m_removals);
+    }
+    removals.clear();  // closes them
+    {
+      std::unique_lock lock(m_mutex);
+      if (m_stopping) return;
+      if (m_jobs.empty()) continue;
       name = std::move(m_jobs.front());
       m_jobs.pop_front();
       auto it = m_entries.find(name);
@@ -290,12 +307,12 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
   const std::string final_path = path_of(file_name);
   const std::string temp = final_path + "." + std::to_string(++s_serial) + ".tmp";
   std::optional<std::uint64_t> size;
-  std::uint32_t crc = 0xFFFFFFFF;
+  std::uint32_t crc = 0;
   {
     UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
       spdlog::warn("prefetch: cannot create '{}': {}", temp, std::strerror(errno));
-    } else if (auto got = m_fetch.get(file_name, fd.get(), /*exact=*/false); !got) {
+    } else if (auto got = m_fetch.get(file_name, fd.get(), /*exact=*/false, &crc); !got) {
       // Not archived yet (the end of WAL, for now) or not servable: the request itself will
       // get the real answer; nothing is remembered about it. The segments planned after it
       // are not asked for either (no storage round trip each, at the end of WAL); the next
@@ -308,23 +325,12 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
       } else {
         spdlog::warn("prefetch: {} not fetched: {}", file_name, got.error().message);
       }
+    } else if (::rename(temp.c_str(), final_path.c_str()) == 0) {
+      // The copy is checked again when it is served, against the CRC-32C of what was written
+      // now (taken from the pieces as they were written: no read back).
+      size = *got;
     } else {
-      // The copy is checked again when it is served, against what was written now.
-      thread_local std::vector<std::byte> t_buffer(1 << 20);
-      std::uint64_t at = 0;
-      bool read_ok = true;
-      while (at < *got) {
-        const ssize_t n = ::pread(fd.get(), t_buffer.data(), std::min<std::uint64_t>(t_buffer.size(), *got - at), static_cast<off_t>(at));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          read_ok = false;
-          break;
-        }
-        crc = crc32c_update(crc, std::span<const std::byte>(t_buffer.data(), static_cast<std::size_t>(n)));
-        at += static_cast<std::uint64_t>(n);
-      }
-      if (read_ok && ::rename(temp.c_str(), final_path.c_str()) == 0) size = *got;
-      else spdlog::warn("prefetch: cannot keep '{}': {}", final_path, std::strerror(errno));
+      spdlog::warn("prefetch: cannot keep '{}': {}", final_path, std::strerror(errno));
     }
   }
   if (!size) (void)::unlink(temp.c_str());
@@ -337,7 +343,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
     ++m_discarded;
   } else if (!it->second.ready) {
     // Another fetch of the same name that ended first wrote the same content: keep its entry.
-    it->second = Entry{true, false, *size, crc ^ 0xFFFFFFFF, now_steady_us()};
+    it->second = Entry{true, false, *size, crc, now_steady_us()};
     ++m_fetched;
   }
   m_changed.notify_all();

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/fd.hpp"
 #include "common/base/wal_name.hpp"
 #include "common/core/index.hpp"
 #include "common/core/live_setting.hpp"
@@ -123,6 +124,10 @@ class Prefetcher {
   bool m_stopping = false;
   std::map<std::string, Entry> m_entries;
   std::deque<std::string> m_jobs;
+  // Served spool files, already unlinked and still open: a fetch thread closes them after the
+  // answer went out, since freeing 16 MiB of page cache takes milliseconds recovery would
+  // otherwise wait for.
+  std::vector<UniqueFd> m_removals;
   std::map<std::uint64_t, std::uint32_t> m_predicted;  // segment number -> timeline the last plan expects
   std::optional<std::uint32_t> m_pinned;
   std::int64_t m_last_request_us = 0;
