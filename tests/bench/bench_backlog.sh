@@ -7,25 +7,32 @@
 #      (pg_basebackup -X none), then `pgbench -i -s SCALE`: every segment waits as .ready.
 #      The cluster is stopped; each run below starts from a copy of it.
 #   2. Backlog drain: walvaultd (look-ahead-workers 2 | 0) or pgBackRest async; PostgreSQL is
-#      started on its copy with that tool's archive_command and the clock runs until
-#      pg_stat_archiver reaches the newest segment. Whole-machine CPU seconds (/proc/stat) per
+#      started on its copy with that tool's archive_command and the clock runs until the
+#      newest segment's status file is .done (pg_stat_archiver confirms). Whole-machine CPU seconds (/proc/stat) per
 #      GiB of WAL drained. References: zstd -3 -T2 of all segments in one process, cp + fsync of
 #      all segments, and one `sh -c true` per segment (the floor of PostgreSQL's process starts).
 #   3. archive-push of a segment look-ahead already stored, p50 of N calls, against `sh -c true`.
 #   4. Recovery: the base backup restored, recovery to the end of the archive (promotion), timed
 #      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
-#      archive-async get, and "all WAL local" (every segment in pg_wal, restore_command false).
+#      archive-async get, "all WAL local" (every segment in pg_wal, restore_command false) and
+#      "cp from a directory" (restore_command = cp of the plain segments: the floor of any
+#      restore_command). Then the serial restore loop (below).
 #
 # STORE=s3: the repositories are in a bucket of a moto_server behind tests/s3/fault_proxy.py
 # (TLS), with DELAY_MS (default 20) added to every request, for walvault and pgBackRest alike.
 #
-# Environment: STORE=local, DELAY_MS=20, LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
+# Steps 2 and 4 (and the serial restore loop) run ROUNDS times (default 3), every tool once per
+# round in turn, so a slow spell of the machine falls on all of them; the tables show the median
+# and every round's value. One run of one tool varies by 10-20 % on a virtual machine.
+#
+# Environment: STORE=local, DELAY_MS=20, LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), ROUNDS=3, PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
 # (default build/bin), OUT=bench-backlog.txt, KEEP=1 to keep the temp dir. Run as root (the
 # clusters and every client run as postgres).
 set -Eeuo pipefail
 export LC_ALL=C
 SCALE=${SCALE:-20}
 PUSH_CALLS=${PUSH_CALLS:-30}
+ROUNDS=${ROUNDS:-3}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 OUT=${OUT:-bench-backlog.txt}
 KEEP=${KEEP:-0}
@@ -123,7 +130,11 @@ log "backlog: $N segments (${READY[0]} .. $LAST), $((BYTES >> 20)) MiB"
 mkdir -p "$TMP/segs"
 for s in "${READY[@]}"; do cp "$SRC/pg_wal/$s" "$TMP/segs/"; done
 
-declare -A DRAIN_S DRAIN_CPU RECOVER_S
+declare -A DRAIN_S DRAIN_CPU RECOVER_S LOOP_S
+# Every round's value, space-separated, per key; the medians go into the arrays above.
+declare -A DRAIN_RUNS DRAIN_CPU_RUNS RECOVER_RUNS LOOP_RUNS
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+runs_of() { local v out=""; for v in $1; do out+="$(printf '%.2f' "$v") "; done; echo "${out% }"; }
 copy_cluster() { # DEST
     rm -rf "$1"
     cp -a "$SRC" "$1"
@@ -158,14 +169,17 @@ stop_walvaultd() {
     wait "$WV_PID" 2>/dev/null || true
 }
 
-wait_drained() { # DATA
-    local deadline=$((SECONDS + 900)) last
-    while :; do
-        last=$(psql_at "$PORT" "select coalesce(last_archived_wal, '') from pg_stat_archiver" 2>/dev/null || true)
-        [[ -n $last && ( $last == "$LAST" || $last > $LAST ) ]] && return 0
-        [[ $SECONDS -lt $deadline ]] || die "backlog not drained in 900 s ($1: last archived '$last')"
-        sleep 0.05
+wait_drained() { # NAME
+    # PostgreSQL renames LAST.ready to LAST.done once archive_command succeeded for it, and its
+    # archiver goes oldest first. A file test costs nothing; asking pg_stat_archiver through
+    # psql every 50 ms took about a fifth of a core from the tool being measured.
+    local deadline=$((SECONDS + 900)) status=$TMP/data-$1/pg_wal/archive_status
+    while [[ ! -e $status/$LAST.done ]]; do
+        [[ $SECONDS -lt $deadline ]] || die "backlog not drained in 900 s ($1: $(ls "$status" | grep -c '\.ready$') .ready left)"
+        sleep 0.01
     done
+    local last; last=$(psql_at "$PORT" "select coalesce(last_archived_wal, '') from pg_stat_archiver")
+    [[ $last == "$LAST" || $last > $LAST ]] || die "$1: $LAST.done is there but pg_stat_archiver's last archived is '$last'"
 }
 
 # drain NAME ARCHIVE_COMMAND [setup done by the caller]: PostgreSQL on a copy drains the backlog.
@@ -183,28 +197,43 @@ drain() {
     [[ $failed == 0 ]] || log "WARNING: $name: pg_stat_archiver failed_count $failed"
     as_pg "$PG_BIN/pg_ctl" -D "$data" -w -m fast stop >/dev/null
     RUNNING_PG=()
-    DRAIN_S[$name]=$(echo "$t1 - $t0" | bc -l)
-    DRAIN_CPU[$name]=$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)
-    log "$name: drained $N segments in ${DRAIN_S[$name]} s"
+    DRAIN_RUNS[$name]+="$(echo "$t1 - $t0" | bc -l) "
+    DRAIN_CPU_RUNS[$name]+="$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l) "
+    log "$name: drained $N segments in $(echo "$t1 - $t0" | bc -l) s"
 }
 
 # ---------------------------------------------------------------- 2. backlog drain
+# Each round drains into new, empty repositories (the last round's are used from step 3 on).
+PGBR_CONF=$TMP/pgbackrest.conf
+install -d -o postgres "$TMP/pgbr" "$TMP/pgbr/log" "$TMP/pgbr/lock"
+# References on the same segments.
+ref() { # NAME COMMAND
+    local c0 t0 t1 c1
+    settle; c0=$(cpu_ticks); t0=$(now)
+    bash -c "$2"
+    t1=$(now); c1=$(cpu_ticks)
+    DRAIN_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
+    DRAIN_CPU_RUNS[$1]+="$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l) "
+}
+mkdir -p "$TMP/cp"
+for round in $(seq "$ROUNDS"); do
+log "round $round of $ROUNDS: backlog drain"
+WV_REPO=repo-walvault-lookahead-r$round
 for mode in lookahead serial; do
     copy_cluster "$TMP/data-walvault-$mode"
     workers=${LOOKAHEAD_WORKERS:-2}; [[ $mode == serial ]] && workers=0
-    START_DAEMON="start_walvaultd $mode repo-walvault-$mode --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
+    START_DAEMON="start_walvaultd $mode repo-walvault-$mode-r$round --pgdata $TMP/data-walvault-$mode --look-ahead-workers $workers --compress zstd:3"
     drain "walvault-$mode" "$TMP/bin/archive-push --socket $TMP/run-$mode/wv.sock %p"
     START_DAEMON=""
     stop_walvaultd
 done
 
-PGBR_CONF=$TMP/pgbackrest.conf
-install -d -o postgres "$TMP/pgbr" "$TMP/pgbr/spool" "$TMP/pgbr/log" "$TMP/pgbr/lock"
+rm -rf "$TMP/pgbr/spool"; install -d -o postgres "$TMP/pgbr/spool"
 copy_cluster "$TMP/data-pgbackrest"
 if [[ $STORE == s3 ]]; then
-    PGBR_REPO=$(pgbr_s3_repo /pgbackrest)
+    PGBR_REPO=$(pgbr_s3_repo "/pgbackrest-r$round")
 else
-    PGBR_REPO="repo1-path=$TMP/pgbr/repo"
+    PGBR_REPO="repo1-path=$TMP/pgbr/repo-r$round"
 fi
 cat >"$PGBR_CONF" <<EOF
 [global]
@@ -229,19 +258,15 @@ chown postgres "$PGBR_CONF"; chmod 600 "$PGBR_CONF"
 as_pg pgbackrest --config="$PGBR_CONF" --stanza=bench --no-online stanza-create >/dev/null
 drain pgbackrest "pgbackrest --config=$PGBR_CONF --stanza=bench archive-push %p"
 
-# References on the same segments.
-ref() { # NAME COMMAND
-    local c0 t0 t1 c1
-    settle; c0=$(cpu_ticks); t0=$(now)
-    bash -c "$2"
-    t1=$(now); c1=$(cpu_ticks)
-    DRAIN_S[$1]=$(echo "$t1 - $t0" | bc -l)
-    DRAIN_CPU[$1]=$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)
-}
 ref "zstd -3 -T2" "zstd -3 -T2 -q -c $TMP/segs/* >/dev/null"
-mkdir -p "$TMP/cp"
+rm -f "$TMP/cp"/*
 ref "cp + fsync" "cp $TMP/segs/* $TMP/cp/ && sync -f $TMP/cp"
 ref "sh -c true" "for i in \$(seq $N); do sh -c true; done"
+done
+for k in "${!DRAIN_RUNS[@]}"; do
+    DRAIN_S[$k]=$(median <<<"${DRAIN_RUNS[$k]}")
+    DRAIN_CPU[$k]=$(median <<<"${DRAIN_CPU_RUNS[$k]}")
+done
 
 # ---------------------------------------------------------------- 3. push of a segment stored ahead
 # The look-ahead daemon's repository holds every segment; push pg_wal copies of the drained
@@ -289,35 +314,29 @@ recover() { # NAME DATA
     t0=$(now)
     as_pg "$PG_BIN/pg_ctl" -D "$2" -l "$TMP/log/recover-$1.log" -w -t 900 start >/dev/null
     RUNNING_PG+=("$2")
+    # Recovery removes recovery.signal as it ends: wait for that with a file test (psql every
+    # 50 ms all along took CPU from the recovery being measured, see wait_drained), then for
+    # pg_is_in_recovery() to turn false (the end-of-recovery checkpoint comes between).
+    for _ in $(seq 90000); do
+        [[ -e $2/recovery.signal ]] || break
+        sleep 0.01
+    done
     for _ in $(seq 18000); do
         [[ $(psql_at "$PORT" "select pg_is_in_recovery()" 2>/dev/null) == f ]] && break
-        sleep 0.05
+        sleep 0.02
     done
     t1=$(now)
-    RECOVER_S[$1]=$(echo "$t1 - $t0" | bc -l)
+    RECOVER_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
     as_pg "$PG_BIN/pg_ctl" -D "$2" -w -m immediate stop >/dev/null
     RUNNING_PG=()
-    log "$1: recovered in ${RECOVER_S[$1]} s"
+    log "$1: recovered in $(echo "$t1 - $t0" | bc -l) s"
 }
-for mode in prefetch noprefetch; do
-    budget=128MiB; [[ $mode == noprefetch ]] && budget=0
-    start_walvaultd "get-$mode" repo-walvault-lookahead --prefetch-bytes $budget
-    restore_copy "$TMP/restore-$mode" "$TMP/bin/archive-get --socket $TMP/run-get-$mode/wv.sock %f %p"
-    recover "walvault-$mode" "$TMP/restore-$mode"
-    hits=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-get-$mode/wv.sock" --json status | jq -r '.prefetch.hits')
-    log "walvault-$mode: prefetch hits $hits"
-    stop_walvaultd
-done
-restore_copy "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %f \"%p\""
-sed -i "s|^pg1-path=.*|pg1-path=$TMP/restore-pgbackrest|" "$PGBR_CONF"
-recover pgbackrest "$TMP/restore-pgbackrest"
 # Serial restore: archive-get of every segment in order into pg_wal/RECOVERYXLOG, as recovery
 # asks, without replay in between (the archive's own speed; prefetch and pgBackRest's async
 # queue both work ahead). Like recovery (RestoreArchivedFile), each call first removes the
 # RECOVERYXLOG left by the one before: a rename over a 16 MiB file written moments ago makes
 # ext4 (auto_da_alloc) start writing the new file out inside the rename, 10-15 ms per call
 # that PostgreSQL never pays.
-declare -A LOOP_S
 # From the backup's first segment (retention may prune what is older).
 first=$(sed -n 's/^START WAL LOCATION: .* (file \([0-9A-F]*\))$/\1/p' "$TMP/backup/backup_label")
 LOOP=()
@@ -331,22 +350,51 @@ get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment)
         (cd "$2" && as_pg sh -c "rm -f pg_wal/RECOVERYXLOG && $(printf "$3" "$s")") || die "$1: archive-get $s failed"
     done
     t1=$(now)
-    LOOP_S[$1]=$(echo "$t1 - $t0" | bc -l)
-    log "$1: serial restore of ${#LOOP[@]} segments in ${LOOP_S[$1]} s"
+    LOOP_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
+    log "$1: serial restore of ${#LOOP[@]} segments in $(echo "$t1 - $t0" | bc -l) s"
 }
+# pgBackRest's async get queue starts empty for each of its runs, as walvault's spool does
+# (emptied when walvaultd starts).
+clear_pgbr_queue() { rm -rf "$TMP/pgbr/spool/archive/bench/in"; }
+for round in $(seq "$ROUNDS"); do
+log "round $round of $ROUNDS: recovery and serial restore"
 for mode in prefetch noprefetch; do
     budget=128MiB; [[ $mode == noprefetch ]] && budget=0
-    start_walvaultd "loop-$mode" repo-walvault-lookahead --prefetch-bytes $budget
-    install -d -o postgres "$TMP/loop-$mode" "$TMP/loop-$mode/pg_wal"
-    get_loop "walvault-$mode" "$TMP/loop-$mode" "$TMP/bin/archive-get --socket $TMP/run-loop-$mode/wv.sock %s pg_wal/RECOVERYXLOG"
+    start_walvaultd "get-$mode" "$WV_REPO" --prefetch-bytes $budget
+    restore_copy "$TMP/restore-$mode" "$TMP/bin/archive-get --socket $TMP/run-get-$mode/wv.sock %f %p"
+    recover "walvault-$mode" "$TMP/restore-$mode"
+    hits=$(as_pg "$TMP/bin/walvault" --socket "$TMP/run-get-$mode/wv.sock" --json status | jq -r '.prefetch.hits')
+    log "walvault-$mode: prefetch hits $hits"
     stop_walvaultd
 done
-rm -rf "$TMP/restore-pgbackrest/pg_wal/RECOVERYXLOG"
-get_loop pgbackrest "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %s pg_wal/RECOVERYXLOG"
+restore_copy "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %f \"%p\""
+sed -i "s|^pg1-path=.*|pg1-path=$TMP/restore-pgbackrest|" "$PGBR_CONF"
+clear_pgbr_queue
+recover pgbackrest "$TMP/restore-pgbackrest"
 
 restore_copy "$TMP/restore-local" "false"
 cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
 recover "all WAL local" "$TMP/restore-local"
+
+# The simplest restore_command there is: cp from a plain directory of the same segments,
+# uncompressed (what any restore_command costs: PostgreSQL's process start, its removal of
+# the last RECOVERYXLOG, and 16 MiB written into a new file, all while replay waits).
+restore_copy "$TMP/restore-cp" "cp $TMP/segs/%f %p"
+recover "cp from a directory" "$TMP/restore-cp"
+
+for mode in prefetch noprefetch; do
+    budget=128MiB; [[ $mode == noprefetch ]] && budget=0
+    start_walvaultd "loop-$mode" "$WV_REPO" --prefetch-bytes $budget
+    rm -rf "$TMP/loop-$mode"; install -d -o postgres "$TMP/loop-$mode" "$TMP/loop-$mode/pg_wal"
+    get_loop "walvault-$mode" "$TMP/loop-$mode" "$TMP/bin/archive-get --socket $TMP/run-loop-$mode/wv.sock %s pg_wal/RECOVERYXLOG"
+    stop_walvaultd
+done
+rm -rf "$TMP/restore-pgbackrest/pg_wal/RECOVERYXLOG"
+clear_pgbr_queue
+get_loop pgbackrest "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %s pg_wal/RECOVERYXLOG"
+done
+for k in "${!RECOVER_RUNS[@]}"; do RECOVER_S[$k]=$(median <<<"${RECOVER_RUNS[$k]}"); done
+for k in "${!LOOP_RUNS[@]}"; do LOOP_S[$k]=$(median <<<"${LOOP_RUNS[$k]}"); done
 
 # ---------------------------------------------------------------- report
 mbs() { echo "scale=1; $BYTES / 1000000 / $1" | bc -l; }
@@ -356,9 +404,11 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
     echo "# walvault $("$TMP/bin/walvaultd" --version 2>&1 | head -1), $(pgbackrest version) archive-async=y process-max=2 zst:3"
     [[ $STORE != s3 ]] || echo "# repositories in S3: $S3_DESC, $DELAY_MS ms added to every request"
     echo
-    printf '%-22s %10s %10s %14s\n' "backlog drain" "seconds" "MB/s" "CPU s per GiB"
+    echo "# medians of $ROUNDS round(s); 'rounds' lists each round's seconds"
+    echo
+    printf '%-22s %10s %10s %14s  %s\n' "backlog drain" "seconds" "MB/s" "CPU s per GiB" "rounds"
     for k in walvault-lookahead walvault-serial pgbackrest "zstd -3 -T2" "cp + fsync" "sh -c true"; do
-        printf '%-22s %10.2f %10s %14s\n' "$k" "${DRAIN_S[$k]}" "$(mbs "${DRAIN_S[$k]}")" "$(cpugib "${DRAIN_CPU[$k]}")"
+        printf '%-22s %10.2f %10s %14s  %s\n' "$k" "${DRAIN_S[$k]}" "$(mbs "${DRAIN_S[$k]}")" "$(cpugib "${DRAIN_CPU[$k]}")" "$(runs_of "${DRAIN_RUNS[$k]}")"
     done
     printf '%-22s %10s\n' "look-ahead/pgbackrest" "$(echo "scale=2; ${DRAIN_S[pgbackrest]} / ${DRAIN_S[walvault-lookahead]}" | bc -l)x"
     printf '%-22s %10s\n' "look-ahead/zstd -T2" "$(echo "scale=2; ${DRAIN_S["zstd -3 -T2"]} / ${DRAIN_S[walvault-lookahead]}" | bc -l)x"
@@ -366,16 +416,17 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
     printf 'archive-push of a segment stored ahead: p50 %s ms over %s calls; sh -c true p50 %s ms (%sx the floor)\n' \
         "$AHEAD_P50" "$PUSH_CALLS" "$TRUE_P50" "$(echo "scale=2; $AHEAD_P50 / $TRUE_P50" | bc -l)"
     echo
-    printf '%-22s %10s %10s\n' "recovery (end of WAL)" "seconds" "MB/s"
-    for k in walvault-prefetch walvault-noprefetch pgbackrest "all WAL local"; do
-        printf '%-22s %10.2f %10s\n' "$k" "${RECOVER_S[$k]}" "$(mbs "${RECOVER_S[$k]}")"
+    printf '%-22s %10s %10s  %s\n' "recovery (end of WAL)" "seconds" "MB/s" "rounds"
+    for k in walvault-prefetch walvault-noprefetch pgbackrest "all WAL local" "cp from a directory"; do
+        printf '%-22s %10.2f %10s  %s\n' "$k" "${RECOVER_S[$k]}" "$(mbs "${RECOVER_S[$k]}")" "$(runs_of "${RECOVER_RUNS[$k]}")"
     done
     printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${RECOVER_S[pgbackrest]} / ${RECOVER_S[walvault-prefetch]}" | bc -l)x"
     printf '%-22s %10s\n' "prefetch vs local" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    printf '%-22s %10s\n' "prefetch vs cp" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["cp from a directory"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
     echo
-    printf '%-22s %10s %10s\n' "serial restore loop" "seconds" "MB/s"
+    printf '%-22s %10s %10s  %s\n' "serial restore loop" "seconds" "MB/s" "rounds"
     for k in walvault-prefetch walvault-noprefetch pgbackrest; do
-        printf '%-22s %10.2f %10s\n' "$k" "${LOOP_S[$k]}" "$(echo "scale=1; $LOOP_BYTES / 1000000 / ${LOOP_S[$k]}" | bc -l)"
+        printf '%-22s %10.2f %10s  %s\n' "$k" "${LOOP_S[$k]}" "$(echo "scale=1; $LOOP_BYTES / 1000000 / ${LOOP_S[$k]}" | bc -l)" "$(runs_of "${LOOP_RUNS[$k]}")"
     done
     printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${LOOP_S[pgbackrest]} / ${LOOP_S[walvault-prefetch]}" | bc -l)x"
 } | tee "$OUT"
