@@ -15,8 +15,8 @@
 #   4. Recovery: the base backup restored, recovery to the end of the archive (promotion), timed
 #      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
 #      archive-async get, "all WAL local" (every segment in pg_wal, restore_command false) and
-#      "cp from a directory" (restore_command = cp of the plain segments: the floor of any
-#      restore_command). Then the serial restore loop (below).
+#      "cp from a directory" (restore_command = cp of the plain segments, read into the page
+#      cache first: the floor of any restore_command). Then the serial restore loop (below).
 #
 # STORE=s3: the repositories are in a bucket of a moto_server behind tests/s3/fault_proxy.py
 # (TLS), with DELAY_MS (default 20) added to every request, for walvault and pgBackRest alike.
@@ -308,9 +308,10 @@ restore_command = '$2'
 EOF
     touch "$1/recovery.signal"; chown postgres "$1/recovery.signal"
 }
-recover() { # NAME DATA
+recover() { # NAME DATA [DIRECTORY to read into the page cache before the clock starts]
     local t0 t1
     settle
+    [[ -z ${3:-} ]] || cat "$3"/* >/dev/null
     t0=$(now)
     as_pg "$PG_BIN/pg_ctl" -D "$2" -l "$TMP/log/recover-$1.log" -w -t 900 start >/dev/null
     RUNNING_PG+=("$2")
@@ -376,11 +377,11 @@ restore_copy "$TMP/restore-local" "false"
 cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
 recover "all WAL local" "$TMP/restore-local"
 
-# The simplest restore_command there is: cp from a plain directory of the same segments,
-# uncompressed (what any restore_command costs: PostgreSQL's process start, its removal of
-# the last RECOVERYXLOG, and 16 MiB written into a new file, all while replay waits).
+# The simplest restore_command there is: cp of the plain segments, already in the page cache
+# (what any restore_command costs: PostgreSQL's process start, its removal of the last
+# RECOVERYXLOG, and 16 MiB written into a new file, all while replay waits).
 restore_copy "$TMP/restore-cp" "cp $TMP/segs/%f %p"
-recover "cp from a directory" "$TMP/restore-cp"
+recover "cp from a directory" "$TMP/restore-cp" "$TMP/segs"
 
 for mode in prefetch noprefetch; do
     budget=128MiB; [[ $mode == noprefetch ]] && budget=0
