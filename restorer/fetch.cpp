@@ -119,7 +119,7 @@ Result<std::uint64_t> Fetch::copy_small(ObjectStream& stream, const WalName& nam
   }
   if (auto r = check_wal_content(m_repository, plain, name, file_name); !r)
     return fail(ErrorKind::corrupt, "stored object '" + what + "' fails verification: " + r.error().message);
-  if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+  if (auto r = make_empty(out_fd, "output for " + std::string(file_name)); !r) return std::unexpected(r.error());
   if (auto r = pwrite_all(out_fd, plain, 0, file_name); !r) return std::unexpected(r.error());
   if (written_crc) *written_crc = crc32c(plain);
   return static_cast<std::uint64_t>(plain.size());
@@ -206,7 +206,7 @@ std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalN
 // gets its name only after OK, so bytes are never visible before the whole content is proven;
 // on any mismatch the file is truncated as well.
 Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc) {
-  if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
+  if (auto r = make_empty(out_fd, "output for " + std::string(file_name)); !r) return std::unexpected(r.error());
   // 256 KiB pieces stay in the CPU cache from decode through hash to write.
   thread_local std::vector<std::byte> t_piece(256 << 10);
   std::uint64_t written = 0;

@@ -171,7 +171,7 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
     return std::nullopt;
   };
   if (!in) return rejected(std::strerror(errno));
-  if (::ftruncate(out_fd, 0) != 0) return rejected("truncate output: " + std::string(std::strerror(errno)));
+  if (auto r = make_empty(out_fd, "output"); !r) return rejected(r.error().message);
   // 256 KiB pieces stay in the CPU cache between the CRC and the write.
   thread_local std::vector<std::byte> t_buffer(256 << 10);
   std::uint32_t crc = 0xFFFFFFFF;

@@ -52,6 +52,14 @@ Result<void> write_all(int fd, std::span<const std::byte> data, std::string_view
   return {};
 }
 
+Result<void> make_empty(int fd, std::string_view what) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail_os("stat", what, errno);
+  if (st.st_size == 0) return {};
+  if (::ftruncate(fd, 0) != 0) return fail_os("truncate", what, errno);
+  return {};
+}
+
 Result<void> pwrite_all(int fd, std::span<const std::byte> data, off_t offset, std::string_view what) {
   std::size_t done = 0;
   while (done < data.size()) {
