@@ -22,7 +22,7 @@ constexpr std::uint64_t k_max_text_object = 1 << 20;
 
 }  // namespace
 
-Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact, std::uint32_t* written_crc) {
+Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool exact, std::uint32_t* written_crc, bool for_postgres) {
   auto name = parse_wal_name(file_name);
   if (!name)
     return fail(ErrorKind::invalid, "'" + std::string(file_name).substr(0, 80) +
@@ -33,14 +33,14 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
     return fail(ErrorKind::invalid, "the descriptor passed for '" + std::string(file_name) + "' is not a regular file");
 
   ObjectStore& objects = m_repository.objects();
-  auto served = serve(objects, *name, file_name, out_fd, exact, written_crc);
+  auto served = serve(objects, *name, file_name, out_fd, exact, written_crc, for_postgres);
   if (served || served.error().kind != ErrorKind::corrupt || objects.member_count() < 2) return served;
   // Served by the first repository that holds the name, and that copy is damaged: another
   // repository may hold a sound one (what having several is for). Absent there is no answer.
   for (std::size_t i = 0; i < objects.member_count(); ++i) {
     spdlog::error("{}; trying '{}'", served.error().message, objects.member(i).describe());
     if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
-    auto again = serve(objects.member(i), *name, file_name, out_fd, exact, written_crc);
+    auto again = serve(objects.member(i), *name, file_name, out_fd, exact, written_crc, for_postgres);
     if (again) return again;
   }
   if (::ftruncate(out_fd, 0) != 0) return fail_os("truncate output for", file_name, errno);
@@ -48,7 +48,7 @@ Result<std::uint64_t> Fetch::get(std::string_view file_name, int out_fd, bool ex
 }
 
 Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name, std::string_view file_name, int out_fd, bool exact,
-                                   std::uint32_t* written_crc) {
+                                   std::uint32_t* written_crc, bool for_postgres) {
   const WalName* name = &wal_name;
   const std::string key = object_key(*name);
   const std::string what = objects.describe() + "/" + key;
@@ -78,7 +78,7 @@ Result<std::uint64_t> Fetch::serve(ObjectStore& objects, const WalName& wal_name
   if (*row && (*row)->sha256 != k_unreadable_sha256 && (*row)->sha256 != k_missing_sha256) recorded = (*row)->sha256;
   if (!recorded.empty() && to_hex(stored->header().plain_sha256) != recorded) return fail(ErrorKind::corrupt, different_content(what));
   if (small) return copy_small(*stored, *name, file_name, what, out_fd, written_crc);
-  return stream_segment(*stored, file_name, out_fd, written_crc);
+  return stream_segment(*stored, file_name, out_fd, written_crc, for_postgres);
 }
 
 std::string Fetch::different_content(const std::string& what) {
@@ -205,12 +205,15 @@ std::optional<Failure> Fetch::hole_around(std::string_view file_name, const WalN
 // stream's hook), hash it, write it. The output is the client's unnamed temporary file, which
 // gets its name only after OK, so bytes are never visible before the whole content is proven;
 // on any mismatch the file is truncated as well.
-Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc) {
+Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc,
+                                           bool for_postgres) {
   if (auto r = make_empty(out_fd, "output for " + std::string(file_name)); !r) return std::unexpected(r.error());
   // 256 KiB pieces stay in the CPU cache from decode through hash to write.
   thread_local std::vector<std::byte> t_piece(256 << 10);
   std::uint64_t written = 0;
   std::uint32_t crc = 0xFFFFFFFF;
+  std::optional<EarlyWriteback> writeback;
+  if (for_postgres) writeback.emplace(out_fd);
   for (;;) {
     auto n = stream.read(t_piece);
     if (!n) {
@@ -223,6 +226,7 @@ Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_vi
     if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(written), file_name); !r) return std::unexpected(r.error());
     if (written_crc) crc = crc32c_update(crc, piece);  // while the piece is still in the cache
     written += piece.size();
+    if (writeback) writeback->written_up_to(written);
   }
   if (written_crc) *written_crc = crc ^ 0xFFFFFFFF;
   return written;
@@ -231,7 +235,7 @@ Result<std::uint64_t> Fetch::stream_segment(ObjectStream& stream, std::string_vi
 protocol::Message Fetch::handle(Request& request) {
   const std::string name(request.message.argument());
   const bool exact = request.message.field("mode") != std::optional<std::string_view>("recovery");
-  auto size = get(name, request.fd.get(), exact);
+  auto size = get(name, request.fd.get(), exact, /*written_crc=*/nullptr, /*for_postgres=*/true);
   request.fd.reset();
   if (!size) {
     if (size.error().kind == ErrorKind::not_found) {

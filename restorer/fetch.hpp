@@ -31,7 +31,10 @@ class Fetch {
   // pg_rewind's real names; storage is always asked and no gap check applies. `written_crc`,
   // when given, receives the CRC-32C of exactly the bytes written (the prefetch spool keeps it
   // to check the copy when it is served, without reading the file back now).
-  Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true, std::uint32_t* written_crc = nullptr);
+  // `for_postgres`: out_fd is the file PostgreSQL (or pg_rewind) reads next, so its writeback
+  // starts as it is written (EarlyWriteback); not for the prefetch spool's short-lived copies.
+  Result<std::uint64_t> get(std::string_view name, int out_fd, bool exact = true, std::uint32_t* written_crc = nullptr,
+                            bool for_postgres = false);
 
   // GET request handler (docs/protocol.md).
   protocol::Message handle(Request& request);
@@ -46,8 +49,9 @@ class Fetch {
  private:
   // get() from one object store: the repository (a mirror reads the first copy) or one member.
   Result<std::uint64_t> serve(ObjectStore& objects, const WalName& name, std::string_view file_name, int out_fd, bool exact,
-                              std::uint32_t* written_crc);
-  Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc);
+                              std::uint32_t* written_crc, bool for_postgres);
+  Result<std::uint64_t> stream_segment(ObjectStream& stream, std::string_view file_name, int out_fd, std::uint32_t* written_crc,
+                                       bool for_postgres);
   Result<std::uint64_t> copy_small(ObjectStream& stream, const WalName& name, std::string_view file_name, const std::string& what,
                                    int out_fd, std::uint32_t* written_crc);
   static std::string different_content(const std::string& what);

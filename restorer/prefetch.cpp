@@ -176,6 +176,7 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
   thread_local std::vector<std::byte> t_buffer(256 << 10);
   std::uint32_t crc = 0xFFFFFFFF;
   std::uint64_t done = 0;
+  EarlyWriteback writeback(out_fd);
   for (;;) {
     const ssize_t got = ::read(in.get(), t_buffer.data(), t_buffer.size());
     if (got < 0 && errno == EINTR) continue;
@@ -192,6 +193,7 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
       return std::nullopt;  // the output is what failed: Fetch will say so with the cause
     }
     done += piece.size();
+    writeback.written_up_to(done);
   }
   if (done != entry.size || (crc ^ 0xFFFFFFFF) != entry.crc) return rejected("its size or CRC-32C changed since it was written");
   {

@@ -60,6 +60,13 @@ Result<void> make_empty(int fd, std::string_view what) {
   return {};
 }
 
+void EarlyWriteback::written_up_to(std::uint64_t end) {
+  if (end < m_started + k_step) return;
+  const std::uint64_t until = end - end % k_step;
+  (void)::sync_file_range(m_fd, static_cast<off_t>(m_started), static_cast<off_t>(until - m_started), SYNC_FILE_RANGE_WRITE);
+  m_started = until;
+}
+
 Result<void> pwrite_all(int fd, std::span<const std::byte> data, off_t offset, std::string_view what) {
   std::size_t done = 0;
   while (done < data.size()) {

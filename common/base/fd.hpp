@@ -50,6 +50,22 @@ Result<void> pwrite_all(int fd, std::span<const std::byte> data, off_t offset, s
 // closed. For archive-get's fresh temporary file that cost 5-15 ms per segment, in the close
 // that recovery waits for.
 Result<void> make_empty(int fd, std::string_view what);
+// Writes into a file PostgreSQL is about to fsync: every MiB written is handed to the disk at
+// once (sync_file_range, a hint: its errors are left to that fsync). PostgreSQL 15 fsyncs each
+// segment restore_command restored before it replays it (KeepFileRestoredFromArchive), so the
+// disk then writes while the rest is still being copied, and that fsync waits for the last MiB
+// instead of all 16. About 10 % off a recovery on this project's machine.
+class EarlyWriteback {
+ public:
+  explicit EarlyWriteback(int fd) : m_fd(fd) {}
+  // `end`: the offset up to which the file has been written.
+  void written_up_to(std::uint64_t end);
+
+ private:
+  static constexpr std::uint64_t k_step = 1 << 20;
+  int m_fd;
+  std::uint64_t m_started = 0;  // written back from here on is not yet requested
+};
 
 // Reads a whole regular file by path.
 Result<std::vector<std::byte>> read_file(const std::string& path);
