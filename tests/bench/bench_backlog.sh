@@ -129,6 +129,7 @@ BYTES=$(( N * 16777216 ))
 log "backlog: $N segments (${READY[0]} .. $LAST), $((BYTES >> 20)) MiB"
 mkdir -p "$TMP/segs"
 for s in "${READY[@]}"; do cp "$SRC/pg_wal/$s" "$TMP/segs/"; done
+chown -R postgres: "$TMP/segs"  # the cp restore_command reads them as postgres
 
 declare -A DRAIN_S DRAIN_CPU RECOVER_S LOOP_S
 # Every round's value, space-separated, per key; the medians go into the arrays above.
@@ -343,13 +344,17 @@ first=$(sed -n 's/^START WAL LOCATION: .* (file \([0-9A-F]*\))$/\1/p' "$TMP/back
 LOOP=()
 for s in "${READY[@]}"; do [[ $s < $first ]] || LOOP+=("$s"); done
 LOOP_BYTES=$(( ${#LOOP[@]} * 16777216 ))
-get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment)
-    local t0 t1 s
-    settle
-    t0=$(now)
+get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment) [DIRECTORY to read into the page cache first]
+    local t0 t1 s script=""
+    # One shell as postgres runs the whole loop, as PostgreSQL's startup process would: per
+    # segment, the removal of the last RECOVERYXLOG and `sh -c COMMAND` (system()).
     for s in "${LOOP[@]}"; do
-        (cd "$2" && as_pg sh -c "rm -f pg_wal/RECOVERYXLOG && $(printf "$3" "$s")") || die "$1: archive-get $s failed"
+        script+="rm -f pg_wal/RECOVERYXLOG && sh -c '$(printf "$3" "$s")' || { echo '$1: $s failed' >&2; exit 1; }"$'\n'
     done
+    settle
+    [[ -z ${4:-} ]] || cat "$4"/* >/dev/null
+    t0=$(now)
+    (cd "$2" && as_pg bash -c "$script") || die "$1: the serial restore loop failed"
     t1=$(now)
     LOOP_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
     log "$1: serial restore of ${#LOOP[@]} segments in $(echo "$t1 - $t0" | bc -l) s"
@@ -393,6 +398,7 @@ done
 rm -rf "$TMP/restore-pgbackrest/pg_wal/RECOVERYXLOG"
 clear_pgbr_queue
 get_loop pgbackrest "$TMP/restore-pgbackrest" "pgbackrest --config=$PGBR_CONF --stanza=bench archive-get %s pg_wal/RECOVERYXLOG"
+get_loop "cp from a directory" "$TMP/restore-cp" "cp $TMP/segs/%s pg_wal/RECOVERYXLOG" "$TMP/segs"
 done
 for k in "${!RECOVER_RUNS[@]}"; do RECOVER_S[$k]=$(median <<<"${RECOVER_RUNS[$k]}"); done
 for k in "${!LOOP_RUNS[@]}"; do LOOP_S[$k]=$(median <<<"${LOOP_RUNS[$k]}"); done
@@ -426,7 +432,7 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
     printf '%-22s %10s\n' "prefetch vs cp" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["cp from a directory"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
     echo
     printf '%-22s %10s %10s  %s\n' "serial restore loop" "seconds" "MB/s" "rounds"
-    for k in walvault-prefetch walvault-noprefetch pgbackrest; do
+    for k in walvault-prefetch walvault-noprefetch pgbackrest "cp from a directory"; do
         printf '%-22s %10.2f %10s  %s\n' "$k" "${LOOP_S[$k]}" "$(echo "scale=1; $LOOP_BYTES / 1000000 / ${LOOP_S[$k]}" | bc -l)" "$(runs_of "${LOOP_RUNS[$k]}")"
     done
     printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${LOOP_S[pgbackrest]} / ${LOOP_S[walvault-prefetch]}" | bc -l)x"
