@@ -1,11 +1,11 @@
 #include "restorer/prefetch.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -196,13 +196,20 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
     writeback.written_up_to(done);
   }
   if (done != entry.size || (crc ^ 0xFFFFFFFF) != entry.crc) return rejected("its size or CRC-32C changed since it was written");
+  std::vector<UniqueFd> overdue;
   {
     std::lock_guard lock(m_mutex);
     ++m_hits;
     (void)::unlink(path.c_str());  // cheap while `in` is open: the pages go when it is closed
     m_removals.push_back(std::move(in));
+    // Every fetch thread busy (a slow object store): close the older ones here rather than
+    // hold more than a couple of served segments' disk beyond prefetch-bytes.
+    if (m_removals.size() > k_max_pending_removals) {
+      overdue.assign(std::make_move_iterator(m_removals.begin()), std::make_move_iterator(m_removals.end() - 1));
+      m_removals.erase(m_removals.begin(), m_removals.end() - 1);
+    }
   }
-  m_changed.notify_one();
+  m_changed.notify_all();  // one thread of several may be a request waiting in take()
   return done;
 }
 
@@ -277,7 +284,6 @@ void Prefetcher::drop_queued_after(const std::string& file_name) {
 }
 
 void Prefetcher::fetch_loop() {
-  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   for (;;) {
     std::string name;
     std::uint64_t serial = 0;

@@ -124,9 +124,10 @@ class Prefetcher {
   bool m_stopping = false;
   std::map<std::string, Entry> m_entries;
   std::deque<std::string> m_jobs;
-  // Served spool files, already unlinked and still open: a fetch thread closes them after the
-  // answer went out, since freeing 16 MiB of page cache takes milliseconds recovery would
-  // otherwise wait for.
+  // Served spool files, already unlinked and still open: a fetch thread closes them, usually
+  // after the answer went out, since freeing 16 MiB of page cache takes milliseconds recovery
+  // would otherwise wait for. At most k_max_pending_removals wait; a request closes the older.
+  static constexpr std::size_t k_max_pending_removals = 2;
   std::vector<UniqueFd> m_removals;
   std::map<std::uint64_t, std::uint32_t> m_predicted;  // segment number -> timeline the last plan expects
   std::optional<std::uint32_t> m_pinned;

@@ -1,7 +1,8 @@
 #include "common/core/codec.hpp"
 
-// For ZSTD_c_stableInBuffer (stable since zstd 1.4.5; a libzstd without it refuses the
-// parameter, and compression then copies its input as before).
+// For ZSTD_c_stableInBuffer (experimental API, present since zstd 1.4.5; Debian 12 ships 1.5.4).
+// A library that refuses the parameter at run time only makes compression copy its input, as
+// before.
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
