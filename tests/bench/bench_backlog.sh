@@ -25,7 +25,7 @@
 # round in turn, so a slow spell of the machine falls on all of them; the tables show the median
 # and every round's value. One run of one tool varies by 10-20 % on a virtual machine.
 #
-# Environment: STORE=local, DELAY_MS=20, LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 46 segments of 16 MiB), ROUNDS=3, PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
+# Environment: STORE=local, DELAY_MS=20, LOOKAHEAD_WORKERS (default: walvaultd's), SCALE=20 (about 18 segments of 16 MiB; 40: 34), ROUNDS=3, PUSH_CALLS=30, PG_BIN, WALVAULT_BIN_DIR
 # (default build/bin), OUT=bench-backlog.txt, KEEP=1 to keep the temp dir. Run as root (the
 # clusters and every client run as postgres).
 set -Eeuo pipefail
@@ -160,10 +160,13 @@ start_walvaultd() { # NAME REPOSITORY EXTRA... (REPOSITORY: a name; a directory 
         >"$TMP/log/walvaultd-$name.log" 2>&1 &
     WV_PID=$!
     PIDS+=("$WV_PID")
-    for _ in $(seq 100); do [[ -S $TMP/run-$name/wv.sock ]] && return 0; sleep 0.05; done
+    for _ in $(seq 1000); do [[ -S $TMP/run-$name/wv.sock ]] && return 0; sleep 0.005; done
     die "walvaultd $name did not start: $(tail -n 3 "$TMP/log/walvaultd-$name.log")"
 }
 stop_walvaultd() {
+    local p kept=()
+    for p in "${PIDS[@]}"; do [[ $p == "$WV_PID" ]] || kept+=("$p"); done
+    PIDS=("${kept[@]}")  # cleanup() must not signal a recycled pid
     kill -TERM "$WV_PID" 2>/dev/null || true
     for _ in $(seq 150); do kill -0 "$WV_PID" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$WV_PID" 2>/dev/null && { log "walvaultd (pid $WV_PID) ignored SIGTERM for 15 s; killing it"; kill -KILL "$WV_PID"; }
@@ -319,15 +322,21 @@ recover() { # NAME DATA [DIRECTORY to read into the page cache before the clock 
     # Recovery removes recovery.signal as it ends: wait for that with a file test (psql every
     # 50 ms all along took CPU from the recovery being measured, see wait_drained), then for
     # pg_is_in_recovery() to turn false (the end-of-recovery checkpoint comes between).
-    for _ in $(seq 90000); do
+    local i
+    for ((i = 0; i < 90000; i++)); do
         [[ -e $2/recovery.signal ]] || break
         sleep 0.01
     done
-    for _ in $(seq 18000); do
+    ((i < 90000)) || die "$1: recovery did not end within about 15 minutes"
+    for ((i = 0; i < 18000; i++)); do
         [[ $(psql_at "$PORT" "select pg_is_in_recovery()" 2>/dev/null) == f ]] && break
         sleep 0.02
     done
+    ((i < 18000)) || die "$1: recovery.signal is gone but PostgreSQL stayed in recovery"
     t1=$(now)
+    # A restore_command that failed part way would have ended recovery early (and looked fast).
+    local replayed; replayed=$(psql_at "$PORT" "select pg_walfile_name(pg_last_wal_replay_lsn())")
+    [[ ! ${replayed:8} < ${LAST:8} ]] || die "$1: recovery ended in segment $replayed, before the archive's last ($LAST)"
     RECOVER_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
     as_pg "$PG_BIN/pg_ctl" -D "$2" -w -m immediate stop >/dev/null
     RUNNING_PG=()
@@ -335,10 +344,11 @@ recover() { # NAME DATA [DIRECTORY to read into the page cache before the clock 
 }
 # Serial restore: archive-get of every segment in order into pg_wal/RECOVERYXLOG, as recovery
 # asks, without replay in between (the archive's own speed; prefetch and pgBackRest's async
-# queue both work ahead). Like recovery (RestoreArchivedFile), each call first removes the
-# RECOVERYXLOG left by the one before: a rename over a 16 MiB file written moments ago makes
-# ext4 (auto_da_alloc) start writing the new file out inside the rename, 10-15 ms per call
-# that PostgreSQL never pays.
+# queue both work ahead). Like PostgreSQL 15 (KeepFileRestoredFromArchive), each restored
+# RECOVERYXLOG is then renamed to a name of its own (here in restored/, so no tool renames
+# over a file already there: on ext4 a rename over a 16 MiB file written moments ago starts its
+# writeback inside the rename). PostgreSQL's fsync of it is left out: the loop measures the
+# archive, the recovery above measures everything.
 # From the backup's first segment (retention may prune what is older).
 first=$(sed -n 's/^START WAL LOCATION: .* (file \([0-9A-F]*\))$/\1/p' "$TMP/backup/backup_label")
 LOOP=()
@@ -347,15 +357,18 @@ LOOP_BYTES=$(( ${#LOOP[@]} * 16777216 ))
 get_loop() { # NAME DIR COMMAND-TEMPLATE (%s = segment) [DIRECTORY to read into the page cache first]
     local t0 t1 s script=""
     # One shell as postgres runs the whole loop, as PostgreSQL's startup process would: per
-    # segment, the removal of the last RECOVERYXLOG and `sh -c COMMAND` (system()).
+    # segment, `sh -c COMMAND` (system()) and the rename of what it restored (one `mv`, where
+    # PostgreSQL calls rename(): the same fork for every tool).
     for s in "${LOOP[@]}"; do
-        script+="rm -f pg_wal/RECOVERYXLOG && sh -c '$(printf "$3" "$s")' || { echo '$1: $s failed' >&2; exit 1; }"$'\n'
+        script+="sh -c '$(printf "$3" "$s")' && mv pg_wal/RECOVERYXLOG restored/$s || { echo '$1: $s failed' >&2; exit 1; }"$'\n'
     done
+    rm -rf "$2/restored" "$2/pg_wal/RECOVERYXLOG"; install -d -o postgres "$2/restored"
     settle
     [[ -z ${4:-} ]] || cat "$4"/* >/dev/null
     t0=$(now)
     (cd "$2" && as_pg bash -c "$script") || die "$1: the serial restore loop failed"
     t1=$(now)
+    rm -rf "$2/restored"
     LOOP_RUNS[$1]+="$(echo "$t1 - $t0" | bc -l) "
     log "$1: serial restore of ${#LOOP[@]} segments in $(echo "$t1 - $t0" | bc -l) s"
 }
