@@ -632,6 +632,7 @@ class Daemon::Impl {
             {"budget_bytes", s.budget_bytes},
             {"directory", s.directory},
             {"hits", s.hits},
+            {"handed_over", s.handed_over},
             {"misses", s.misses},
             {"fetched", s.fetched},
             {"discarded", s.discarded},

@@ -75,13 +75,37 @@ class Deadline {
   std::shared_ptr<Socket> m_socket;
 };
 
-awaitable<void> send_message(Socket& socket, const protocol::Message& message) {
+// Sends the response; `fd` (if >= 0) goes along as SCM_RIGHTS with its first bytes.
+awaitable<void> send_message(Socket& socket, const protocol::Message& message, int fd = -1) {
   auto frame = protocol::encode_frame(message);
   if (!frame) {
     auto fallback = protocol::encode_frame(protocol::error({ErrorKind::internal, "response too large"}));
     frame = std::move(fallback);
   }
-  co_await asio::async_write(socket, asio::buffer(*frame), use_awaitable);
+  std::size_t sent = 0;
+  while (fd >= 0) {
+    iovec iov{frame->data(), frame->size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+    const ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    const int err = errno;
+    if (n >= 0) {
+      sent = static_cast<std::size_t>(n);
+      break;
+    }
+    if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) throw boost::system::system_error(err, boost::system::system_category());
+    co_await socket.async_wait(Socket::wait_write, use_awaitable);
+  }
+  co_await asio::async_write(socket, asio::buffer(frame->data() + sent, frame->size() - sent), use_awaitable);
 }
 
 struct Received {
@@ -265,7 +289,7 @@ class Server::Session {
         response = co_await offload(pool, std::move(work));
       }
       deadline.arm(std::chrono::seconds(10));
-      co_await send_message(*socket, response);
+      co_await send_message(*socket, response, request->reply_fd.get());
     } catch (const boost::system::system_error& e) {
       server.m_waiting.erase(socket);
       // Peer went away or the deadline closed the socket; nothing more to tell it.

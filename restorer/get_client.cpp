@@ -120,22 +120,36 @@ int run_archive_get(int argc, const char* const* argv) {
   const bool recovery_path = target.path == "pg_wal/RECOVERYXLOG" || target.path == "pg_wal/RECOVERYHISTORY";
   protocol::Message request{"GET " + name, {}};
   request.set("mode", recovery_path ? "recovery" : "exact");
+  // A segment walvaultd prefetched onto this filesystem may be passed back instead of copied.
+  if (recovery_path) request.set("handoff", "1");
 
   TempFile temp;
   if (auto r = open_temp(target.path, temp); !r) return failed(target, name, r.error().message);
-  auto response = exchange(command_line->options, request, temp.fd.get());
+  UniqueFd passed;
+  auto response = exchange(command_line->options, request, temp.fd.get(), &passed);
   if (!response) return failed(target, name, response.error().message);
   if (response->head() == "NOTFOUND") return k_exit_not_found;
   if (response->head() != "OK") {
     auto text = response->field("message");
     return failed(target, name, text ? std::string(*text) : response->line);
   }
-  // walvaultd verified the content; check that all of it landed in our file.
-  struct stat st {};
   auto size_field = response->field("size");
   std::uint64_t expected = 0;
   if (!size_field || std::from_chars(size_field->data(), size_field->data() + size_field->size(), expected).ec != std::errc())
     return failed(target, name, "walvaultd's answer has no size");
+  struct stat st {};
+  if (response->field("handoff") == std::optional<std::string_view>("1")) {
+    // walvaultd verified its prefetched copy and passed it: give that very file the name PATH.
+    if (!passed) return failed(target, name, "walvaultd handed over a prefetched file but passed no descriptor");
+    if (::fstat(passed.get(), &st) != 0) return failed(target, name, os_error_text("stat the file walvaultd passed for", target.path, errno));
+    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != expected)
+      return failed(target, name, "the file walvaultd passed has " + std::to_string(st.st_size) + " bytes, not " + std::to_string(expected));
+    TempFile handed{std::move(passed), {}};
+    if (publish(target.path, handed)) return k_exit_restored;
+    // Not linkable from here (another mount of the spool, another owner): copy it instead.
+    if (auto r = copy_whole_file(handed.fd.get(), temp.fd.get(), target.path); !r) return failed(target, name, r.error().message);
+  }
+  // walvaultd verified the content; check that all of it landed in our file.
   if (::fstat(temp.fd.get(), &st) != 0) return failed(target, name, os_error_text("stat temporary file for", target.path, errno));
   if (static_cast<std::uint64_t>(st.st_size) != expected)
     return failed(target, name, "wrote " + std::to_string(st.st_size) + " bytes, walvaultd sent " + std::to_string(expected));

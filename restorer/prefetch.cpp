@@ -96,6 +96,7 @@ Result<void> Prefetcher::start() {
   for (const auto& entry : std::filesystem::directory_iterator(m_directory, ec))
     if (entry.is_regular_file(ec)) (void)::unlink(entry.path().c_str());
   if (ec) return fail_os("empty prefetch directory", m_directory, ec.value());
+  m_directory_device = st.st_dev;
   std::lock_guard lock(m_mutex);
   m_started = true;
   for (unsigned i = 0; i < m_thread_count; ++i) m_threads.emplace_back([this] { fetch_loop(); });
@@ -114,6 +115,7 @@ void Prefetcher::stop() {
   request_stop();
   for (auto& t : m_threads)
     if (t.joinable()) t.join();
+  remove_handed_over();
   std::lock_guard lock(m_mutex);
   m_removals.clear();
 }
@@ -132,21 +134,46 @@ protocol::Message Prefetcher::handle(Request& request) {
     std::lock_guard lock(m_mutex);
     m_last_request_us = now_steady_us();
   }
+  // Recovery asks one segment at a time: the client the last handoff went to has linked it.
+  remove_handed_over();
   const auto started = std::chrono::steady_clock::now();
-  if (auto size = take(file_name, *name, request.fd.get())) {
+  if (auto size = take(file_name, *name, request)) {
     request.fd.reset();
     m_fetch.note_served();
+    const bool handed_over = request.reply_fd.valid();
     const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    spdlog::info("restored {} ({} bytes, prefetched; {:.1f} ms)", file_name, *size, ms);
+    spdlog::info("restored {} ({} bytes, prefetched{}; {:.1f} ms)", file_name, *size, handed_over ? ", handed over" : "", ms);
     plan_after(*name, false);
-    return protocol::ok().set("size", std::to_string(*size));
+    protocol::Message response = protocol::ok().set("size", std::to_string(*size));
+    if (handed_over) response.set("handoff", "1");
+    return response;
   }
   protocol::Message response = m_fetch.handle(request);
   if (response.head() == "OK") plan_after(*name, true);
   return response;
 }
 
-std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, const WalName& name, int out_fd) {
+bool Prefetcher::can_hand_over(const Request& request) const {
+  if (request.message.field("handoff") != std::optional<std::string_view>("1")) return false;
+  // A file of another owner would be one PostgreSQL cannot reuse as a later segment; the
+  // kernel (protected_hardlinks) would mostly refuse the link anyway.
+  if (request.peer_uid != ::geteuid()) return false;
+  struct stat out {};
+  return ::fstat(request.fd.get(), &out) == 0 && out.st_dev == m_directory_device;
+}
+
+void Prefetcher::remove_handed_over() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(m_mutex);
+    names.swap(m_handed_over);
+  }
+  for (const auto& path : names) (void)::unlink(path.c_str());
+}
+
+std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, const WalName& name, Request& request) {
+  const int out_fd = request.fd.get();
+  const bool hand_over = can_hand_over(request);
   Entry entry;
   {
     std::unique_lock lock(m_mutex);
@@ -171,7 +198,9 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
     return std::nullopt;
   };
   if (!in) return rejected(std::strerror(errno));
-  if (auto r = make_empty(out_fd, "output"); !r) return rejected(r.error().message);
+  if (!hand_over) {
+    if (auto r = make_empty(out_fd, "output"); !r) return rejected(r.error().message);
+  }
   // 256 KiB pieces stay in the CPU cache between the CRC and the write.
   thread_local std::vector<std::byte> t_buffer(256 << 10);
   std::uint32_t crc = 0xFFFFFFFF;
@@ -187,19 +216,36 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
       if (auto r = check_segment_header(m_repository, piece, entry.size, name, file_name); !r) return rejected(r.error().message);
     }
     crc = crc32c_update(crc, piece);
-    if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(done), file_name); !r) {
+    done += piece.size();
+    if (hand_over) continue;
+    if (auto r = pwrite_all(out_fd, piece, static_cast<off_t>(done - piece.size()), file_name); !r) {
       (void)::ftruncate(out_fd, 0);
       (void)::unlink(path.c_str());
       return std::nullopt;  // the output is what failed: Fetch will say so with the cause
     }
-    done += piece.size();
     writeback.written_up_to(done);
   }
   if (done != entry.size || (crc ^ 0xFFFFFFFF) != entry.crc) return rejected("its size or CRC-32C changed since it was written");
+  if (hand_over) {
+    // The checked copy itself becomes PostgreSQL's file: archive-get links it into pg_wal. Its
+    // spool name moves aside (a later fetch of the same name must not meet it) and goes once
+    // the client has linked it: at the next request, or at the next expiry tick.
+    const std::string served = path + ".served";
+    if (::rename(path.c_str(), served.c_str()) != 0) return rejected(std::string("rename: ") + std::strerror(errno));
+    std::lock_guard lock(m_mutex);
+    ++m_hits;
+    ++m_handed_over_count;
+    m_handing_over = true;
+    m_handed_over.push_back(served);
+    request.reply_fd = std::move(in);
+    m_changed.notify_all();
+    return done;
+  }
   std::vector<UniqueFd> overdue;
   {
     std::lock_guard lock(m_mutex);
     ++m_hits;
+    m_handing_over = false;
     (void)::unlink(path.c_str());  // cheap while `in` is open: the pages go when it is closed
     m_removals.push_back(std::move(in));
     // Every fetch thread busy (a slow object store): close the older ones here rather than
@@ -320,7 +366,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
     UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
       spdlog::warn("prefetch: cannot create '{}': {}", temp, std::strerror(errno));
-    } else if (auto got = m_fetch.get(file_name, fd.get(), /*exact=*/false, &crc); !got) {
+    } else if (auto got = m_fetch.get(file_name, fd.get(), /*exact=*/false, &crc, m_handing_over.load()); !got) {
       // Not archived yet (the end of WAL, for now) or not servable: the request itself will
       // get the real answer; nothing is remembered about it. The segments planned after it
       // are not asked for either (no storage round trip each, at the end of WAL); the next
@@ -358,6 +404,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
 }
 
 void Prefetcher::expire() {
+  remove_handed_over();
   const std::uint64_t budget = m_budget();
   std::lock_guard lock(m_mutex);
   const std::int64_t cutoff = now_steady_us() - std::chrono::microseconds(k_expire_after).count();
@@ -381,6 +428,7 @@ PrefetchStatus Prefetcher::status() const {
   std::lock_guard lock(m_mutex);
   s.enabled = m_started && !m_stopping && s.budget_bytes > 0;
   s.hits = m_hits;
+  s.handed_over = m_handed_over_count;
   s.misses = m_misses;
   s.fetched = m_fetched;
   s.discarded = m_discarded;

@@ -16,6 +16,8 @@
 // Never: a prefetch of .history files (PostgreSQL probes them to choose its timeline), a
 // half-written file served (temp name, rename), a cached "not there" (a segment not archived
 // yet is simply asked for again), or a prefetch for an exact request (pg_rewind's real names).
+#include <sys/types.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -53,6 +55,7 @@ struct PrefetchStatus {
   std::uint64_t budget_bytes = 0;
   std::string directory;
   std::uint64_t hits = 0;       // requests answered from the spool
+  std::uint64_t handed_over = 0;  // of those, answered by passing the spool's file itself
   std::uint64_t misses = 0;     // recovery requests for a segment not prefetched
   std::uint64_t fetched = 0;    // segments written to the spool
   std::uint64_t discarded = 0;  // fetched and never asked for (another timeline, expired)
@@ -101,9 +104,14 @@ class Prefetcher {
     std::uint64_t serial = 0;   // which planning made it: a fetch ends only its own entry
   };
 
-  // Serves `file_name` from the spool into `out_fd` when it is there (waiting for it when it is
-  // being fetched). nullopt: not prefetched, or the spool copy failed its checks.
-  std::optional<std::uint64_t> take(const std::string& file_name, const WalName& name, int out_fd);
+  // Serves `file_name` from the spool when it is there (waiting for it when it is being
+  // fetched): copied into request.fd, or, when can_hand_over(), checked and passed back itself
+  // in request.reply_fd. nullopt: not prefetched, or the spool copy failed its checks.
+  std::optional<std::uint64_t> take(const std::string& file_name, const WalName& name, Request& request);
+  // The client accepts the spool's file (handoff=1), can link it (same filesystem) and owns it
+  // then as PostgreSQL owns its segments (same uid as walvaultd).
+  bool can_hand_over(const Request& request) const;
+  void remove_handed_over();
   void plan_after(const WalName& served, bool missed);
   void fetch_loop();
   void fetch_one(const std::string& file_name, std::uint64_t serial);
@@ -133,7 +141,13 @@ class Prefetcher {
   std::optional<std::uint32_t> m_pinned;
   std::int64_t m_last_request_us = 0;
   std::uint64_t m_next_serial = 0;
-  std::uint64_t m_hits = 0, m_misses = 0, m_fetched = 0, m_discarded = 0;
+  std::uint64_t m_hits = 0, m_misses = 0, m_fetched = 0, m_discarded = 0, m_handed_over_count = 0;
+  dev_t m_directory_device = 0;
+  // Spool names of files handed over, removed once the client has linked them.
+  std::vector<std::string> m_handed_over;
+  // The last hit was handed over: fetches write back early, since PostgreSQL fsyncs the very
+  // file the spool holds (a copy never reaches the disk: it is gone within seconds).
+  std::atomic<bool> m_handing_over{false};
   std::vector<std::thread> m_threads;
 };
 

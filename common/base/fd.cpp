@@ -60,6 +60,35 @@ Result<void> make_empty(int fd, std::string_view what) {
   return {};
 }
 
+Result<std::uint64_t> copy_whole_file(int in, int out, std::string_view what) {
+  loff_t done = 0;
+  bool in_kernel = true;
+  std::vector<std::byte> buffer;
+  for (;;) {
+    ssize_t n = -1;
+    if (in_kernel) {
+      loff_t in_offset = done, out_offset = done;
+      n = ::copy_file_range(in, &in_offset, out, &out_offset, 1 << 30, 0);
+      // Not between these two files (another filesystem on an old kernel, no support): by hand.
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) && done == 0) {
+        in_kernel = false;
+        buffer.resize(1 << 20);
+        continue;
+      }
+    } else {
+      n = ::pread(in, buffer.data(), buffer.size(), done);
+      if (n > 0) {
+        if (auto r = pwrite_all(out, std::span(buffer.data(), static_cast<std::size_t>(n)), done, what); !r)
+          return std::unexpected(r.error());
+      }
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_os("copy into", what, errno);
+    if (n == 0) return static_cast<std::uint64_t>(done);
+    done += n;
+  }
+}
+
 void EarlyWriteback::written_up_to(std::uint64_t end) {
   if (end < m_started + k_step) return;
   const std::uint64_t until = end - end % k_step;

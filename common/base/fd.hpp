@@ -50,6 +50,10 @@ Result<void> pwrite_all(int fd, std::span<const std::byte> data, off_t offset, s
 // closed. For archive-get's fresh temporary file that cost 5-15 ms per segment, in the close
 // that recovery waits for.
 Result<void> make_empty(int fd, std::string_view what);
+// Copies the whole file behind `in` to the same offsets of `out` (copy_file_range, else pread
+// and pwrite), leaving both descriptors' file offsets alone: a passed descriptor shares its
+// offset with the sender's. The bytes copied; errors name `what`, the output.
+Result<std::uint64_t> copy_whole_file(int in, int out, std::string_view what);
 // Writes into a file PostgreSQL is about to fsync: every MiB written is handed to the disk at
 // once (sync_file_range, a hint: its errors are left to that fsync). PostgreSQL 15 fsyncs each
 // segment restore_command restored before it replays it (KeepFileRestoredFromArchive), so the

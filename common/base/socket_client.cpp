@@ -138,17 +138,39 @@ Result<protocol::Message> SocketClient::receive(std::chrono::milliseconds timeou
                                           (timeout.count() < 1000 ? std::to_string(timeout.count()) + " ms"
                                                                   : std::to_string(timeout.count() / 1000) + " s"));
     char buf[4096];
-    ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
+    iovec iov{buf, sizeof buf};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(m_fd.get(), &msg, MSG_CMSG_CLOEXEC);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail_os("read from walvaultd at", m_path, errno);
     }
+    keep_passed_descriptor(msg);
     if (n == 0) return fail(ErrorKind::io, "walvaultd at '" + m_path + "' closed the connection before answering");
     if (auto r = m_decoder.feed({buf, static_cast<std::size_t>(n)}); !r) return std::unexpected(r.error());
   }
 }
 
-Result<protocol::Message> exchange(const ClientOptions& options, const protocol::Message& request, int fd) {
+void SocketClient::keep_passed_descriptor(msghdr& msg) {
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof passed);
+      if (m_passed_fd) ::close(passed);  // one per answer; a second is never used
+      else m_passed_fd.reset(passed);
+    }
+  }
+}
+
+Result<protocol::Message> exchange(const ClientOptions& options, const protocol::Message& request, int fd,
+                                   UniqueFd* passed_fd) {
   const auto deadline = Clock::now() + options.timeout;
   auto delay = std::chrono::milliseconds(50);
   for (;;) {
@@ -164,7 +186,10 @@ Result<protocol::Message> exchange(const ClientOptions& options, const protocol:
       if (auto sent = client->send(request, fd); !sent) return std::unexpected(sent.error());
       auto response = client->receive(std::chrono::milliseconds(remaining_ms(deadline)));
       if (!response) return response;
-      if (response->head() != "BUSY") return response;
+      if (response->head() != "BUSY") {
+        if (passed_fd) *passed_fd = client->take_passed_fd();
+        return response;
+      }
       auto text = response->field("message");
       busy = "walvaultd at '" + options.socket_path + "' is busy: " + std::string(text ? *text : "queue full");
     }

@@ -8,6 +8,8 @@
 #include "common/base/fd.hpp"
 #include "common/base/protocol.hpp"
 
+struct msghdr;
+
 namespace walvault {
 
 struct ClientOptions {
@@ -28,15 +30,22 @@ class SocketClient {
   // The same with up to two descriptors (admin verbs: output, then progress).
   Result<void> send_with_fds(const protocol::Message& message, std::initializer_list<int> fds);
   Result<protocol::Message> receive(std::chrono::milliseconds timeout);
+  // The descriptor walvaultd passed with an answer (GET's handoff), if any; the first one only.
+  UniqueFd take_passed_fd() { return std::move(m_passed_fd); }
 
  private:
+  void keep_passed_descriptor(msghdr& msg);
+
   explicit SocketClient(UniqueFd fd, std::string path) : m_fd(std::move(fd)), m_path(std::move(path)) {}
   UniqueFd m_fd;
   std::string m_path;
   protocol::FrameDecoder m_decoder;
+  UniqueFd m_passed_fd;
 };
 
 // connect + request + response; a BUSY answer is retried with back-off until options.timeout.
-Result<protocol::Message> exchange(const ClientOptions& options, const protocol::Message& request, int fd = -1);
+// `passed_fd`, if given, receives the descriptor passed with the answer (none: left invalid).
+Result<protocol::Message> exchange(const ClientOptions& options, const protocol::Message& request, int fd = -1,
+                                   UniqueFd* passed_fd = nullptr);
 
 }  // namespace walvault

@@ -17,6 +17,7 @@ struct Request {
   protocol::Message message;
   UniqueFd fd;           // the first descriptor passed with the request, if any
   UniqueFd progress_fd;  // a second one: where long admin verbs report progress (a terminal)
+  UniqueFd reply_fd;     // set by a handler: passed back with the response (GET's handoff)
   uid_t peer_uid = 0;
   pid_t peer_pid = 0;
 };

@@ -88,7 +88,7 @@ std::string status_text(const json& m) {
     if (!p["enabled"].get<bool>()) {
       text += "prefetch:          off\n";
     } else {
-      text += "prefetch:          up to " + human_bytes(p["budget_bytes"].get<std::uint64_t>()) + "; " + p["hits"].dump() + " hit(s), " +
+      text += "prefetch:          up to " + human_bytes(p["budget_bytes"].get<std::uint64_t>()) + "; " + p["hits"].dump() + " hit(s) (" + std::to_string(p.value("handed_over", std::uint64_t{0})) + " handed over), " +
               p["misses"].dump() + " miss(es), " + human_bytes(p["spool_bytes"].get<std::uint64_t>()) + " in the spool (" +
               p["spool_files"].dump() + " segment(s))\n";
     }

@@ -400,14 +400,16 @@ wv_daemon_preload() {
   WV_DAEMON_ENV+=("LD_PRELOAD=$libs")
 }
 
-# daemon_start [--socket P] [--repo D] [--allow-uid L] [--probe-user U] [EXTRA-ARGS...]
-# Starts walvaultd as root in the background and waits (bounded) until it answers a probe as
+# daemon_start [--user U] [--socket P] [--repo D] [--allow-uid L] [--probe-user U] [EXTRA-ARGS...]
+# Starts walvaultd as root (or as --user U, who is then given the repository and the socket's
+# directory) in the background and waits (bounded) until it answers a probe as
 # --probe-user (default postgres; "none" only waits for the socket file). Sets WV_DAEMON_PID.
 # WV_DAEMON_ENV (above) adds to its environment.
 daemon_start() {
-  local sock=$SOCK repo=$REPO allow=postgres probe_user=postgres logf
+  local sock=$SOCK repo=$REPO allow=postgres probe_user=postgres user="" logf
   while [ $# -gt 0 ]; do
     case $1 in
+      --user) user=$2; shift 2 ;;
       --socket) sock=$2; shift 2 ;;
       --repo) repo=$2; shift 2 ;;
       --allow-uid) allow=$2; shift 2 ;;
@@ -419,7 +421,14 @@ daemon_start() {
   logf="$T/logs/walvaultd.$WV_DAEMON_COUNT.log"
   local with_env=()
   [ "${#WV_DAEMON_ENV[@]}" -eq 0 ] || with_env=(env "${WV_DAEMON_ENV[@]}")  # env execs: $! stays walvaultd's pid
-  "${with_env[@]}" "$T/bin/walvaultd" --repo "$repo" --socket "$sock" --allow-uid "$allow" --log-level debug "$@" \
+  local as_user=()
+  if [ -n "$user" ]; then  # walvaultd as USER (PostgreSQL's own, as in a sidecar): it owns repo and socket directory
+    mkdir -p "$repo"
+    chown -R "$user:" "$repo"
+    chown "$user" "$(dirname "$sock")"
+    as_user=(setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups)  # execs too
+  fi
+  "${with_env[@]}" "${as_user[@]}" "$T/bin/walvaultd" --repo "$repo" --socket "$sock" --allow-uid "$allow" --log-level debug "$@" \
     >>"$logf" 2>&1 </dev/null &
   WV_DAEMON_PID=$!
   WV_DAEMON_PIDS+=("$WV_DAEMON_PID")

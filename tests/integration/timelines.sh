@@ -5,11 +5,17 @@
 # second restore of B with recovery_target_timeline = 'latest' follows the archived
 # 00000002.history onto timeline 2: it has the rows written there and not the timeline-1 rows
 # written after the branch point. Prefetch (on by default) crosses the switch on timeline 2.
+# walvaultd runs as postgres, with its spool on PGDATA's filesystem: prefetched segments are
+# handed over (archive-get links the spool's checked file into pg_wal instead of a copy), and
+# where that link fails archive-get copies from the passed file, still exit 0, byte-identical.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
+for tool in cc jq cmp; do
+  command -v "$tool" >/dev/null || { echo "$WV_TEST_NAME: $tool is needed" >&2; exit 2; }
+done
 
-daemon_start
+daemon_start --user postgres
 PG="$T/pg"
 pg_init "$PG"
 pg_start "$PG"
@@ -83,6 +89,49 @@ ok "prefetch served $hits segment(s) from the spool during the restores"
 grep -q "restored 00000002${branch_seg:8} (16777216 bytes, prefetched" "${WV_DAEMON_LOG[$WV_DAEMON_PID]}" ||
   fail "the timeline-2 branch segment 00000002${branch_seg:8} was not prefetched"
 ok "the timeline-2 branch segment was prefetched on timeline 2, across the switch"
+handed=$(jq_out '.prefetch.handed_over')
+[ "$handed" -ge 1 ] && [ "$handed" -le "$hits" ] ||
+  fail "prefetch handed over $handed of $hits hit(s): walvaultd and PostgreSQL share uid and filesystem, so it should"
+grep -q "restored 0000000.* (16777216 bytes, prefetched, handed over" "${WV_DAEMON_LOG[$WV_DAEMON_PID]}" ||
+  fail "walvaultd's log shows no prefetched segment handed over"
+ok "prefetch handed $handed of its $hits hit(s) over as the spool's own checked file (linked into pg_wal)"
+
+# A handoff whose link fails (as across two mounts of the spool): archive-get copies from the
+# passed file instead. The link is refused once by the fault shim (tests/faults), in front of
+# archive-get only.
+SHIM="$T/libwalvault_faults.so"
+cc -shared -fPIC -O1 -Wall -Wextra -o "$SHIM" "$WV_REPO_ROOT/tests/faults/walvault_faults.c" -ldl \
+  >"$T/logs/shim-build.log" 2>&1 || fail "the fault shim does not build: $(_wv_oneline "$(cat "$T/logs/shim-build.log")")"
+FB="$T/work/fallback"
+mkdir -p "$FB/pg_wal"
+chown -R postgres: "$FB"
+wv_run -u postgres -C "$FB" -- "$T/bin/archive-get" --socket "$SOCK" "$branch_seg" pg_wal/RECOVERYXLOG
+assert_rc 0 "recovery-mode archive-get of $branch_seg (walvaultd prefetches what follows it)"
+rm -f "$FB/pg_wal/RECOVERYXLOG"
+spool_ready() {
+  wv_cli_json status
+  [ "$(jq_out .prefetch.in_flight)" = 0 ] && [ "$(jq_out .prefetch.spool_files)" -ge 1 ]
+}
+wait_for 30 "walvaultd prefetching after $branch_seg" spool_ready
+next=$(find "$REPO/prefetch" -maxdepth 1 -type f -name '0000000*' ! -name '*.*' -printf '%f\n' | sort | head -n 1)
+[ -n "$next" ] || fail "no prefetched segment in $REPO/prefetch after a recovery-mode request"
+wv_run -u postgres -C "$FB" -- "$T/bin/archive-get" --socket "$SOCK" "$next" "pg_wal/$next.exact"
+assert_rc 0 "exact-mode archive-get of $next (the repository's copy, for comparison)"
+echo "link EXDEV $FB/pg_wal count=1" >"$T/link.rules"
+preload=$SHIM
+asan=$(ldd "$T/bin/archive-get" 2>/dev/null | awk '$1 ~ /^(libasan|libclang_rt\.asan)/ { print $3; exit }')
+[ -z "$asan" ] || preload="$asan:$SHIM"
+before=$handed
+wv_run -u postgres -C "$FB" -- env LD_PRELOAD="$preload" WALVAULT_FAULTS="$T/link.rules" WALVAULT_FAULTS_LOG="$T/logs/link-faults.log" \
+  "$T/bin/archive-get" --socket "$SOCK" "$next" pg_wal/RECOVERYXLOG
+assert_rc 0 "archive-get of prefetched $next whose link into pg_wal fails once"
+grep -q "EXDEV" "$T/logs/link-faults.log" || fail "the shim refused no link: $(tr '\n' '|' <"$T/logs/link-faults.log")"
+cmp -s "$FB/pg_wal/RECOVERYXLOG" "$FB/pg_wal/$next.exact" || fail "$next copied from the passed file differs from the repository's"
+wv_cli_json status
+[ "$(jq_out .prefetch.handed_over)" -gt "$before" ] || fail "$next was not handed over (so the fallback was not tested)"
+ok "a handed-over $next whose link failed was copied from the passed file: exit 0, byte-identical"
+[ -z "$(find "$FB/pg_wal" -name '*.tmp')" ] || fail "archive-get left a temporary file in pg_wal: $(ls "$FB/pg_wal" | tr '\n' ' ')"
+ok "no temporary file left in pg_wal"
 
 pg_stop "$C2"
 daemon_stop

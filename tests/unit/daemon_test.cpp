@@ -3,6 +3,7 @@
 // at request-timeout, refuses a second daemon on its socket, and stops within shutdown-timeout
 // even when a client never reads what it asked for.
 #include "daemon/daemon.hpp"
+#include "daemon/server.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -270,6 +271,41 @@ TEST_F(DaemonTest, ShutdownTimeoutBoundsADrainThatAClientHoldsUp) {
   EXPECT_TRUE(m_log.contains("shutdown-timeout: 1 connection(s) still open after 1 s"));
   read_end.reset();  // the worker's write fails now, so the daemon can be destroyed
   m_daemon.reset();
+}
+
+// A handler's reply_fd goes back with the answer (GET's handoff of a prefetched segment): the
+// client gets the same open file, its offset untouched by what the client then reads.
+TEST(ServerTest, ADescriptorSetByTheHandlerIsPassedBackWithTheAnswer) {
+  test::TempDir dir{"walvault-server"};
+  test::write_text_file(dir / "passed", "the prefetched segment");
+  HandlerRegistry handlers;
+  handlers.register_handler("GET", [&](Request& request) {
+    request.reply_fd = UniqueFd(::open((dir / "passed").c_str(), O_RDONLY | O_CLOEXEC));
+    return protocol::ok().set("handoff", "1");
+  });
+  boost::asio::io_context io;
+  Server server(io, handlers, ServerSettings{dir / "wv.sock", 0600, std::nullopt, 1, 8},
+                LiveSetting<ServerPolicy>([] { return ServerPolicy{{::geteuid()}, std::chrono::seconds(5)}; }));
+  ASSERT_TRUE(server.listen());
+  server.start();
+  std::thread io_thread([&] { io.run(); });
+
+  UniqueFd passed;
+  auto answer = exchange(ClientOptions{dir / "wv.sock", 1000ms, 5000ms}, protocol::Message{"GET x", {}}, -1, &passed);
+  UniqueFd none;
+  auto plain = exchange(ClientOptions{dir / "wv.sock", 1000ms, 5000ms}, protocol::Message{"PING", {}}, -1, &none);
+  boost::asio::post(io, [&] { server.drain([&] { io.stop(); }); });
+  io_thread.join();
+
+  ASSERT_TRUE(answer) << answer.error().message;
+  EXPECT_EQ(answer->field("handoff"), std::optional<std::string_view>("1"));
+  ASSERT_TRUE(passed);
+  char text[64] = {};
+  EXPECT_EQ(::pread(passed.get(), text, sizeof text - 1, 0), 22);
+  EXPECT_STREQ(text, "the prefetched segment");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->line.substr(0, 3), "ERR") << "no PING handler registered here";
+  EXPECT_FALSE(none) << "an answer without a descriptor passes none";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -323,6 +324,33 @@ class PrefetchTest : public test::ArchiveFixture {
     return {response, test::read_bytes_file(m_dir / out)};
   }
 
+  // A recovery GET that accepts a handoff, from `uid`, into a fresh file in `directory`.
+  struct Answer {
+    protocol::Message response;
+    std::vector<std::byte> written;  // what landed in the output
+    UniqueFd passed;                 // the descriptor passed back (a handoff)
+  };
+  Answer get_with_handoff(const std::string& name, uid_t uid = ::geteuid(), const std::string& directory = "") {
+    Request request;
+    request.message = protocol::Message{"GET " + name, {{"mode", "recovery"}, {"handoff", "1"}}};
+    request.peer_uid = uid;
+    const std::string out = (directory.empty() ? m_dir.path() : directory) + "/handoff-out." + std::to_string(m_outputs++);
+    request.fd = UniqueFd(::open(out.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    EXPECT_TRUE(request.fd) << out;
+    auto response = m_prefetch->handle(request);
+    Answer answer{response, test::read_bytes_file(out), std::move(request.reply_fd)};
+    ::unlink(out.c_str());
+    return answer;
+  }
+
+  static std::vector<std::byte> contents(int fd) {
+    struct stat st {};
+    EXPECT_EQ(::fstat(fd, &st), 0);
+    std::vector<std::byte> bytes(static_cast<std::size_t>(st.st_size));
+    EXPECT_TRUE(pread_exact(fd, bytes, 0, "passed file"));
+    return bytes;
+  }
+
   bool settled(std::size_t files) {
     return eventually([&] {
       auto s = m_prefetch->status();
@@ -421,6 +449,81 @@ TEST_F(PrefetchTest, ADamagedSpoolCopyIsNeverServed) {
   EXPECT_EQ(response.line, "OK");
   EXPECT_TRUE(bytes == segment_fixture(1, 2)) << "served from the repository instead";
   EXPECT_EQ(m_prefetch->status().hits, 0u);
+}
+
+TEST_F(PrefetchTest, AHandoffPassesTheCheckedSpoolFileItselfAndItsNameGoesAtTheNextRequest) {
+  for (std::uint64_t s = 1; s <= 4; ++s) push(segment_file(1, s), segment_fixture(1, s));
+  start(2 * k_mib);
+  EXPECT_FALSE(get_with_handoff(segment_file(1, 1)).passed) << "a miss is copied from the repository";
+  ASSERT_TRUE(settled(2));
+
+  auto hit = get_with_handoff(segment_file(1, 2));
+  EXPECT_EQ(hit.response.line, "OK");
+  EXPECT_EQ(hit.response.field("handoff"), std::optional<std::string_view>("1"));
+  EXPECT_EQ(hit.response.field("size"), std::to_string(k_mib));
+  EXPECT_TRUE(hit.written.empty()) << "nothing is copied into the client's file";
+  ASSERT_TRUE(hit.passed);
+  EXPECT_TRUE(contents(hit.passed.get()) == segment_fixture(1, 2));
+  // What archive-get does with it: a link of its own, in the same filesystem.
+  const std::string linked = m_dir / "RECOVERYXLOG";
+  const std::string proc = "/proc/self/fd/" + std::to_string(hit.passed.get());
+  ASSERT_EQ(::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, linked.c_str(), AT_SYMLINK_FOLLOW), 0) << std::strerror(errno);
+  EXPECT_TRUE(test::read_bytes_file(linked) == segment_fixture(1, 2));
+  EXPECT_FALSE(std::filesystem::exists(spool() + "/" + segment_file(1, 2))) << "a later fetch of the name must not meet it";
+  EXPECT_TRUE(std::filesystem::exists(spool() + "/" + segment_file(1, 2) + ".served")) << "until the client has linked it";
+  auto status = m_prefetch->status();
+  EXPECT_EQ(status.hits, 1u);
+  EXPECT_EQ(status.handed_over, 1u);
+  EXPECT_EQ(m_fetch->served(), 2u);
+
+  ASSERT_TRUE(settled(2));  // 3 and 4
+  auto next = get_with_handoff(segment_file(1, 3));
+  ASSERT_TRUE(next.passed);
+  EXPECT_TRUE(contents(next.passed.get()) == segment_fixture(1, 3));
+  EXPECT_FALSE(std::filesystem::exists(spool() + "/" + segment_file(1, 2) + ".served")) << "removed by the next request";
+  EXPECT_TRUE(test::read_bytes_file(linked) == segment_fixture(1, 2)) << "PostgreSQL's link keeps the file";
+  m_prefetch->expire();
+  EXPECT_FALSE(std::filesystem::exists(spool() + "/" + segment_file(1, 3) + ".served")) << "or by the expiry tick";
+  EXPECT_EQ(m_prefetch->status().handed_over, 2u);
+}
+
+TEST_F(PrefetchTest, AnotherUserOrFilesystemOrADamagedCopyGetsNoHandoff) {
+  for (std::uint64_t s = 1; s <= 5; ++s) push(segment_file(1, s), segment_fixture(1, s));
+  start(k_mib);
+  get(segment_file(1, 1));
+  ASSERT_TRUE(settled(1));
+  // Another uid: PostgreSQL could not reuse a file walvaultd owns as a later segment.
+  auto other_user = get_with_handoff(segment_file(1, 2), ::geteuid() + 1);
+  EXPECT_EQ(other_user.response.line, "OK");
+  EXPECT_FALSE(other_user.response.field("handoff"));
+  EXPECT_FALSE(other_user.passed);
+  EXPECT_TRUE(other_user.written == segment_fixture(1, 2)) << "copied from the spool instead";
+  EXPECT_EQ(m_prefetch->status().hits, 1u);
+
+  // A damaged copy is neither passed nor copied.
+  ASSERT_TRUE(settled(1));
+  {
+    UniqueFd fd(::open((spool() + "/" + segment_file(1, 3)).c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    const std::byte flipped[1] = {std::byte{0xEE}};
+    ASSERT_TRUE(pwrite_all(fd.get(), flipped, 3 * 8192 + 5, "spool file"));
+  }
+  auto damaged = get_with_handoff(segment_file(1, 3));
+  EXPECT_EQ(damaged.response.line, "OK");
+  EXPECT_FALSE(damaged.passed);
+  EXPECT_TRUE(damaged.written == segment_fixture(1, 3)) << "served from the repository";
+  EXPECT_EQ(m_prefetch->status().handed_over, 0u);
+
+  // Another filesystem (the client's file on tmpfs): a link could not work, so a copy.
+  struct stat shm {}, here {};
+  ASSERT_TRUE(settled(1));
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(spool().c_str(), &here) != 0 || shm.st_dev == here.st_dev)
+    GTEST_SKIP() << "no /dev/shm on a filesystem of its own";
+  auto elsewhere = get_with_handoff(segment_file(1, 4), ::geteuid(), "/dev/shm");
+  EXPECT_FALSE(elsewhere.passed);
+  EXPECT_TRUE(elsewhere.written == segment_fixture(1, 4));
+  EXPECT_EQ(m_prefetch->status().hits, 2u);
+  EXPECT_EQ(m_prefetch->status().handed_over, 0u);
 }
 
 TEST_F(PrefetchTest, ZeroBudgetIsOffAndHistoryFilesAreNeverPrefetched) {
