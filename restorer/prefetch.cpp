@@ -136,8 +136,12 @@ protocol::Message Prefetcher::handle(Request& request) {
   }
   // Recovery asks one segment at a time: the client the last handoff went to has linked it.
   remove_handed_over();
+  // Decided before anything is planned: the segments fetched after this request are written
+  // back early when they are to become PostgreSQL's files (it fsyncs each one), and only then.
+  const bool hand_over = can_hand_over(request);
+  m_handing_over = hand_over;
   const auto started = std::chrono::steady_clock::now();
-  if (auto size = take(file_name, *name, request)) {
+  if (auto size = take(file_name, *name, request, hand_over)) {
     request.fd.reset();
     m_fetch.note_served();
     const bool handed_over = request.reply_fd.valid();
@@ -171,9 +175,8 @@ void Prefetcher::remove_handed_over() {
   for (const auto& path : names) (void)::unlink(path.c_str());
 }
 
-std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, const WalName& name, Request& request) {
+std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, const WalName& name, Request& request, bool hand_over) {
   const int out_fd = request.fd.get();
-  const bool hand_over = can_hand_over(request);
   Entry entry;
   {
     std::unique_lock lock(m_mutex);
@@ -235,7 +238,6 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
     std::lock_guard lock(m_mutex);
     ++m_hits;
     ++m_handed_over_count;
-    m_handing_over = true;
     m_handed_over.push_back(served);
     request.reply_fd = std::move(in);
     m_changed.notify_all();
@@ -245,7 +247,6 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
   {
     std::lock_guard lock(m_mutex);
     ++m_hits;
-    m_handing_over = false;
     (void)::unlink(path.c_str());  // cheap while `in` is open: the pages go when it is closed
     m_removals.push_back(std::move(in));
     // Every fetch thread busy (a slow object store): close the older ones here rather than

@@ -105,9 +105,9 @@ class Prefetcher {
   };
 
   // Serves `file_name` from the spool when it is there (waiting for it when it is being
-  // fetched): copied into request.fd, or, when can_hand_over(), checked and passed back itself
-  // in request.reply_fd. nullopt: not prefetched, or the spool copy failed its checks.
-  std::optional<std::uint64_t> take(const std::string& file_name, const WalName& name, Request& request);
+  // fetched): copied into request.fd, or, with `hand_over` (can_hand_over()), checked and passed
+  // back itself in request.reply_fd. nullopt: not prefetched, or the spool copy failed its checks.
+  std::optional<std::uint64_t> take(const std::string& file_name, const WalName& name, Request& request, bool hand_over);
   // The client accepts the spool's file (handoff=1), can link it (same filesystem) and owns it
   // then as PostgreSQL owns its segments (same uid as walvaultd).
   bool can_hand_over(const Request& request) const;
@@ -145,8 +145,9 @@ class Prefetcher {
   dev_t m_directory_device = 0;
   // Spool names of files handed over, removed once the client has linked them.
   std::vector<std::string> m_handed_over;
-  // The last hit was handed over: fetches write back early, since PostgreSQL fsyncs the very
-  // file the spool holds (a copy never reaches the disk: it is gone within seconds).
+  // The last recovery request could take a handoff: fetches write back early, since PostgreSQL
+  // fsyncs the very file the spool holds (a copy never reaches the disk: it is gone within
+  // seconds). Without it the first segments of a recovery cost PostgreSQL 11-19 ms of fsync each.
   std::atomic<bool> m_handing_over{false};
   std::vector<std::thread> m_threads;
 };
