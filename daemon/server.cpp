@@ -289,7 +289,9 @@ class Server::Session {
         response = co_await offload(pool, std::move(work));
       }
       deadline.arm(std::chrono::seconds(10));
-      co_await send_message(*socket, response, request->reply_fd.get());
+      // A descriptor goes only with a success: with an error it would mean nothing.
+      const int reply_fd = response.head() == "OK" ? request->reply_fd.get() : -1;
+      co_await send_message(*socket, response, reply_fd);
     } catch (const boost::system::system_error& e) {
       server.m_waiting.erase(socket);
       // Peer went away or the deadline closed the socket; nothing more to tell it.

@@ -73,7 +73,8 @@ Result<void> open_temp(const std::string& path, TempFile& temp) {
 // Gives the finished temp file its name with one rename, so PATH is never partial.
 Result<void> publish(const std::string& path, TempFile& temp) {
   if (temp.named.empty()) {
-    const std::string linked = path + ".walvault-" + std::to_string(::getpid()) + ".tmp";
+    // Not open_temp's fallback name: that may be the file still waiting to be published.
+    const std::string linked = path + ".walvault-" + std::to_string(::getpid()) + ".link.tmp";
     const std::string proc = "/proc/self/fd/" + std::to_string(temp.fd.get());
     ::unlink(linked.c_str());
     if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, linked.c_str(), AT_SYMLINK_FOLLOW) != 0)
@@ -82,6 +83,16 @@ Result<void> publish(const std::string& path, TempFile& temp) {
   }
   if (::rename(temp.named.c_str(), path.c_str()) != 0) return fail_os("rename to", path, errno);
   temp.named.clear();
+  return {};
+}
+
+// The file walvaultd passed with `handoff=1` is what it says: a regular file of the size sent.
+Result<void> check_passed(const UniqueFd& passed, std::uint64_t expected) {
+  if (!passed) return fail(ErrorKind::io, "walvaultd handed over a prefetched file but no descriptor arrived");
+  struct stat st {};
+  if (::fstat(passed.get(), &st) != 0) return fail_os("stat", "the file walvaultd passed", errno);
+  if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != expected)
+    return fail(ErrorKind::io, "the file walvaultd passed has " + std::to_string(st.st_size) + " bytes, not " + std::to_string(expected));
   return {};
 }
 
@@ -118,43 +129,48 @@ int run_archive_get(int argc, const char* const* argv) {
 
   // pg_rewind asks for real names instead of RECOVERYXLOG: answer exactly what is stored.
   const bool recovery_path = target.path == "pg_wal/RECOVERYXLOG" || target.path == "pg_wal/RECOVERYHISTORY";
-  protocol::Message request{"GET " + name, {}};
-  request.set("mode", recovery_path ? "recovery" : "exact");
-  // A segment walvaultd prefetched onto this filesystem may be passed back instead of copied.
-  if (recovery_path) request.set("handoff", "1");
-
   TempFile temp;
   if (auto r = open_temp(target.path, temp); !r) return failed(target, name, r.error().message);
-  UniqueFd passed;
-  auto response = exchange(command_line->options, request, temp.fd.get(), &passed);
-  if (!response) return failed(target, name, response.error().message);
-  if (response->head() == "NOTFOUND") return k_exit_not_found;
-  if (response->head() != "OK") {
-    auto text = response->field("message");
-    return failed(target, name, text ? std::string(*text) : response->line);
+  // A segment walvaultd prefetched onto this filesystem may be passed back instead of copied
+  // (handoff). If what arrives is unusable, the second request asks for a copy: walvaultd has
+  // taken that file out of its spool, so the copy comes from the repository.
+  for (int attempt = 0;; ++attempt) {
+    protocol::Message request{"GET " + name, {}};
+    request.set("mode", recovery_path ? "recovery" : "exact");
+    if (recovery_path && attempt == 0) request.set("handoff", "1");
+    UniqueFd passed;
+    auto response = exchange(command_line->options, request, temp.fd.get(), &passed);
+    if (!response) return failed(target, name, response.error().message);
+    if (response->head() == "NOTFOUND") return k_exit_not_found;
+    if (response->head() != "OK") {
+      auto text = response->field("message");
+      return failed(target, name, text ? std::string(*text) : response->line);
+    }
+    auto size_field = response->field("size");
+    std::uint64_t expected = 0;
+    if (!size_field || std::from_chars(size_field->data(), size_field->data() + size_field->size(), expected).ec != std::errc())
+      return failed(target, name, "walvaultd's answer has no size");
+    if (response->field("handoff") == std::optional<std::string_view>("1")) {
+      if (auto r = check_passed(passed, expected); !r) {
+        if (attempt > 0) return failed(target, name, r.error().message);
+        std::fprintf(stderr, "archive-get: %s for '%s'; asking walvaultd for a copy instead\n", r.error().message.c_str(), name.c_str());
+        continue;
+      }
+      // walvaultd checked its prefetched copy and passed it: give that very file the name PATH.
+      TempFile handed{std::move(passed), {}};
+      if (publish(target.path, handed)) return k_exit_restored;
+      // Not linkable from here (another mount of the spool, another owner, walvaultd's own name
+      // for it already gone): copy it instead.
+      if (auto r = copy_whole_file(handed.fd.get(), temp.fd.get(), target.path); !r) return failed(target, name, r.error().message);
+    }
+    // walvaultd verified the content; check that all of it landed in our file.
+    struct stat st {};
+    if (::fstat(temp.fd.get(), &st) != 0) return failed(target, name, os_error_text("stat temporary file for", target.path, errno));
+    if (static_cast<std::uint64_t>(st.st_size) != expected)
+      return failed(target, name, "wrote " + std::to_string(st.st_size) + " bytes, walvaultd sent " + std::to_string(expected));
+    if (auto r = publish(target.path, temp); !r) return failed(target, name, r.error().message);
+    return k_exit_restored;
   }
-  auto size_field = response->field("size");
-  std::uint64_t expected = 0;
-  if (!size_field || std::from_chars(size_field->data(), size_field->data() + size_field->size(), expected).ec != std::errc())
-    return failed(target, name, "walvaultd's answer has no size");
-  struct stat st {};
-  if (response->field("handoff") == std::optional<std::string_view>("1")) {
-    // walvaultd verified its prefetched copy and passed it: give that very file the name PATH.
-    if (!passed) return failed(target, name, "walvaultd handed over a prefetched file but passed no descriptor");
-    if (::fstat(passed.get(), &st) != 0) return failed(target, name, os_error_text("stat the file walvaultd passed for", target.path, errno));
-    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != expected)
-      return failed(target, name, "the file walvaultd passed has " + std::to_string(st.st_size) + " bytes, not " + std::to_string(expected));
-    TempFile handed{std::move(passed), {}};
-    if (publish(target.path, handed)) return k_exit_restored;
-    // Not linkable from here (another mount of the spool, another owner): copy it instead.
-    if (auto r = copy_whole_file(handed.fd.get(), temp.fd.get(), target.path); !r) return failed(target, name, r.error().message);
-  }
-  // walvaultd verified the content; check that all of it landed in our file.
-  if (::fstat(temp.fd.get(), &st) != 0) return failed(target, name, os_error_text("stat temporary file for", target.path, errno));
-  if (static_cast<std::uint64_t>(st.st_size) != expected)
-    return failed(target, name, "wrote " + std::to_string(st.st_size) + " bytes, walvaultd sent " + std::to_string(expected));
-  if (auto r = publish(target.path, temp); !r) return failed(target, name, r.error().message);
-  return k_exit_restored;
 }
 
 }  // namespace walvault

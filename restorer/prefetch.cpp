@@ -115,7 +115,7 @@ void Prefetcher::stop() {
   request_stop();
   for (auto& t : m_threads)
     if (t.joinable()) t.join();
-  remove_handed_over();
+  remove_handed_over(/*all=*/true);
   std::lock_guard lock(m_mutex);
   m_removals.clear();
 }
@@ -134,7 +134,6 @@ protocol::Message Prefetcher::handle(Request& request) {
     std::lock_guard lock(m_mutex);
     m_last_request_us = now_steady_us();
   }
-  // Recovery asks one segment at a time: the client the last handoff went to has linked it.
   remove_handed_over();
   // Decided before anything is planned: the segments fetched after this request are written
   // back early when they are to become PostgreSQL's files (it fsyncs each one), and only then.
@@ -166,11 +165,15 @@ bool Prefetcher::can_hand_over(const Request& request) const {
   return ::fstat(request.fd.get(), &out) == 0 && out.st_dev == m_directory_device;
 }
 
-void Prefetcher::remove_handed_over() {
+void Prefetcher::remove_handed_over(bool all) {
   std::vector<std::string> names;
   {
     std::lock_guard lock(m_mutex);
-    names.swap(m_handed_over);
+    const std::int64_t cutoff = now_steady_us() - std::chrono::microseconds(k_handoff_grace).count();
+    auto young = std::stable_partition(m_handed_over.begin(), m_handed_over.end(),
+                                       [&](const HandedOver& h) { return !all && h.since_us > cutoff; });
+    for (auto it = young; it != m_handed_over.end(); ++it) names.push_back(std::move(it->path));
+    m_handed_over.erase(young, m_handed_over.end());
   }
   for (const auto& path : names) (void)::unlink(path.c_str());
 }
@@ -232,13 +235,13 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
   if (hand_over) {
     // The checked copy itself becomes PostgreSQL's file: archive-get links it into pg_wal. Its
     // spool name moves aside (a later fetch of the same name must not meet it) and goes once
-    // the client has linked it: at the next request, or at the next expiry tick.
+    // the client has surely linked it: k_handoff_grace later, at a request or expiry tick.
     const std::string served = path + ".served";
     if (::rename(path.c_str(), served.c_str()) != 0) return rejected(std::string("rename: ") + std::strerror(errno));
     std::lock_guard lock(m_mutex);
     ++m_hits;
     ++m_handed_over_count;
-    m_handed_over.push_back(served);
+    m_handed_over.push_back(HandedOver{served, now_steady_us()});
     request.reply_fd = std::move(in);
     m_changed.notify_all();
     return done;

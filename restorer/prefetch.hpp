@@ -111,7 +111,8 @@ class Prefetcher {
   // The client accepts the spool's file (handoff=1), can link it (same filesystem) and owns it
   // then as PostgreSQL owns its segments (same uid as walvaultd).
   bool can_hand_over(const Request& request) const;
-  void remove_handed_over();
+  // Removes the spool names of files handed over more than k_handoff_grace ago (`all`: every one).
+  void remove_handed_over(bool all = false);
   void plan_after(const WalName& served, bool missed);
   void fetch_loop();
   void fetch_one(const std::string& file_name, std::uint64_t serial);
@@ -143,8 +144,14 @@ class Prefetcher {
   std::uint64_t m_next_serial = 0;
   std::uint64_t m_hits = 0, m_misses = 0, m_fetched = 0, m_discarded = 0, m_handed_over_count = 0;
   dev_t m_directory_device = 0;
-  // Spool names of files handed over, removed once the client has linked them.
-  std::vector<std::string> m_handed_over;
+  // Spool names of files handed over, removed once the client has linked them. archive-get
+  // links within a millisecond or so; a name removed before that costs it a copy, nothing more.
+  struct HandedOver {
+    std::string path;
+    std::int64_t since_us = 0;
+  };
+  static constexpr std::chrono::seconds k_handoff_grace{1};
+  std::vector<HandedOver> m_handed_over;
   // The last recovery request could take a handoff: fetches write back early, since PostgreSQL
   // fsyncs the very file the spool holds (a copy never reaches the disk: it is gone within
   // seconds). Without it the first segments of a recovery cost PostgreSQL 11-19 ms of fsync each.

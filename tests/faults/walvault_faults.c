@@ -43,7 +43,7 @@
  *                         mkdir, unlink, truncate (not fsync: syncing works on a read-only mount)
  *             all         every class
  *   EFFECT  an errno name: EIO ENOSPC EROFS EDQUOT EACCES EPERM ENOENT EEXIST EBUSY EAGAIN EINTR
- *           ETIMEDOUT ESTALE EFBIG EMFILE ENFILE EXDEV: the call fails with it (returns -1, sets
+ *           ETIMEDOUT ESTALE EFBIG EMFILE ENFILE EXDEV EOPNOTSUPP: the call fails with it (returns -1, sets
  *           errno, does nothing);
  *           or slow=DURATION (250ms, 2s; a bare number is milliseconds): the call sleeps that long,
  *           then runs normally.
@@ -131,7 +131,7 @@ static const struct {
     {"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EROFS", EROFS},         {"EDQUOT", EDQUOT}, {"EACCES", EACCES},
     {"EPERM", EPERM},   {"ENOENT", ENOENT}, {"EEXIST", EEXIST},       {"EBUSY", EBUSY},   {"EAGAIN", EAGAIN},
     {"EINTR", EINTR},   {"ETIMEDOUT", ETIMEDOUT}, {"ESTALE", ESTALE}, {"EFBIG", EFBIG},   {"EMFILE", EMFILE},
-    {"ENFILE", ENFILE}, {"EXDEV", EXDEV},
+    {"ENFILE", ENFILE}, {"EXDEV", EXDEV}, {"EOPNOTSUPP", EOPNOTSUPP},
 };
 
 #define MAX_RULES 64

@@ -7,11 +7,12 @@
 # written after the branch point. Prefetch (on by default) crosses the switch on timeline 2.
 # walvaultd runs as postgres, with its spool on PGDATA's filesystem: prefetched segments are
 # handed over (archive-get links the spool's checked file into pg_wal instead of a copy), and
-# where that link fails archive-get copies from the passed file, still exit 0, byte-identical.
+# where that link fails archive-get copies from the passed file, still exit 0, byte-identical;
+# a handoff whose descriptor does not arrive is asked for again as a copy.
 # shellcheck disable=SC2119  # helpers with optional arguments called without any
 source "$(dirname "$0")/lib.sh"
 wv_setup
-for tool in cc jq cmp; do
+for tool in cc jq cmp python3; do
   command -v "$tool" >/dev/null || { echo "$WV_TEST_NAME: $tool is needed" >&2; exit 2; }
 done
 
@@ -132,6 +133,81 @@ wv_cli_json status
 ok "a handed-over $next whose link failed was copied from the passed file: exit 0, byte-identical"
 [ -z "$(find "$FB/pg_wal" -name '*.tmp')" ] || fail "archive-get left a temporary file in pg_wal: $(ls "$FB/pg_wal" | tr '\n' ' ')"
 ok "no temporary file left in pg_wal"
+
+# The same where pg_wal's filesystem has no O_TMPFILE (archive-get then writes a named temporary
+# file): the link of the passed file must not take that name.
+rm -f "$FB/pg_wal/RECOVERYXLOG"
+wv_run -u postgres -C "$FB" -- "$T/bin/archive-get" --socket "$SOCK" "$branch_seg" pg_wal/RECOVERYXLOG
+assert_rc 0 "recovery-mode archive-get of $branch_seg again (walvaultd prefetches what follows it)"
+rm -f "$FB/pg_wal/RECOVERYXLOG"
+wait_for 30 "walvaultd prefetching after $branch_seg" spool_ready
+next2=$(find "$REPO/prefetch" -maxdepth 1 -type f -name '0000000*' ! -name '*.*' -printf '%f\n' | sort | head -n 1)
+[ -n "$next2" ] || fail "no prefetched segment in $REPO/prefetch after a recovery-mode request for $branch_seg"
+wv_run -u postgres -C "$FB" -- "$T/bin/archive-get" --socket "$SOCK" "$next2" "pg_wal/$next2.exact"
+assert_rc 0 "exact-mode archive-get of $next2 (the repository's copy, for comparison)"
+printf 'open-write EOPNOTSUPP %s count=1\nlink EXDEV %s count=1\n' "$FB/pg_wal" "$FB/pg_wal" >"$T/link.rules"
+wv_cli_json status
+before=$(jq_out .prefetch.handed_over)
+wv_run -u postgres -C "$FB" -- env LD_PRELOAD="$preload" WALVAULT_FAULTS="$T/link.rules" WALVAULT_FAULTS_LOG="$T/logs/link-faults2.log" \
+  "$T/bin/archive-get" --socket "$SOCK" "$next2" pg_wal/RECOVERYXLOG
+assert_rc 0 "archive-get of prefetched $next2 with no O_TMPFILE and its link failing once"
+[ "$(grep -c 'EOPNOTSUPP\|EXDEV' "$T/logs/link-faults2.log")" -ge 2 ] || fail "the shim did not refuse both: $(tr '\n' '|' <"$T/logs/link-faults2.log")"
+cmp -s "$FB/pg_wal/RECOVERYXLOG" "$FB/pg_wal/$next2.exact" || fail "$next2 restored through a named temporary file differs"
+wv_cli_json status
+[ "$(jq_out .prefetch.handed_over)" -gt "$before" ] || fail "$next2 was not handed over (so the fallback was not tested)"
+[ -z "$(find "$FB/pg_wal" -name '*.tmp')" ] || fail "archive-get left a temporary file in pg_wal: $(ls "$FB/pg_wal" | tr '\n' ' ')"
+ok "a handed-over $next2 copied into a named temporary file (no O_TMPFILE): exit 0, byte-identical, nothing left behind"
+
+# A handoff whose descriptor does not arrive (the kernel may drop it): archive-get asks again
+# without handoff and gets a copy. A stand-in daemon (Python) answers the first GET with
+# handoff=1 and no descriptor, the second by writing the content into the file passed with it.
+FAKE_SOCK="$T/run/fake.sock"
+python3 - "$FAKE_SOCK" "$FB/pg_wal/$next.exact" >"$T/logs/fake-daemon.log" 2>&1 <<'PY' &
+import array, os, socket, struct, sys
+path, content = sys.argv[1], open(sys.argv[2], "rb").read()
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(4)
+server.settimeout(60)
+def frame(text):
+    data = text.encode()
+    return struct.pack(">I", len(data)) + data
+for attempt in range(2):
+    conn, _ = server.accept()
+    conn.settimeout(30)
+    conn.sendall(frame("WALVAULT 1"))
+    data, fds = b"", []
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(8))
+        if not msg:
+            sys.exit("client closed early")
+        data += msg
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += array.array("i", payload[: len(payload) - len(payload) % 4]).tolist()
+    request = data[4:].decode()
+    print("request:", request.replace("\n", " "), flush=True)
+    if "handoff=1" in request.split("\n"):
+        conn.sendall(frame("OK\nsize=%d\nhandoff=1" % len(content)))
+    else:
+        os.pwrite(fds[0], content, 0)
+        conn.sendall(frame("OK\nsize=%d" % len(content)))
+    for fd in fds:
+        os.close(fd)
+    conn.close()
+PY
+FAKE_PID=$!
+wait_for 10 "the stand-in daemon's socket" test -S "$FAKE_SOCK"
+chmod 666 "$FAKE_SOCK"
+rm -f "$FB/pg_wal/RECOVERYXLOG"
+wv_run -u postgres -C "$FB" -- "$T/bin/archive-get" --socket "$FAKE_SOCK" "$next" pg_wal/RECOVERYXLOG
+assert_rc 0 "archive-get of $next when walvaultd's handoff comes without a descriptor"
+wait "$FAKE_PID" || fail "the stand-in daemon failed: $(tr '\n' '|' <"$T/logs/fake-daemon.log")"
+cmp -s "$FB/pg_wal/RECOVERYXLOG" "$FB/pg_wal/$next.exact" || fail "$next restored after the failed handoff differs"
+grep -q "asking walvaultd for a copy instead" <<<"$RUN_ERR" || fail "archive-get did not say why it asked again: $(_wv_oneline "$RUN_ERR")"
+[ "$(grep -c '^request:' "$T/logs/fake-daemon.log")" = 2 ] && ! grep -q '^request:.*handoff=1.*handoff' "$T/logs/fake-daemon.log" &&
+  [ "$(grep -c 'handoff=1' "$T/logs/fake-daemon.log")" = 1 ] || fail "not one GET with handoff=1 and one without: $(tr '\n' '|' <"$T/logs/fake-daemon.log")"
+ok "a handoff without a descriptor: archive-get asked again without handoff and restored $next byte-identical"
 
 pg_stop "$C2"
 daemon_stop
