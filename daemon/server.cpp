@@ -135,17 +135,12 @@ awaitable<Received> receive_request(Socket& socket) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       throw boost::system::system_error(errno, boost::system::system_category());
     }
-    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-      if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
-        ++fd_count;
-        if (fd_count == 1) received.fd.reset(fd);
-        else if (fd_count == 2) received.progress_fd.reset(fd);
-        else ::close(fd);  // never keep more than two; the request is refused below
-      }
+    std::vector<UniqueFd> passed = passed_descriptors(msg);
+    for (auto& fd : passed) {
+      ++fd_count;
+      if (fd_count == 1) received.fd = std::move(fd);
+      else if (fd_count == 2) received.progress_fd = std::move(fd);
+      // never keep more than two (the rest close with `passed`); the request is refused below
     }
     if (msg.msg_flags & MSG_CTRUNC) received.problem = "too many descriptors passed with the request";
     if (fd_count > 2) received.problem = "more than two descriptors passed with the request";

@@ -1,6 +1,7 @@
 #include "common/base/fd.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <cerrno>
+#include <cstring>
 
 namespace walvault {
 
@@ -87,6 +89,20 @@ Result<std::uint64_t> copy_whole_file(int in, int out, std::string_view what) {
     if (n == 0) return static_cast<std::uint64_t>(done);
     done += n;
   }
+}
+
+std::vector<UniqueFd> passed_descriptors(msghdr& msg) {
+  std::vector<UniqueFd> passed;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+      passed.emplace_back(fd);
+    }
+  }
+  return passed;
 }
 
 void EarlyWriteback::written_up_to(std::uint64_t end) {

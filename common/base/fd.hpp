@@ -10,6 +10,8 @@
 
 #include "common/base/error.hpp"
 
+struct msghdr;
+
 namespace walvault {
 
 class UniqueFd {
@@ -70,6 +72,9 @@ class EarlyWriteback {
   int m_fd;
   std::uint64_t m_started = 0;  // written back from here on is not yet requested
 };
+
+// The descriptors passed with a message recvmsg() just received (SCM_RIGHTS), now owned.
+std::vector<UniqueFd> passed_descriptors(msghdr& msg);
 
 // Reads a whole regular file by path.
 Result<std::vector<std::byte>> read_file(const std::string& path);

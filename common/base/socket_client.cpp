@@ -150,22 +150,10 @@ Result<protocol::Message> SocketClient::receive(std::chrono::milliseconds timeou
       if (errno == EINTR) continue;
       return fail_os("read from walvaultd at", m_path, errno);
     }
-    keep_passed_descriptor(msg);
+    for (auto& passed : passed_descriptors(msg))
+      if (!m_passed_fd) m_passed_fd = std::move(passed);  // one per answer; a second closes unused
     if (n == 0) return fail(ErrorKind::io, "walvaultd at '" + m_path + "' closed the connection before answering");
     if (auto r = m_decoder.feed({buf, static_cast<std::size_t>(n)}); !r) return std::unexpected(r.error());
-  }
-}
-
-void SocketClient::keep_passed_descriptor(msghdr& msg) {
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int passed;
-      std::memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof passed);
-      if (m_passed_fd) ::close(passed);  // one per answer; a second is never used
-      else m_passed_fd.reset(passed);
-    }
   }
 }
 

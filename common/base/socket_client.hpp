@@ -8,8 +8,6 @@
 #include "common/base/fd.hpp"
 #include "common/base/protocol.hpp"
 
-struct msghdr;
-
 namespace walvault {
 
 struct ClientOptions {
@@ -34,7 +32,6 @@ class SocketClient {
   UniqueFd take_passed_fd() { return std::move(m_passed_fd); }
 
  private:
-  void keep_passed_descriptor(msghdr& msg);
 
   explicit SocketClient(UniqueFd fd, std::string path) : m_fd(std::move(fd)), m_path(std::move(path)) {}
   UniqueFd m_fd;

@@ -326,15 +326,7 @@ class ScriptedPeer {
       msg.msg_controllen = sizeof control;
       const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
       if (n <= 0) return out;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-          int passed = -1;
-          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          out.fds.push_back(passed);
-        }
-      }
+      for (auto& passed : passed_descriptors(msg)) out.fds.push_back(passed.release());
       if (!decoder.feed({data, static_cast<std::size_t>(n)})) return out;
       if (auto payload = decoder.next()) {
         out.payload = *payload;
