@@ -351,6 +351,13 @@ class PrefetchTest : public test::ArchiveFixture {
     return bytes;
   }
 
+  // Overwrites one byte of a prefetched copy in the spool, as a failing disk or a stray writer would.
+  bool damage_spool_copy(const std::string& name, off_t offset) {
+    UniqueFd fd(::open((spool() + "/" + name).c_str(), O_WRONLY | O_CLOEXEC));
+    const std::byte flipped[1] = {std::byte{0xEE}};
+    return fd && pwrite_all(fd.get(), flipped, offset, "spool file").has_value();
+  }
+
   bool settled(std::size_t files) {
     return eventually([&] {
       auto s = m_prefetch->status();
@@ -439,12 +446,7 @@ TEST_F(PrefetchTest, ADamagedSpoolCopyIsNeverServed) {
   start(k_mib);
   get(segment_file(1, 1));
   ASSERT_TRUE(settled(1));
-  {
-    UniqueFd fd(::open((spool() + "/" + segment_file(1, 2)).c_str(), O_WRONLY | O_CLOEXEC));
-    ASSERT_TRUE(fd);
-    const std::byte flipped[1] = {std::byte{0xEE}};
-    ASSERT_TRUE(pwrite_all(fd.get(), flipped, 5 * 8192 + 3, "spool file"));
-  }
+  ASSERT_TRUE(damage_spool_copy(segment_file(1, 2), 5 * 8192 + 3));
   auto [response, bytes] = get(segment_file(1, 2));
   EXPECT_EQ(response.line, "OK");
   EXPECT_TRUE(bytes == segment_fixture(1, 2)) << "served from the repository instead";
@@ -511,12 +513,7 @@ TEST_F(PrefetchTest, AnotherUserOrFilesystemOrADamagedCopyGetsNoHandoff) {
 
   // A damaged copy is neither passed nor copied.
   ASSERT_TRUE(settled(1));
-  {
-    UniqueFd fd(::open((spool() + "/" + segment_file(1, 3)).c_str(), O_WRONLY | O_CLOEXEC));
-    ASSERT_TRUE(fd);
-    const std::byte flipped[1] = {std::byte{0xEE}};
-    ASSERT_TRUE(pwrite_all(fd.get(), flipped, 3 * 8192 + 5, "spool file"));
-  }
+  ASSERT_TRUE(damage_spool_copy(segment_file(1, 3), 3 * 8192 + 5));
   auto damaged = get_with_handoff(segment_file(1, 3));
   EXPECT_EQ(damaged.response.line, "OK");
   EXPECT_FALSE(damaged.passed);
