@@ -9,8 +9,6 @@
 // fsyncs it and only then creates its .ready file; it does not write to it again until it has
 // been archived (recycling renames it first, which changes its change time, and a write changes
 // both times). st_ctime cannot be set from user space.
-#include <sys/stat.h>
-
 #include <cstdint>
 #include <chrono>
 #include <condition_variable>
@@ -21,22 +19,9 @@
 #include <string>
 #include <string_view>
 
+#include "common/base/fd.hpp"
+
 namespace walvault {
-
-struct FileIdentity {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  std::int64_t modified_ns = 0;
-  std::int64_t changed_ns = 0;
-
-  static FileIdentity of(const struct stat& st) {
-    return FileIdentity{st.st_dev, st.st_ino, st.st_size,
-                        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-                        static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
-  }
-  bool operator==(const FileIdentity&) const = default;
-};
 
 // How much of the file's start AheadRecord::first_page_crc covers (PostgreSQL's page size).
 inline constexpr std::size_t k_ahead_first_page = 8192;

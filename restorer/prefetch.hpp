@@ -102,6 +102,10 @@ class Prefetcher {
     std::uint32_t crc = 0;
     std::int64_t since_us = 0;  // steady clock: queued or written
     std::uint64_t serial = 0;   // which planning made it: a fetch ends only its own entry
+    // The spool file as it was once written and renamed: while fstat still says exactly this,
+    // nothing has written to it since (see FileIdentity), and a handoff need not read it again.
+    // Empty when the filesystem keeps whole-second times only.
+    std::optional<FileIdentity> written_as;
   };
 
   // Serves `file_name` from the spool when it is there (waiting for it when it is being
@@ -111,6 +115,8 @@ class Prefetcher {
   // The client accepts the spool's file (handoff=1), can link it (same filesystem) and owns it
   // then as PostgreSQL owns its segments (same uid as walvaultd).
   bool can_hand_over(const Request& request) const;
+  // Passes the checked spool file at `path` (open as `in`) back with the answer: `size` bytes.
+  std::optional<std::uint64_t> hand_over_file(const std::string& path, UniqueFd& in, Request& request, std::uint64_t size);
   // Removes the spool names of files handed over more than k_handoff_grace ago (`all`: every one).
   void remove_handed_over(bool all = false);
   void plan_after(const WalName& served, bool missed);

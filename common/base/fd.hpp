@@ -1,5 +1,7 @@
 #pragma once
 // File-descriptor ownership and the few POSIX file helpers every part of walvault needs.
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -39,6 +41,25 @@ class UniqueFd {
 
  private:
   int m_fd = -1;
+};
+
+// Which file, in which state: device, inode, size, modification and change times. Equal
+// identities of a regular file taken at two moments prove it was not written, truncated,
+// renamed or replaced in between (a write changes both times; st_ctime cannot be set from user
+// space), provided the filesystem keeps sub-second times (callers check tv_nsec).
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t modified_ns = 0;
+  std::int64_t changed_ns = 0;
+
+  static FileIdentity of(const struct stat& st) {
+    return FileIdentity{st.st_dev, st.st_ino, st.st_size,
+                        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                        static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+  }
+  bool operator==(const FileIdentity&) const = default;
 };
 
 // Reads exactly `size` bytes at `offset` (retrying short reads and EINTR). Fewer bytes

@@ -351,11 +351,17 @@ class PrefetchTest : public test::ArchiveFixture {
     return bytes;
   }
 
-  // Overwrites one byte of a prefetched copy in the spool, as a failing disk or a stray writer would.
-  bool damage_spool_copy(const std::string& name, off_t offset) {
+  // Overwrites one byte of a prefetched copy in the spool, as a failing disk or a stray writer
+  // would; `hide` then sets its modification time back, as a careful one would (the change
+  // time cannot be set back).
+  bool damage_spool_copy(const std::string& name, off_t offset, bool hide = false) {
     UniqueFd fd(::open((spool() + "/" + name).c_str(), O_WRONLY | O_CLOEXEC));
+    struct stat before {};
+    if (!fd || ::fstat(fd.get(), &before) != 0) return false;
     const std::byte flipped[1] = {std::byte{0xEE}};
-    return fd && pwrite_all(fd.get(), flipped, offset, "spool file").has_value();
+    if (!pwrite_all(fd.get(), flipped, offset, "spool file")) return false;
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    return !hide || ::futimens(fd.get(), times) == 0;
   }
 
   bool settled(std::size_t files) {
@@ -511,9 +517,10 @@ TEST_F(PrefetchTest, AnotherUserOrFilesystemOrADamagedCopyGetsNoHandoff) {
   EXPECT_TRUE(other_user.written == segment_fixture(1, 2)) << "copied from the spool instead";
   EXPECT_EQ(m_prefetch->status().hits, 1u);
 
-  // A damaged copy is neither passed nor copied.
+  // A damaged copy is neither passed nor copied, even with its modification time set back: an
+  // unchanged file is handed over without being read again, a changed one is read in full.
   ASSERT_TRUE(settled(1));
-  ASSERT_TRUE(damage_spool_copy(segment_file(1, 3), 3 * 8192 + 5));
+  ASSERT_TRUE(damage_spool_copy(segment_file(1, 3), 3 * 8192 + 5, /*hide=*/true));
   auto damaged = get_with_handoff(segment_file(1, 3));
   EXPECT_EQ(damaged.response.line, "OK");
   EXPECT_FALSE(damaged.passed);
