@@ -16,7 +16,12 @@
 #      from pg_ctl start to the end of recovery: walvault prefetch 128MiB | 0, pgBackRest
 #      archive-async get, "all WAL local" (every segment in pg_wal, restore_command false) and
 #      "cp from a directory" (restore_command = cp of the plain segments, read into the page
-#      cache first: the floor of any restore_command). Then the serial restore loop (below).
+#      cache first: the floor of a restore_command that writes the segment) and "mv of a prepared
+#      file" (restore_command = mv of the plain segment, already on pg_wal's filesystem and on
+#      disk: no read, no write, only PostgreSQL's process start, rename and fsyncs per segment,
+#      the floor of any restore_command), and "local, CPU busy beside" (all WAL local again, with
+#      a nice 19 SHA-256 loop running: what other work beside replay costs on this machine).
+#      Then the serial restore loop (below).
 #
 # STORE=s3: the repositories are in a bucket of a moto_server behind tests/s3/fault_proxy.py
 # (TLS), with DELAY_MS (default 20) added to every request, for walvault and pgBackRest alike.
@@ -48,7 +53,7 @@ log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (clusters and clients run as postgres)"
 for b in initdb pg_ctl pgbench psql pg_basebackup; do [[ -x $PG_BIN/$b ]] || die "$PG_BIN/$b not found"; done
-for b in pgbackrest zstd jq; do command -v $b >/dev/null || die "$b not found"; done
+for b in pgbackrest zstd jq openssl; do command -v $b >/dev/null || die "$b not found"; done
 case $STORE in local | s3) ;; *) die "STORE must be local or s3" ;; esac
 if [[ $STORE == s3 ]]; then
     for d in /root/.pyenv/shims "${PYENV_ROOT:-$HOME/.pyenv}/shims"; do [[ ! -d $d || :$PATH: == *:$d:* ]] || PATH=$d:$PATH; done
@@ -62,8 +67,17 @@ PIDS=()
 S3_PIDS=()
 RUNNING_PG=()
 source "$script_dir/s3_bench_lib.sh"
+HOG=""
+stop_hog() {
+    [[ -n $HOG ]] || return 0
+    pkill -P "$HOG" 2>/dev/null || true
+    kill "$HOG" 2>/dev/null || true
+    wait "$HOG" 2>/dev/null || true
+    HOG=""
+}
 cleanup() {
     local d p
+    stop_hog
     if [[ $STORE == s3 ]]; then stop_s3 || true; fi
     for d in "${RUNNING_PG[@]}"; do runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -395,11 +409,31 @@ restore_copy "$TMP/restore-local" "false"
 cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
 recover "all WAL local" "$TMP/restore-local"
 
+# The same again with other work beside replay: a SHA-256 loop at nice 19 (about what a fetch
+# thread does). On a machine whose CPUs share a core or memory bandwidth this slows replay
+# itself, whatever the priority: the part of walvault's gap no archiver that decodes and
+# verifies during recovery can avoid there.
+restore_copy "$TMP/restore-local" "false"
+cp "$TMP/segs"/* "$TMP/restore-local/pg_wal/"; chown -R postgres: "$TMP/restore-local/pg_wal"
+nice -n 19 bash -c "while :; do openssl sha256 $TMP/segs/* >/dev/null; done" &
+HOG=$!
+recover "local, CPU busy beside" "$TMP/restore-local"
+stop_hog
+
 # The simplest restore_command there is: cp of the plain segments, already in the page cache
 # (what any restore_command costs: PostgreSQL's process start, its removal of the last
 # RECOVERYXLOG, and 16 MiB written into a new file, all while replay waits).
 restore_copy "$TMP/restore-cp" "cp $TMP/segs/%f %p"
 recover "cp from a directory" "$TMP/restore-cp" "$TMP/segs"
+
+# The floor of any restore_command: each segment renamed into place from a directory on the
+# same filesystem, written out before the clock starts (settle), so only what PostgreSQL does
+# per restored segment remains (system(), its renames, its fsyncs of the file and pg_wal).
+rm -rf "$TMP/stage"; install -d -o postgres "$TMP/stage"
+cp "$TMP/segs"/* "$TMP/stage/"; chown -R postgres: "$TMP/stage"
+restore_copy "$TMP/restore-mv" "mv $TMP/stage/%f %p"
+recover "mv of a prepared file" "$TMP/restore-mv"
+rm -rf "$TMP/stage" "$TMP/restore-mv"
 
 for mode in prefetch noprefetch; do
     budget=128MiB; [[ $mode == noprefetch ]] && budget=0
@@ -437,12 +471,17 @@ cpugib() { echo "scale=2; $1 / ($BYTES / 1073741824)" | bc -l; }
         "$AHEAD_P50" "$PUSH_CALLS" "$TRUE_P50" "$(echo "scale=2; $AHEAD_P50 / $TRUE_P50" | bc -l)"
     echo
     printf '%-22s %10s %10s  %s\n' "recovery (end of WAL)" "seconds" "MB/s" "rounds"
-    for k in walvault-prefetch walvault-noprefetch pgbackrest "all WAL local" "cp from a directory"; do
+    for k in walvault-prefetch walvault-noprefetch pgbackrest "all WAL local" "local, CPU busy beside" "cp from a directory" "mv of a prepared file"; do
         printf '%-22s %10.2f %10s  %s\n' "$k" "${RECOVER_S[$k]}" "$(mbs "${RECOVER_S[$k]}")" "$(runs_of "${RECOVER_RUNS[$k]}")"
     done
     printf '%-22s %10s\n' "prefetch/pgbackrest" "$(echo "scale=2; ${RECOVER_S[pgbackrest]} / ${RECOVER_S[walvault-prefetch]}" | bc -l)x"
     printf '%-22s %10s\n' "prefetch vs local" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
     printf '%-22s %10s\n' "prefetch vs cp" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["cp from a directory"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    printf '%-22s %10s\n' "prefetch vs mv" "$(echo "scale=4; (${RECOVER_S[walvault-prefetch]} / ${RECOVER_S["mv of a prepared file"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    printf '%-22s %10s\n' "busy beside vs local" "$(echo "scale=4; (${RECOVER_S["local, CPU busy beside"]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    printf '%-22s %10s\n' "mv vs local" "$(echo "scale=4; (${RECOVER_S["mv of a prepared file"]} / ${RECOVER_S["all WAL local"]} - 1) * 100" | bc -l | xargs printf '%+.1f')%"
+    # Per round, in the round's own conditions (the machine's speed drifts between rounds).
+    printf '%-22s %s\n' "prefetch vs local/rnd" "$(paste -d' ' <(tr ' ' '\n' <<<"${RECOVER_RUNS[walvault-prefetch]}" | grep .) <(tr ' ' '\n' <<<"${RECOVER_RUNS["all WAL local"]}" | grep .) | awk '{printf "%+.1f%% ", ($1 / $2 - 1) * 100}')"
     echo
     printf '%-22s %10s %10s  %s\n' "serial restore loop" "seconds" "MB/s" "rounds"
     for k in walvault-prefetch walvault-noprefetch pgbackrest "cp from a directory"; do
