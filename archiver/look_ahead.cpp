@@ -283,8 +283,8 @@ bool LookAhead::push_one(const std::string& name) {
   if (!indexed || !*indexed) return false;
   // Whole-second timestamps (an old or network filesystem) cannot prove the file unchanged:
   // stored, but PostgreSQL's push of it takes the full path.
-  if (before.st_mtim.tv_nsec != 0 || before.st_ctim.tv_nsec != 0)
-    m_registry.remember(name, AheadRecord{FileIdentity::of(after), crc32c(page), (*indexed)->sha256, stored_at});
+  if (auto identity_after = FileIdentity::proving(after))
+    m_registry.remember(name, AheadRecord{*identity_after, crc32c(page), (*indexed)->sha256, stored_at});
   else if (!m_warned_coarse.exchange(true))
     spdlog::warn("look-ahead: '{}' has whole-second timestamps, which cannot prove a file unchanged; PostgreSQL's pushes "
                  "are checked in full", path);

@@ -209,16 +209,14 @@ std::optional<std::uint64_t> Prefetcher::take(const std::string& file_name, cons
   UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   auto rejected = [&](const std::string& why) { return not_served(path, why, out_fd); };
   if (!in) return rejected(std::strerror(errno));
-  struct stat now {};
-  if (::fstat(in.get(), &now) != 0) return rejected(std::string("fstat: ") + std::strerror(errno));
   // A handoff of the very file a fetch thread wrote, checked and renamed, untouched since (same
   // inode, size, modification and change times): its bytes are the ones the CRC-32C was taken
   // of, so only the page header is read again. Reading all 16 MiB again, on the path recovery
   // waits on, cost 2.6-3.8 ms a segment and proved nothing more: PostgreSQL reads the same
   // pages from the same disk right after, and anything that could write to the spool (its
   // owner, root) can as well write to pg_wal, which the file is about to join.
-  const bool unchanged = entry.written_as && *entry.written_as == FileIdentity::of(now);
-  if (hand_over && unchanged) {
+  struct stat now {};
+  if (hand_over && entry.written_as && ::fstat(in.get(), &now) == 0 && *entry.written_as == FileIdentity::of(now)) {
     std::array<std::byte, k_long_page_header_size> header{};
     if (auto r = pread_exact(in.get(), header, 0, path); !r) return rejected(r.error().message);
     if (auto r = check_segment_header(m_repository, header, entry.size, name, file_name); !r) return rejected(r.error().message);
@@ -412,7 +410,7 @@ void Prefetcher::fetch_one(const std::string& file_name, std::uint64_t serial) {
       // over unchanged since this rename (Entry::written_as).
       size = *got;
       struct stat st {};
-      if (::fstat(fd.get(), &st) == 0 && (st.st_mtim.tv_nsec != 0 || st.st_ctim.tv_nsec != 0)) written_as = FileIdentity::of(st);
+      if (::fstat(fd.get(), &st) == 0) written_as = FileIdentity::proving(st);
     } else {
       spdlog::warn("prefetch: cannot keep '{}': {}", final_path, std::strerror(errno));
     }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,8 +46,9 @@ class UniqueFd {
 
 // Which file, in which state: device, inode, size, modification and change times. Equal
 // identities of a regular file taken at two moments prove it was not written, truncated,
-// renamed or replaced in between (a write changes both times; st_ctime cannot be set from user
-// space), provided the filesystem keeps sub-second times (callers check tv_nsec).
+// renamed or replaced in between: a write changes both times, and st_ctime cannot be set from
+// user space. Only with sub-second times (proving()); and before Linux 6.13 (multigrain
+// timestamps) a write within the same clock tick as the first fstat could keep the times.
 struct FileIdentity {
   dev_t device = 0;
   ino_t inode = 0;
@@ -58,6 +60,12 @@ struct FileIdentity {
     return FileIdentity{st.st_dev, st.st_ino, st.st_size,
                         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
                         static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+  }
+  // The identity, when it can prove anything: not on a filesystem that keeps whole seconds
+  // only (an old or network one), where a write in the same second leaves the times as they were.
+  static std::optional<FileIdentity> proving(const struct stat& st) {
+    if (st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0) return std::nullopt;
+    return of(st);
   }
   bool operator==(const FileIdentity&) const = default;
 };
